@@ -1,0 +1,152 @@
+"""The canonical dataset: one validated table every later stage reads.
+
+Columns: ``id`` (str, unique), ``label`` (int64, contiguous 0..K-1), ``label_name`` (str),
+``split`` ("train"/"test"), ``content_hash`` (hex digest of the decoded data), and the data:
+``pixels`` (raw uint8 bytes of a (C, H, W) image) for images, or one float64 column per feature
+for tables. The layout (modality, image shape, feature names, class names) travels as
+:class:`DatasetInfo` in the Parquet schema metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from exemplar.errors import ExemplarError
+
+SPLITS = ("train", "test")
+BASE_COLUMNS = ("id", "label", "label_name", "split", "content_hash")
+METADATA_KEY = b"exemplar"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """How to interpret the data columns of a canonical table."""
+
+    modality: str  # "image" or "table"
+    class_names: list[str]
+    image_shape: list[int] | None = None  # [C, H, W] for images
+    feature_names: list[str] = field(default_factory=list)
+    source: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one model input: (C, H, W) for images, (F,) for tables."""
+        if self.modality == "image":
+            return tuple(self.image_shape)
+        return (len(self.feature_names),)
+
+
+@dataclass
+class Dataset:
+    """A canonical table plus the info needed to read its data columns."""
+
+    table: pd.DataFrame
+    info: DatasetInfo
+
+
+def hash_bytes(data: bytes) -> str:
+    """128-bit BLAKE2b hex digest used for content and dataset hashes."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def encode_labels(raw_labels: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Map arbitrary labels to contiguous ints 0..K-1 and return (codes, class names).
+
+    Numeric labels keep numeric order; other labels are ordered by their string form.
+    """
+    if pd.api.types.is_numeric_dtype(raw_labels):
+        values = raw_labels.to_numpy()
+        if np.all(np.mod(values, 1) == 0):
+            values = values.astype(np.int64)
+        uniques = np.unique(values)
+        codes = np.searchsorted(uniques, values).astype(np.int64)
+        return codes, [str(u) for u in uniques.tolist()]
+    as_text = raw_labels.astype(str)
+    uniques = sorted(as_text.unique())
+    lookup = {name: code for code, name in enumerate(uniques)}
+    return as_text.map(lookup).to_numpy(dtype=np.int64), uniques
+
+
+def image_table(
+    ids: list[str], codes: np.ndarray, class_names: list[str], splits: list[str], pixels: np.ndarray
+) -> pd.DataFrame:
+    """Build the canonical rows for images; `pixels` is uint8 of shape (N, C, H, W)."""
+    blobs = [np.ascontiguousarray(p).tobytes() for p in pixels]
+    shape_tag = "x".join(map(str, pixels.shape[1:])).encode()
+    return pd.DataFrame(
+        {
+            "id": pd.Series(ids, dtype=str),
+            "label": codes.astype(np.int64),
+            "label_name": [class_names[c] for c in codes],
+            "split": splits,
+            "content_hash": [hash_bytes(shape_tag + b) for b in blobs],
+            "pixels": blobs,
+        }
+    )
+
+
+def feature_table(
+    ids: list[str], codes: np.ndarray, class_names: list[str], splits: list[str], features: pd.DataFrame
+) -> pd.DataFrame:
+    """Build the canonical rows for tabular data; `features` holds float64 columns (N, F)."""
+    values = features.to_numpy(dtype=np.float64)
+    frame = pd.DataFrame(
+        {
+            "id": pd.Series(ids, dtype=str),
+            "label": codes.astype(np.int64),
+            "label_name": [class_names[c] for c in codes],
+            "split": splits,
+            "content_hash": [hash_bytes(np.ascontiguousarray(row).tobytes()) for row in values],
+        }
+    )
+    return pd.concat([frame, features.reset_index(drop=True).astype(np.float64)], axis=1)
+
+
+def dataset_hash(table: pd.DataFrame) -> str:
+    """Order-independent hash of (id, label, split, content_hash) over all rows."""
+    keys = table[["id", "label", "split", "content_hash"]].astype(str).agg("|".join, axis=1)
+    return hash_bytes("\n".join(sorted(keys)).encode())
+
+
+def to_arrow(dataset: Dataset) -> pa.Table:
+    """Convert to a pyarrow Table with :class:`DatasetInfo` in the schema metadata."""
+    table = pa.Table.from_pandas(dataset.table, preserve_index=False)
+    metadata = dict(table.schema.metadata or {})
+    metadata[METADATA_KEY] = json.dumps(asdict(dataset.info)).encode()
+    return table.replace_schema_metadata(metadata)
+
+
+def from_arrow(table: pa.Table, source: str = "dataset") -> Dataset:
+    """Read back a table written by :func:`to_arrow`; raises if it is not canonical."""
+    metadata = table.schema.metadata or {}
+    if METADATA_KEY not in metadata:
+        raise ExemplarError(
+            f"{source} is not a canonical exemplar table (no '{METADATA_KEY.decode()}' schema metadata). "
+            "Fix: produce it with the ingest stage (python -m flows.ingest) rather than by hand."
+        )
+    info = DatasetInfo(**json.loads(metadata[METADATA_KEY]))
+    return Dataset(table=table.to_pandas(), info=info)
+
+
+def pixel_array(dataset: Dataset) -> np.ndarray:
+    """Decode the ``pixels`` column into a uint8 array of shape (N, C, H, W)."""
+    shape = tuple(dataset.info.image_shape)
+    flat = b"".join(dataset.table["pixels"].tolist())
+    return np.frombuffer(flat, dtype=np.uint8).reshape((len(dataset.table), *shape))
+
+
+def input_array(dataset: Dataset) -> np.ndarray:
+    """Model inputs as float32: images in [0, 1] with shape (N, C, H, W); tables (N, F)."""
+    if dataset.info.modality == "image":
+        return pixel_array(dataset).astype(np.float32) / 255.0
+    return dataset.table[dataset.info.feature_names].to_numpy(dtype=np.float32)

@@ -1,0 +1,54 @@
+"""Join every stage's per-example tables into the final ``scores.parquet`` and headline metrics."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from exemplar.data.canonical import Dataset, pixel_array
+from exemplar.data.images import png_data_uri
+from exemplar.report.summary import score_columns
+from exemplar.scoring.fusion import fuse_scores
+
+BASE = ["id", "split", "label", "label_name"]
+
+
+def assemble_scores(dataset: Dataset, keep: pd.DataFrame, score_tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """One row per example: base columns, ``pred``/``pred_name``, the keep mask, every score table
+    (joined on ``id``), then ``audit_score`` and ``audit_rank`` fused over all ``<name>_score`` columns."""
+    table = dataset.table[BASE].merge(keep, on="id", how="left")
+    for scores in score_tables:
+        table = table.merge(scores, on="id", how="left", validate="one_to_one")
+    names = np.asarray(dataset.info.class_names, dtype=object)
+    table.insert(table.columns.get_loc("label_name") + 1, "pred_name", names[table["pred"].to_numpy()])
+    return fuse_scores(table, score_columns(table))
+
+
+def thumbnails(dataset: Dataset, ids: set[str], min_pixels: int) -> dict[str, str]:
+    """Inline PNG data URIs for the given ids (images only; tables get none)."""
+    if dataset.info.modality != "image" or not ids:
+        return {}
+    rows = np.flatnonzero(dataset.table["id"].isin(ids).to_numpy())
+    pixels = pixel_array(dataset)
+    scale = max(1, math.ceil(min_pixels / max(dataset.info.image_shape[1:])))
+    return {dataset.table["id"].iat[i]: png_data_uri(pixels[i], scale) for i in rows}
+
+
+def headline(dataset_summary: dict, filter_summary: dict, compress_summary: dict, scores: pd.DataFrame) -> dict:
+    """The few numbers a user reads first (flat dict of scalars)."""
+    is_test = scores["split"] == "test"
+    kept_test = is_test & scores["keep"].fillna(True)
+    metrics = {
+        "dataset_hash": dataset_summary["hash"],
+        "rows": dataset_summary["rows"],
+        "classes": dataset_summary["num_classes"],
+        "duplicates_dropped": filter_summary["dropped"],
+        "label_conflicts": filter_summary["label_conflicts"],
+        "test_accuracy": float((scores.loc[kept_test, "pred"] == scores.loc[kept_test, "label"]).mean()),
+    }
+    for tag, level in compress_summary.get("levels", {}).items():
+        metrics[f"test_accuracy_{tag}"] = level["test_accuracy"]
+        metrics[f"flips_{tag}"] = level["flips"]
+    return metrics

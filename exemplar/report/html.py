@@ -1,0 +1,78 @@
+"""A self-contained HTML audit report: inline CSS, thumbnails as base64 PNG, all text escaped."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#1d1d1f;max-width:1200px}
+h1{font-size:1.6rem;margin-bottom:.2rem} h2{margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.3rem}
+.sub{color:#666;margin-top:0} table{border-collapse:collapse;font-size:.9rem}
+td,th{padding:.25rem .6rem;border-bottom:1px solid #eee;text-align:left;vertical-align:middle}
+th{background:#f6f6f6} .num{text-align:right;font-variant-numeric:tabular-nums}
+.grid{display:flex;flex-wrap:wrap;gap:.6rem} .card{border:1px solid #ddd;border-radius:6px;padding:.4rem;width:120px;font-size:.75rem}
+.card img{width:112px;height:112px;image-rendering:pixelated;display:block;background:#000}
+.bad{color:#b00020;font-weight:600} code{background:#f3f3f3;padding:0 .2rem}
+"""
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if value is None:
+        return "n/a"
+    return str(value)
+
+
+def _table(rows: list[tuple[str, object]]) -> str:
+    body = "".join(f"<tr><th>{escape(k)}</th><td class='num'>{escape(_fmt(v))}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _card(entry: dict, value_key: str, thumbnails: dict[str, str]) -> str:
+    uri = thumbnails.get(entry["id"])
+    image = f"<img alt='{escape(entry['id'])}' src='{escape(uri)}'>" if uri else ""
+    wrong = " class='bad'" if entry["pred"] != entry["label"] else ""
+    return (
+        f"<div class='card'>{image}<div><b>{escape(entry['id'])}</b> ({escape(entry['split'])})</div>"
+        f"<div>label: {escape(entry['label_name'])}</div><div{wrong}>pred: {escape(entry['pred_name'])}</div>"
+        f"<div>{escape(value_key)}: {escape(_fmt(entry.get(value_key)))}</div></div>"
+    )
+
+
+def _queue_table(queue: list[dict], signals: list[str], thumbnails: dict[str, str]) -> str:
+    head = "".join(f"<th>{escape(s)}</th>" for s in ["rank", "", "id", "split", "label", "pred", "audit_score", *signals])
+    rows = []
+    for entry in queue:
+        uri = thumbnails.get(entry["id"])
+        image = f"<img alt='' width='40' height='40' style='image-rendering:pixelated' src='{escape(uri)}'>" if uri else ""
+        cells = [entry["audit_rank"], image, entry["id"], entry["split"], entry["label_name"], entry["pred_name"],
+                 entry["audit_score"], *[entry.get(s) for s in signals]]
+        rows.append("<tr>" + "".join(
+            f"<td>{c}</td>" if i == 1 else f"<td>{escape(_fmt(c))}</td>" for i, c in enumerate(cells)
+        ) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def render_html(report: dict, thumbnails: dict[str, str], title: str = "exemplar data audit") -> str:
+    """Render the report dict (see :func:`build_report`) into one HTML string with no external resources."""
+    dataset, metrics = report["dataset"], report["metrics"]
+    sections = [
+        f"<h1>{escape(title)}</h1>",
+        f"<p class='sub'>{escape(str(dataset.get('source', '')))} &middot; dataset hash "
+        f"<code>{escape(str(dataset.get('hash', '')))}</code></p>",
+        "<h2>Headline</h2>", _table(sorted((str(k), v) for k, v in metrics.items() if not isinstance(v, (dict, list)))),
+        "<h2>Review queue</h2><p>Ordered by <code>audit_rank</code>: the mean percentile rank over all signals.</p>",
+        _queue_table(report["review_queue"], report["signals"], thumbnails),
+    ]
+    for column, entries in report["top_by_signal"].items():
+        cards = "".join(_card(e, column, thumbnails) for e in entries)
+        sections.append(f"<h2>Top by {escape(column)}</h2><div class='grid'>{cards}</div>")
+    sections.append("<h2>Machine-readable twin</h2><p>See <code>report.json</code> and <code>scores.parquet</code>.</p>")
+    payload = escape(json.dumps(report["counts"]))
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head>"
+        f"<body data-counts='{payload}'>{''.join(sections)}</body></html>"
+    )

@@ -1,0 +1,27 @@
+"""Image augmentation on tensors with an explicit generator (so resumed runs replay it exactly)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
+    """Zero-pad (B, C, H, W) by `padding` and crop back to (H, W) at a random offset per image."""
+    if padding <= 0:
+        return x
+    batch, _, height, width = x.shape
+    padded = F.pad(x, (padding, padding, padding, padding))
+    dy = torch.randint(0, 2 * padding + 1, (batch,), generator=generator)
+    dx = torch.randint(0, 2 * padding + 1, (batch,), generator=generator)
+    rows = (dy[:, None] + torch.arange(height)[None]).clamp_max(height + 2 * padding - 1)  # (B, H)
+    cols = (dx[:, None] + torch.arange(width)[None])  # (B, W)
+    index = torch.arange(batch)[:, None, None]
+    cropped = padded.permute(0, 2, 3, 1)[index, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
+    return cropped.permute(0, 3, 1, 2).contiguous()
+
+
+def random_hflip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Flip each (C, H, W) image left-right with probability 1/2."""
+    flip = torch.rand(x.shape[0], generator=generator) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)

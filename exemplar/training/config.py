@@ -1,0 +1,55 @@
+"""Training settings (one dataclass; entry points build it from Hydra's config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from exemplar.errors import ExemplarError
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 64
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    step_epochs: int = 10  # for schedule=step: multiply lr by step_gamma every step_epochs
+    step_gamma: float = 0.1
+    label_smoothing: float = 0.0
+    checkpoint_every: int = 2  # save every N epochs (the final epoch is always saved)
+    checkpoint_epochs: list[int] = field(default_factory=list)  # or exactly these epochs (1-based)
+    seed: int = 0
+    crop_padding: int = 0  # random crop with this much zero padding (images only)
+    hflip: bool = False  # random horizontal flips (images only)
+    eval_batch_size: int = 512
+
+    def validate(self) -> None:
+        """Raise ExemplarError naming the first bad setting and its fix."""
+        if self.epochs < 1:
+            raise ExemplarError(f"train.epochs must be >= 1, got {self.epochs}.")
+        if self.batch_size < 1:
+            raise ExemplarError(f"train.batch_size must be >= 1, got {self.batch_size}.")
+        if self.optimizer not in OPTIMIZERS:
+            raise ExemplarError(f"train.optimizer must be one of {OPTIMIZERS}, got '{self.optimizer}'.")
+        if self.schedule not in SCHEDULES:
+            raise ExemplarError(f"train.schedule must be one of {SCHEDULES}, got '{self.schedule}'.")
+        if self.lr <= 0:
+            raise ExemplarError(f"train.lr must be > 0, got {self.lr}.")
+        if self.checkpoint_every < 1 and not self.checkpoint_epochs:
+            raise ExemplarError("train.checkpoint_every must be >= 1 (or list train.checkpoint_epochs).")
+        if any(not 1 <= e <= self.epochs for e in self.checkpoint_epochs):
+            raise ExemplarError(f"train.checkpoint_epochs must lie in 1..{self.epochs}, got {self.checkpoint_epochs}.")
+
+    def is_checkpoint_epoch(self, epoch: int) -> bool:
+        """Whether to save after `epoch` (1-based); the last epoch always is one."""
+        if epoch == self.epochs:
+            return True
+        if self.checkpoint_epochs:
+            return epoch in self.checkpoint_epochs
+        return epoch % self.checkpoint_every == 0

@@ -1,0 +1,24 @@
+"""Stage flow: Magnitude pruning and per-example flips: scores/compression.parquet.
+
+Run alone with `python -m flows.compress [--params params.yaml] [overrides]` (as `dvc repro` does);
+the pipeline calls it as a sub-flow.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from prefect import flow
+
+from flows import cli
+from tasks.compress import compress
+from tasks.run import standalone_tracking
+
+
+@flow(name="compress")
+def compress_flow(cfg: dict, run_dir: str, track: dict | None = None) -> dict:
+    return compress(cfg, run_dir, track or standalone_tracking(cfg))
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run_stage("compress", compress_flow))

@@ -1,0 +1,24 @@
+"""Stage flow: Read and validate the input into dataset.parquet.
+
+Run alone with `python -m flows.ingest [--params params.yaml] [overrides]` (as `dvc repro` does);
+the pipeline calls it as a sub-flow.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from prefect import flow
+
+from flows import cli
+from tasks.ingest import ingest
+from tasks.run import standalone_tracking
+
+
+@flow(name="ingest")
+def ingest_flow(cfg: dict, run_dir: str, track: dict | None = None) -> dict:
+    return ingest(cfg, run_dir, track or standalone_tracking(cfg))
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run_stage("ingest", ingest_flow))

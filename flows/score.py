@@ -1,0 +1,24 @@
+"""Stage flow: Per-example signals from the checkpoints: scores/signals.parquet.
+
+Run alone with `python -m flows.score [--params params.yaml] [overrides]` (as `dvc repro` does);
+the pipeline calls it as a sub-flow.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from prefect import flow
+
+from flows import cli
+from tasks.score import score
+from tasks.run import standalone_tracking
+
+
+@flow(name="score")
+def score_flow(cfg: dict, run_dir: str, track: dict | None = None) -> dict:
+    return score(cfg, run_dir, track or standalone_tracking(cfg))
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run_stage("score", score_flow))

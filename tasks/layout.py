@@ -1,0 +1,32 @@
+"""Where each stage reads and writes inside a run directory (one place, so stages agree)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RunLayout:
+    """Paths of every file the pipeline produces under `root`."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    dataset = property(lambda self: self.root / "dataset.parquet")
+    keep = property(lambda self: self.root / "keep.parquet")
+    checkpoints_root = property(lambda self: self.root / "checkpoints")
+    dynamics_root = property(lambda self: self.root / "dynamics")
+    signal_scores = property(lambda self: self.root / "scores" / "signals.parquet")
+    compression_scores = property(lambda self: self.root / "scores" / "compression.parquet")
+    scores = property(lambda self: self.root / "scores.parquet")
+    report_html = property(lambda self: self.root / "report.html")
+    report_json = property(lambda self: self.root / "report.json")
+    metrics = property(lambda self: self.root / "metrics.json")
+
+    def checkpoints(self, seed: int) -> Path:
+        return self.checkpoints_root / f"seed_{seed}"
+
+    def dynamics(self, seed: int) -> Path:
+        return self.dynamics_root / f"seed_{seed}"
+
+    def stage_metrics(self, stage: str) -> Path:
+        return self.root / "stages" / f"{stage}.json"

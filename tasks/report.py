@@ -1,0 +1,47 @@
+"""Report: the final ``scores.parquet``, ``report.html`` (self-contained), ``report.json`` and ``metrics.json``."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+
+from exemplar.report.assemble import assemble_scores, headline, thumbnails
+from exemplar.report.config import ReportConfig
+from exemplar.report.html import render_html
+from exemplar.report.summary import build_report
+from tasks import tracking
+from tasks._io import read_json, write_json, write_parquet, write_text
+from tasks._prefect import stage_task
+from tasks.datasets import read_dataset
+from tasks.layout import RunLayout
+
+STAGES = ("ingest", "filter", "score", "compress")
+
+
+def _stage_metrics(layout: RunLayout, seed: int) -> dict:
+    stages = {name: read_json(layout.stage_metrics(name)) for name in STAGES}
+    stages["train"] = read_json(layout.stage_metrics(f"train_seed{seed}"))
+    return stages
+
+
+@stage_task("report")
+def report(cfg: dict, run_dir: str, track: dict) -> dict:
+    layout = RunLayout(run_dir)
+    config = ReportConfig(**cfg["report"])
+    with tracking.stage_run(track["uri"], track["experiment"], "report", track["parent_run_id"], {"report": cfg["report"]}) as run_id:
+        dataset = read_dataset(layout.dataset)
+        tables = [pq.read_table(p).to_pandas() for p in (layout.keep, layout.signal_scores, layout.compression_scores)]
+        scores = assemble_scores(dataset, tables[0], tables[1:])
+        stages = _stage_metrics(layout, int(cfg["train"]["seed"]))
+        metrics = headline(stages["ingest"], stages["filter"], stages["compress"], scores)
+        content = build_report(scores, stages["ingest"], metrics, config.top_k, config.queue_size)
+        shown = {e["id"] for e in content["review_queue"]} | {e["id"] for rows in content["top_by_signal"].values() for e in rows}
+        html = render_html(content, thumbnails(dataset, shown, config.thumbnail_pixels))
+        write_parquet(scores, layout.scores)
+        write_json(content, layout.report_json)
+        write_text(html, layout.report_html)
+        write_json({"headline": metrics, "stages": stages}, layout.metrics)
+        tracking.log_metrics(track["uri"], run_id, metrics)
+        for run in {run_id, track["parent_run_id"]} - {None}:
+            for path in (layout.report_html, layout.report_json, layout.metrics):
+                tracking.log_artifact(track["uri"], run, path, "report")
+    return {"metrics": metrics, "review_queue": [e["id"] for e in content["review_queue"][:10]]}

@@ -1,0 +1,132 @@
+"""MLflow helpers. Runs are addressed by id (MLflow's active run is thread-local and Prefect tasks
+run in worker threads), so every function takes the run id explicitly."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+DEFAULT_EXPERIMENT = "exemplar"
+
+
+def tracking_uri(configured: str | None = None) -> str:
+    """Configured URI, else $MLFLOW_TRACKING_URI, else a SQLite file in the working directory."""
+    return configured or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def client(uri: str) -> MlflowClient:
+    mlflow.set_tracking_uri(uri)
+    return MlflowClient(tracking_uri=uri)
+
+
+def git_commit() -> str:
+    """The commit of the exemplar checkout, or "unknown" outside git."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def create_run(uri: str, experiment: str, name: str, parent_run_id: str | None = None, tags: dict | None = None) -> str:
+    """Create a run (nested under `parent_run_id` if given) and return its id."""
+    mlflow_client = client(uri)
+    found = mlflow_client.get_experiment_by_name(experiment)
+    experiment_id = found.experiment_id if found else mlflow_client.create_experiment(experiment)
+    all_tags = {"mlflow.runName": name, "git_commit": git_commit(), "mlflow.source.git.commit": git_commit()}
+    if parent_run_id:
+        all_tags["mlflow.parentRunId"] = parent_run_id
+    all_tags.update({k: str(v) for k, v in (tags or {}).items()})
+    return mlflow_client.create_run(experiment_id, tags=all_tags, run_name=name).info.run_id
+
+
+@contextlib.contextmanager
+def stage_run(uri: str, experiment: str, stage: str, parent_run_id: str | None, params: dict) -> Iterator[str]:
+    """A nested run for one stage: params logged up front, FAILED on an exception, FINISHED otherwise."""
+    run_id = create_run(uri, experiment, stage, parent_run_id, tags={"exemplar.stage": stage})
+    log_params(uri, run_id, params)
+    try:
+        yield run_id
+    except BaseException:
+        client(uri).set_terminated(run_id, status="FAILED")
+        raise
+    client(uri).set_terminated(run_id, status="FINISHED")
+
+
+def flatten(params: dict, prefix: str = "") -> dict[str, str]:
+    """{'train': {'lr': 0.1}} -> {'train.lr': '0.1'}."""
+    flat = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = str(value)[:6000]
+    return flat
+
+
+def log_params(uri: str, run_id: str, params: dict) -> None:
+    from mlflow.entities import Param
+
+    items = [Param(k, v) for k, v in flatten(params).items()]
+    for begin in range(0, len(items), 100):
+        client(uri).log_batch(run_id, params=items[begin : begin + 100])
+
+
+def log_metrics(uri: str, run_id: str, metrics: dict, step: int | None = None) -> None:
+    """Log the numeric entries of `metrics` (non-numeric values are skipped)."""
+    import time
+
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    items = [
+        Metric(k, float(v), now, step or 0)
+        for k, v in flatten_numbers(metrics).items()
+    ]
+    if items:
+        client(uri).log_batch(run_id, metrics=items)
+
+
+def flatten_numbers(metrics: dict, prefix: str = "") -> dict[str, float]:
+    flat = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten_numbers(value, name + "."))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+            flat[name] = float(value)
+    return flat
+
+
+def set_tags(uri: str, run_id: str, tags: dict) -> None:
+    for key, value in tags.items():
+        client(uri).set_tag(run_id, key, str(value))
+
+
+def log_artifact(uri: str, run_id: str, path: Path, artifact_path: str | None = None) -> None:
+    client(uri).log_artifact(run_id, str(path), artifact_path)
+
+
+def log_model(uri: str, run_id: str, model, example) -> None:
+    """Log a torch model with `mlflow.pytorch` in the safe ``pt2`` (torch.export) format.
+
+    `example` must hold at least 2 rows: with a batch of 1 the exported model rejects other batch sizes.
+    """
+    import mlflow.pytorch
+    import torch
+
+    mlflow.set_tracking_uri(uri)
+    with mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
+        mlflow.pytorch.log_model(
+            model, name="model", input_example=example, serialization_format="pt2",
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+        )
