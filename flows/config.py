@@ -65,8 +65,9 @@ def validate(cfg: dict) -> None:
             built[name] = cls(**cfg[name])
         except TypeError as error:
             raise ExemplarError(f"config section '{name}' does not match {cls.__name__}: {error}.") from error
-    for name in ("data", "train", "compress"):
-        built[name].validate()
+    for component in built.values():
+        if hasattr(component, "validate"):
+            component.validate()
     resolve_model_name(built["model"].name, "image")  # rejects unknown model names
     unknown = sorted(set(built["score"].signals) - set(SCORERS))
     if unknown:

@@ -56,11 +56,18 @@ def _dynamics_writer(layout: RunLayout, seed: int, ids: list[str], track: dict, 
     return on_epoch
 
 
+def population_seeds(cfg: dict) -> list[int]:
+    """Seeds of the model population: train.seed, train.seed + 1, ... (train.population of them)."""
+    first = int(cfg["train"]["seed"])
+    return list(range(first, first + int(cfg["train"].get("population", 1))))
+
+
 @stage_task("train")
 def train(cfg: dict, run_dir: str, track: dict, seed: int | None = None) -> dict:
     """Train one model (seed defaults to ``train.seed``); returns final accuracies and timings."""
     layout = RunLayout(run_dir)
-    config = TrainConfig(**{**cfg["train"], **({"seed": seed} if seed is not None else {})})
+    settings = dict(cfg["train"])
+    config = TrainConfig(**{**settings, **({"seed": seed} if seed is not None else {})})
     model_config = ModelConfig(**cfg["model"])
     params = {"train": cfg["train"], "model": cfg["model"], "seed": config.seed}
     with tracking.stage_run(track["uri"], track["experiment"], f"train-seed{config.seed}", track["parent_run_id"], params) as run_id:
@@ -71,7 +78,8 @@ def train(cfg: dict, run_dir: str, track: dict, seed: int | None = None) -> dict
         is_test = torch.from_numpy(split_rows(dataset, "test") & keep)
         train_ids = dataset.table["id"][is_train.numpy()].tolist()
         meta = model_meta(model_config, dataset.info.modality, dataset.info.input_shape, dataset.info.num_classes)
-        meta["fingerprint"] = fingerprint({**cfg, "train": vars(config)}, dataset_hash(dataset.table), train_ids)
+        resumable = {k: v for k, v in settings.items() if k != "population"} | {"seed": config.seed}
+        meta["fingerprint"] = fingerprint({**cfg, "train": resumable}, dataset_hash(dataset.table), train_ids)
         torch.manual_seed(config.seed)
         mean, std = input_statistics(x[is_train])
         model = build_classifier(model_config, dataset.info.modality, dataset.info.input_shape, dataset.info.num_classes, mean, std)

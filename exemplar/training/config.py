@@ -28,9 +28,12 @@ class TrainConfig:
     crop_padding: int = 0  # random crop with this much zero padding (images only)
     hflip: bool = False  # random horizontal flips (images only)
     eval_batch_size: int = 512
+    population: int = 1  # models trained, with seeds seed, seed + 1, ...; compression compares them
 
     def validate(self) -> None:
         """Raise ExemplarError naming the first bad setting and its fix."""
+        if self.population < 1:
+            raise ExemplarError(f"train.population must be >= 1, got {self.population}.")
         if self.epochs < 1:
             raise ExemplarError(f"train.epochs must be >= 1, got {self.epochs}.")
         if self.batch_size < 1:

@@ -1,0 +1,57 @@
+# exemplar: `make run` and `make test` set everything up on a fresh machine (Python 3.11 + git).
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+ARGS ?=
+PYTEST_ARGS ?=
+
+# glibc's default allocator turns large batched tensor passes into page-fault work (see docs/performance.md).
+export MALLOC_MMAP_THRESHOLD_ := 4294967296
+export MALLOC_TRIM_THRESHOLD_ := 68719476736
+
+.PHONY: help setup run test test-slow params dvc-repro mlflow-ui bench clean
+
+help:
+	@echo "make run     - set up .venv if needed, then run the whole pipeline on the embedded digits data"
+	@echo "make test    - set up .venv if needed, then run the test suite (slow quality tests excluded)"
+	@echo "make setup   - create or update .venv (no-op when nothing changed)"
+	@echo "make params  - regenerate params.yaml from conf/ (DVC reads it)"
+	@echo "make test-slow, make bench, make mlflow-ui, make dvc-repro, make clean"
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing exemplar and its pinned dependencies into $(VENV) (about 2 minutes the first time)"
+	@$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test]" 2>&1 \
+		| { grep -v "is ignored: it is neither a file nor a directory" || true; }
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(PY) -m flows.pipeline $(ARGS)
+
+test: setup
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: setup
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+params: setup
+	$(PY) -m flows.params
+
+dvc-repro: setup
+	PATH="$(abspath $(VENV))/bin:$$PATH" dvc repro
+
+mlflow-ui: setup
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --workers 1
+
+bench: setup
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf runs artifacts .prefect mlflow.db .pytest_cache
