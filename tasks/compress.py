@@ -14,9 +14,8 @@ from exemplar.training.checkpoints import load_checkpoint
 from tasks import tracking
 from tasks._io import write_json, write_parquet
 from tasks._prefect import stage_task
-from tasks.datasets import read_dataset, tensors
+from tasks.datasets import checkpoint_files, read_dataset, tensors
 from tasks.layout import RunLayout
-from tasks.score import checkpoint_files
 
 
 def _accuracy(logits: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> float:

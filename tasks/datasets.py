@@ -10,6 +10,9 @@ import pyarrow.parquet as pq
 import torch
 
 from exemplar.data.canonical import Dataset, from_arrow, input_array
+from exemplar.errors import ExemplarError
+from exemplar.training.checkpoints import list_checkpoints
+from tasks.layout import RunLayout
 
 
 def read_dataset(path: Path) -> Dataset:
@@ -32,3 +35,11 @@ def tensors(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
 def split_rows(dataset: Dataset, split: str) -> np.ndarray:
     """(N,) bool mask of the rows in `split` ("train" or "test")."""
     return np.array(dataset.table["split"].to_numpy() == split, dtype=bool)
+
+
+def checkpoint_files(layout: RunLayout, seed: int) -> list[Path]:
+    """Complete checkpoints of one seed's training run, oldest first; raises if there are none."""
+    paths = list_checkpoints(layout.checkpoints(seed))
+    if not paths:
+        raise ExemplarError(f"no checkpoints in {layout.checkpoints(seed)}. Fix: run the train stage first.")
+    return paths

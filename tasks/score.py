@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from exemplar.errors import ExemplarError
 from exemplar.models.factory import classifier_from_checkpoint
 from exemplar.scoring.config import ScoreConfig, early_checkpoint_index
 from exemplar.scoring.outputs import forward_outputs
 from exemplar.scoring.registry import ScoringInputs, compute_scores
-from exemplar.training.checkpoints import list_checkpoints, load_checkpoint
+from exemplar.training.checkpoints import load_checkpoint
 from tasks import tracking
 from tasks._io import write_json, write_parquet
 from tasks._prefect import stage_task
-from tasks.datasets import read_dataset, tensors
+from tasks.datasets import checkpoint_files, read_dataset, tensors
 from tasks.layout import RunLayout
-
-
-def checkpoint_files(layout: RunLayout, seed: int) -> list:
-    paths = list_checkpoints(layout.checkpoints(seed))
-    if not paths:
-        raise ExemplarError(f"no checkpoints in {layout.checkpoints(seed)}. Fix: run the train stage first.")
-    return paths
 
 
 @stage_task("score")
