@@ -65,6 +65,7 @@ def validate(cfg: dict) -> None:
             built[name] = cls(**cfg[name])
         except TypeError as error:
             raise ExemplarError(f"config section '{name}' does not match {cls.__name__}: {error}.") from error
+    _require_existing_data_path(cfg["data"])
     for component in built.values():
         if hasattr(component, "validate"):
             component.validate()
@@ -72,6 +73,16 @@ def validate(cfg: dict) -> None:
     unknown = sorted(set(built["score"].signals) - set(SCORERS))
     if unknown:
         raise ExemplarError(f"score.signals has unknown name(s) {unknown}; available: {sorted(SCORERS)}.")
+
+
+def _require_existing_data_path(data: dict) -> None:
+    """Fail fast, before any stage starts, when the configured input does not exist."""
+    path = data.get("path")
+    if path and not Path(path).expanduser().exists():
+        raise ExemplarError(
+            f"data.path '{path}' does not exist (resolved against {Path.cwd()}). "
+            "Fix: pass the path of an existing file or folder, e.g. data.path=/abs/path/data.parquet."
+        )
 
 
 def resolve_out_dir(cfg: dict, base: Path | None = None) -> Path:

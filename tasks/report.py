@@ -14,13 +14,9 @@ from tasks._prefect import stage_task
 from tasks.datasets import read_dataset
 from tasks.layout import RunLayout
 
-STAGES = ("ingest", "filter", "score", "compress")
-
-
-def _stage_metrics(layout: RunLayout, seed: int) -> dict:
-    stages = {name: read_json(layout.stage_metrics(name)) for name in STAGES}
-    stages["train"] = read_json(layout.stage_metrics(f"train_seed{seed}"))
-    return stages
+def _stage_metrics(layout: RunLayout) -> dict:
+    """Every stage's metrics JSON (stages/<name>.json), keyed by stage name."""
+    return {path.stem: read_json(path) for path in sorted(layout.stage_metrics("x").parent.glob("*.json"))}
 
 
 @stage_task("report")
@@ -31,9 +27,10 @@ def report(cfg: dict, run_dir: str, track: dict) -> dict:
         dataset = read_dataset(layout.dataset)
         tables = [pq.read_table(p).to_pandas() for p in (layout.keep, layout.signal_scores, layout.compression_scores)]
         scores = assemble_scores(dataset, tables[0], tables[1:])
-        stages = _stage_metrics(layout, int(cfg["train"]["seed"]))
+        stages = _stage_metrics(layout)
         metrics = headline(stages["ingest"], stages["filter"], stages["compress"], scores)
         content = build_report(scores, stages["ingest"], metrics, config.top_k, config.queue_size)
+        content["stages"] = stages
         shown = {e["id"] for e in content["review_queue"]} | {e["id"] for rows in content["top_by_signal"].values() for e in rows}
         html = render_html(content, thumbnails(dataset, shown, config.thumbnail_pixels))
         write_parquet(scores, layout.scores)

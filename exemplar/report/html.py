@@ -14,6 +14,7 @@ th{background:#f6f6f6} .num{text-align:right;font-variant-numeric:tabular-nums}
 .grid{display:flex;flex-wrap:wrap;gap:.6rem} .card{border:1px solid #ddd;border-radius:6px;padding:.4rem;width:120px;font-size:.75rem}
 .card img{width:112px;height:112px;image-rendering:pixelated;display:block;background:#000}
 .bad{color:#b00020;font-weight:600} code{background:#f3f3f3;padding:0 .2rem}
+details{margin:.4rem 0} summary{cursor:pointer;font-weight:600} details table{margin:.3rem 0 .3rem 1rem}
 """
 
 
@@ -55,6 +56,24 @@ def _queue_table(queue: list[dict], signals: list[str], thumbnails: dict[str, st
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
+def _nested(value: object, depth: int = 0) -> str:
+    """Render nested dicts/lists of scalars as nested tables (long lists are cut at 20 items)."""
+    if isinstance(value, dict):
+        rows = "".join(f"<tr><th>{escape(str(k))}</th><td>{_nested(v, depth + 1)}</td></tr>" for k, v in value.items())
+        return f"<table>{rows}</table>"
+    if isinstance(value, list):
+        shown = ", ".join(escape(_fmt(v)) if not isinstance(v, (dict, list)) else _nested(v, depth + 1) for v in value[:20])
+        return shown + (f" &hellip; ({len(value)} in all)" if len(value) > 20 else "")
+    return escape(_fmt(value))
+
+
+def _stage_sections(stages: dict) -> str:
+    blocks = "".join(
+        f"<details><summary>{escape(name)}</summary>{_nested(metrics)}</details>" for name, metrics in stages.items()
+    )
+    return f"<h2>Stage details</h2>{blocks}" if blocks else ""
+
+
 def render_html(report: dict, thumbnails: dict[str, str], title: str = "exemplar data audit") -> str:
     """Render the report dict (see :func:`build_report`) into one HTML string with no external resources."""
     dataset, metrics = report["dataset"], report["metrics"]
@@ -69,6 +88,7 @@ def render_html(report: dict, thumbnails: dict[str, str], title: str = "exemplar
     for column, entries in report["top_by_signal"].items():
         cards = "".join(_card(e, column, thumbnails) for e in entries)
         sections.append(f"<h2>Top by {escape(column)}</h2><div class='grid'>{cards}</div>")
+    sections.append(_stage_sections(report.get("stages", {})))
     sections.append("<h2>Machine-readable twin</h2><p>See <code>report.json</code> and <code>scores.parquet</code>.</p>")
     payload = escape(json.dumps(report["counts"]))
     return (

@@ -1,0 +1,51 @@
+"""conf/ is the source of truth: params.yaml must equal its default composition, and every option of
+every config group must compose and validate."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from omegaconf import OmegaConf
+
+from exemplar.errors import ExemplarError
+from flows.cli import load_config
+from flows.config import CONF_DIR, compose
+from tests.conftest import PROJECT_ROOT
+
+
+def test_params_yaml_equals_the_composed_default():
+    composed = OmegaConf.to_container(compose([]))
+    on_disk = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
+    assert on_disk == composed, "params.yaml is stale: run `make params`"
+
+
+GROUP_OPTIONS = [
+    (group.name, option.stem)
+    for group in sorted(CONF_DIR.iterdir()) if group.is_dir()
+    for option in sorted(group.glob("*.yaml"))
+]
+
+
+@pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS)
+def test_every_group_option_composes_and_validates(group, option, tmp_path):
+    overrides = [f"{group}={option}"]
+    if group == "data" and option != "digits":
+        (tmp_path / "data").mkdir()
+        overrides.append(f"data.path={tmp_path / 'data'}")
+    cfg = load_config(overrides)
+    assert cfg[group] is not None
+
+
+def test_unknown_override_names_the_key_and_the_valid_ones():
+    with pytest.raises(ExemplarError, match=r"'epochz'.*epochs"):
+        load_config(["train.epochz=3"])
+
+
+def test_unknown_group_option_lists_the_options():
+    with pytest.raises(ExemplarError, match=r"unknown option 'nope' for config group 'data'"):
+        load_config(["data=nope"])
+
+
+def test_missing_parquet_path_is_reported():
+    with pytest.raises(ExemplarError, match="data.path"):
+        load_config(["data=parquet"])
