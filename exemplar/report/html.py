@@ -50,8 +50,10 @@ def _queue_table(queue: list[dict], signals: list[str], thumbnails: dict[str, st
         image = f"<img alt='' width='40' height='40' style='image-rendering:pixelated' src='{escape(uri)}'>" if uri else ""
         cells = [entry["audit_rank"], image, entry["id"], entry["split"], entry["label_name"], entry["pred_name"],
                  entry["audit_score"], *[entry.get(s) for s in signals]]
+        wrong = entry["pred"] != entry["label"]
         rows.append("<tr>" + "".join(
-            f"<td>{c}</td>" if i == 1 else f"<td>{escape(_fmt(c))}</td>" for i, c in enumerate(cells)
+            f"<td>{c}</td>" if i == 1 else f"<td{' class=bad' if wrong and i == 5 else ''}>{escape(_fmt(c))}</td>"
+            for i, c in enumerate(cells)
         ) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
