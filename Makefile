@@ -13,6 +13,8 @@ PYTEST_ARGS ?=
 # glibc's default allocator turns large batched tensor passes into page-fault work (see docs/performance.md).
 export MALLOC_MMAP_THRESHOLD_ := 4294967296
 export MALLOC_TRIM_THRESHOLD_ := 68719476736
+# Idle OpenMP threads sleep instead of spinning: spinning made training several times slower on a busy 2-core machine.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: help setup run test test-slow params dvc-repro mlflow-ui bench clean
 

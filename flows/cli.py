@@ -22,7 +22,7 @@ from flows.config import CONF_DIR, compose, load_params, resolve_out_dir, to_pla
 USAGE = """usage: python -m flows.{name} [--params params.yaml] [override ...]
 
 Overrides use Hydra's grammar, e.g. train.epochs=5 data=parquet data.path=data.parquet out_dir=runs/demo.
-Config groups (conf/): data, model, train, score, prune, compress, report.
+Config groups (conf/): data, model, train, score, prune, compress, report, runner.
 With --params FILE the configuration is read from an already composed file (as DVC writes params.yaml)."""
 
 

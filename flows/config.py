@@ -18,6 +18,7 @@ from exemplar.scoring.config import ScoreConfig
 from exemplar.scoring.registry import SCORERS
 from exemplar.training.config import TrainConfig
 from flows._env import PROJECT_ROOT
+from flows.runners import RunnerConfig
 
 CONF_DIR = PROJECT_ROOT / "conf"
 
@@ -57,7 +58,7 @@ def validate(cfg: dict) -> None:
     """Build every component's config dataclass and validate it, before any work starts."""
     sections = {
         "data": DataConfig, "model": ModelConfig, "train": TrainConfig, "score": ScoreConfig,
-        "prune": PruneConfig, "compress": CompressConfig, "report": ReportConfig,
+        "prune": PruneConfig, "compress": CompressConfig, "report": ReportConfig, "runner": RunnerConfig,
     }
     built = {}
     for name, cls in sections.items():

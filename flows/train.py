@@ -1,30 +1,60 @@
 """Stage flow: train one model per seed, with checkpoints (each run resumes from its last complete one).
 
 ``train.population`` models are trained with seeds ``train.seed, train.seed + 1, ...``; each seed is a
-separate Prefect task, so a process-based task runner can spread them. The first seed's model is the
-one the score stage reads; the compress stage uses the whole population.
+separate Prefect task on the task runner chosen by ``runner=`` (``conf/runner/``), so seeds can be
+spread over threads or a Dask cluster. The first seed's model is the one the score stage reads; the
+compress stage uses the whole population.
 
 Run alone with ``python -m flows.train [--params params.yaml] [overrides]`` (as ``dvc repro`` does).
+Under ``torchrun --nproc_per_node N -m flows.train [overrides]`` the same command trains each seed
+with DDP across the N processes, without Prefect (see docs/training.md).
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 from prefect import flow
 
 from flows import cli
+from flows.runners import build_task_runner
 from tasks.run import standalone_tracking
-from tasks.train import population_seeds, train
+from tasks.train import population_seeds, train, train_distributed
 
 
 @flow(name="train")
-def train_flow(cfg: dict, run_dir: str, track: dict | None = None) -> dict:
-    track = track or standalone_tracking(cfg)
+def _train_seeds(cfg: dict, run_dir: str, track: dict) -> dict:
     futures = [train.submit(cfg, run_dir, track, seed=seed) for seed in population_seeds(cfg)]
-    summaries = [future.result() for future in futures]
-    return {"seeds": summaries}
+    return {"seeds": [future.result() for future in futures]}
+
+
+def train_flow(cfg: dict, run_dir: str, track: dict | None = None) -> dict:
+    """Train every seed of the population as Prefect tasks on the configured task runner."""
+    seeded = _train_seeds.with_options(task_runner=build_task_runner(cfg))
+    return seeded(cfg, run_dir, track or standalone_tracking(cfg))
+
+
+def is_torchrun(environ=None) -> bool:
+    """Whether this process is one of several that torchrun started."""
+    return int((os.environ if environ is None else environ).get("WORLD_SIZE", "1")) > 1
+
+
+def _distributed_stage(cfg: dict, out_dir: Path) -> dict:
+    return train_distributed(cfg, str(out_dir), standalone_tracking(cfg))
+
+
+def _print_on_rank_zero(result: dict, out_dir: Path) -> None:
+    if result.get("rank", 0) == 0:
+        cli.print_summary(result, out_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    if is_torchrun():
+        return cli.main("train", _distributed_stage, _print_on_rank_zero, argv)
+    return cli.run_stage("train", train_flow, argv)
 
 
 if __name__ == "__main__":
-    sys.exit(cli.run_stage("train", train_flow))
+    sys.exit(main())

@@ -1,22 +1,35 @@
 """Train: fit the model on the kept training rows, checkpointing (atomically) and streaming the
 per-example training dynamics to Parquet, one file per epoch. Re-running resumes from the last
-complete checkpoint."""
+complete checkpoint.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) :func:`train_distributed` trains each seed with DDP: every
+rank trains, rank 0 alone writes checkpoints, dynamics, metrics and the MLflow run.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
+import torch.distributed as dist
 
 from exemplar.data.canonical import dataset_hash
 from exemplar.errors import ExemplarError
 from exemplar.models.classifier import input_statistics
 from exemplar.models.factory import ModelConfig, build_classifier, model_meta
+from exemplar.training import distributed
 from exemplar.training.checkpoints import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
 from exemplar.training.config import TrainConfig
+from exemplar.training.device import resolve_device, uses_amp
 from exemplar.training.loop import EpochResult, evaluate, fit
 from tasks import tracking
 from tasks._io import write_json, write_parquet
@@ -62,43 +75,176 @@ def population_seeds(cfg: dict) -> list[int]:
     return list(range(first, first + int(cfg["train"].get("population", 1))))
 
 
-@stage_task("train")
-def train(cfg: dict, run_dir: str, track: dict, seed: int | None = None) -> dict:
-    """Train one model (seed defaults to ``train.seed``); returns final accuracies and timings."""
-    layout = RunLayout(run_dir)
+# --- progress on the terminal (never in CI, never in logs) -------------------------------------------
+
+_PROGRESS_LOCK = threading.Lock()  # rich allows one live display at a time; parallel seeds stay quiet
+
+
+def is_interactive(stream=None, environ=None) -> bool:
+    """A progress bar is drawn only when stderr is a terminal and ``$CI`` is unset."""
+    stream = sys.stderr if stream is None else stream
+    environ = os.environ if environ is None else environ
+    return bool(getattr(stream, "isatty", lambda: False)()) and not environ.get("CI")
+
+
+@contextlib.contextmanager
+def progress_callbacks(config: TrainConfig, rows: int, enabled: bool) -> Iterator[tuple[Callable | None, Callable | None]]:
+    """(on_batch, on_epoch) callbacks that drive a rich progress bar, or (None, None) when not shown."""
+    if not enabled or not _PROGRESS_LOCK.acquire(blocking=False):
+        yield None, None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    steps = -(-rows // config.batch_size)
+    try:
+        with Progress(console=Console(stderr=True), transient=True, redirect_stdout=False, redirect_stderr=False) as bar:
+            task = bar.add_task(f"train seed {config.seed}", total=config.epochs * steps)
+
+            def on_batch(epoch: int, step: int) -> None:
+                bar.update(task, completed=(epoch - 1) * steps + step)
+
+            def on_epoch(result: EpochResult) -> None:
+                shown = f" test acc {result.test_accuracy:.4f}" if result.test_accuracy is not None else ""
+                bar.update(task, description=f"seed {config.seed} epoch {result.epoch} loss {result.train_loss:.4f}{shown}")
+
+            yield on_batch, on_epoch
+    finally:
+        _PROGRESS_LOCK.release()
+
+
+def _both(first: Callable | None, second: Callable | None) -> Callable | None:
+    if first is None or second is None:
+        return first or second
+    return lambda *args: (first(*args), second(*args))
+
+
+# --- training one seed -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Inputs:
+    """Tensors and identities one seed's training run needs."""
+
+    config: TrainConfig
+    model: torch.nn.Module
+    meta: dict
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    train_ids: list[str]
+
+
+def _prepare(cfg: dict, layout: RunLayout, seed: int | None) -> _Inputs:
+    """Read the kept rows, build the (seeded) model and the metadata stored in every checkpoint."""
     settings = dict(cfg["train"])
     config = TrainConfig(**{**settings, **({"seed": seed} if seed is not None else {})})
     model_config = ModelConfig(**cfg["model"])
-    params = {"train": cfg["train"], "model": cfg["model"], "seed": config.seed}
-    with tracking.stage_run(track["uri"], track["experiment"], f"train-seed{config.seed}", track["parent_run_id"], params) as run_id:
-        dataset = read_dataset(layout.dataset)
-        x, y = tensors(dataset)
-        keep = read_keep(layout.keep, dataset.table["id"])
-        is_train = torch.from_numpy(split_rows(dataset, "train") & keep)
-        is_test = torch.from_numpy(split_rows(dataset, "test") & keep)
-        train_ids = dataset.table["id"][is_train.numpy()].tolist()
-        meta = model_meta(model_config, dataset.info.modality, dataset.info.input_shape, dataset.info.num_classes)
-        resumable = {k: v for k, v in settings.items() if k != "population"} | {"seed": config.seed}
-        meta["fingerprint"] = fingerprint({**cfg, "train": resumable}, dataset_hash(dataset.table), train_ids)
-        torch.manual_seed(config.seed)
-        mean, std = input_statistics(x[is_train])
-        model = build_classifier(model_config, dataset.info.modality, dataset.info.input_shape, dataset.info.num_classes, mean, std)
-        resume = _resume_state(layout.checkpoints(config.seed), meta["fingerprint"])
-        started = time.perf_counter()
-        epochs = fit(
-            model, x[is_train], y[is_train], config, test_x=x[is_test], test_y=y[is_test], resume=resume, meta=meta,
-            save_checkpoint=lambda epoch, state: save_checkpoint(state, checkpoint_path(layout.checkpoints(config.seed), epoch)),
-            on_epoch=_dynamics_writer(layout, config.seed, train_ids, track, run_id),
-        )
-        seconds = time.perf_counter() - started
-        test_loss, test_accuracy = evaluate(model, x[is_test], y[is_test])
-        train_loss, train_accuracy = evaluate(model, x[is_train], y[is_train])
-        summary = {
-            "seed": config.seed, "epochs_run": len(epochs), "resumed_from_epoch": int(resume["epoch"]) if resume else 0,
-            "train_seconds": seconds, "final_test_accuracy": test_accuracy, "final_test_loss": test_loss,
-            "final_train_accuracy": train_accuracy, "train_rows": int(is_train.sum()), "test_rows": int(is_test.sum()),
-        }
-        write_json(summary, layout.stage_metrics(f"train_seed{config.seed}"))
-        tracking.log_metrics(track["uri"], run_id, summary)
-        tracking.log_model(track["uri"], run_id, model, x[is_train][:2].numpy())
+    dataset = read_dataset(layout.dataset)
+    x, y = tensors(dataset)
+    keep = read_keep(layout.keep, dataset.table["id"])
+    is_train = torch.from_numpy(split_rows(dataset, "train") & keep)
+    is_test = torch.from_numpy(split_rows(dataset, "test") & keep)
+    train_ids = dataset.table["id"][is_train.numpy()].tolist()
+    info = dataset.info
+    meta = model_meta(model_config, info.modality, info.input_shape, info.num_classes)
+    resumable = {k: v for k, v in settings.items() if k != "population"} | {"seed": config.seed}
+    meta["fingerprint"] = fingerprint({**cfg, "train": resumable}, dataset_hash(dataset.table), train_ids)
+    torch.manual_seed(config.seed)
+    mean, std = input_statistics(x[is_train])
+    model = build_classifier(model_config, info.modality, info.input_shape, info.num_classes, mean, std)
+    return _Inputs(config, model, meta, x[is_train], y[is_train], x[is_test], y[is_test], train_ids)
+
+
+@contextlib.contextmanager
+def _stage_run(track: dict | None, cfg: dict, seed: int) -> Iterator[str | None]:
+    """The seed's MLflow run, or None on DDP ranks other than 0 (they log nothing)."""
+    if track is None:
+        yield None
+        return
+    params = {"train": cfg["train"], "model": cfg["model"], "seed": seed}
+    with tracking.stage_run(track["uri"], track["experiment"], f"train-seed{seed}", track["parent_run_id"], params) as run_id:
+        yield run_id
+
+
+def train_model(cfg: dict, run_dir: str, track: dict | None, seed: int | None = None, group: distributed.Distributed | None = None) -> dict:
+    """Train one seed (resuming from its last checkpoint); `track` None means this rank writes nothing."""
+    layout = RunLayout(run_dir)
+    data = _prepare(cfg, layout, seed)
+    seed = data.config.seed
+    writes = track is not None
+    with _stage_run(track, cfg, seed) as run_id:
+        resume = _resume_state(layout.checkpoints(seed), data.meta["fingerprint"])
+        save = (lambda epoch, state: save_checkpoint(state, checkpoint_path(layout.checkpoints(seed), epoch))) if writes else None
+        record = _dynamics_writer(layout, seed, data.train_ids, track, run_id) if writes else None
+        with progress_callbacks(data.config, len(data.train_y), writes and is_interactive()) as (on_batch, show_epoch):
+            started = time.perf_counter()
+            epochs = fit(
+                data.model, data.train_x, data.train_y, data.config, test_x=data.test_x, test_y=data.test_y,
+                resume=resume, meta=data.meta, save_checkpoint=save, on_epoch=_both(record, show_epoch),
+                on_batch=on_batch, distributed=group,
+            )
+            seconds = time.perf_counter() - started
+        summary = _summary(data, epochs, resume, seconds, group)
+        if writes:
+            write_json(summary, layout.stage_metrics(f"train_seed{seed}"))
+            tracking.log_metrics(track["uri"], run_id, summary)
+            tracking.log_model(track["uri"], run_id, data.model, data.train_x[:2].numpy())
     return summary
+
+
+def _summary(data: _Inputs, epochs: list[EpochResult], resume: dict | None, seconds: float, group) -> dict:
+    device = group.device if group else resolve_device(data.config.device)
+    data.model.to(device)  # evaluate where training ran, then hand back a CPU model
+    test_loss, test_accuracy = evaluate(data.model, data.test_x, data.test_y, data.config.eval_batch_size)
+    train_loss, train_accuracy = evaluate(data.model, data.train_x, data.train_y, data.config.eval_batch_size)
+    data.model.cpu()
+    summary = {
+        "seed": data.config.seed, "epochs_run": len(epochs), "resumed_from_epoch": int(resume["epoch"]) if resume else 0,
+        "train_seconds": seconds, "final_test_accuracy": test_accuracy, "final_test_loss": test_loss,
+        "final_train_accuracy": train_accuracy, "train_rows": len(data.train_y), "test_rows": len(data.test_y),
+        "device": str(device), "amp": uses_amp(data.config.amp, device),
+        "world_size": group.world_size if group else 1, "torch_threads": torch.get_num_threads(),
+    }
+    if group is not None:
+        summary["rank_weight_digests"] = _gather_digests(data.model)
+    return summary
+
+
+@stage_task("train")
+def train(cfg: dict, run_dir: str, track: dict, seed: int | None = None) -> dict:
+    """Train one model (seed defaults to ``train.seed``); returns final accuracies and timings."""
+    return train_model(cfg, run_dir, track, seed)
+
+
+# --- DDP under torchrun ----------------------------------------------------------------------------
+
+
+def weight_digest(model: torch.nn.Module) -> str:
+    """Hash of every parameter and buffer, to compare models across processes."""
+    digest = hashlib.blake2b(digest_size=12)
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _gather_digests(model: torch.nn.Module) -> list[str]:
+    """Every rank's weight digest (rank order); DDP must leave them all equal."""
+    digests: list[str | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(digests, weight_digest(model))
+    if len(set(digests)) != 1:
+        raise RuntimeError(f"DDP ranks ended with different weights: {digests}")
+    return digests
+
+
+def train_distributed(cfg: dict, run_dir: str, track: dict, environ=None) -> dict:
+    """Train every seed of the population with DDP across torchrun's processes (seeds one after another)."""
+    group = distributed.start(os.environ if environ is None else environ, resolve_device(cfg["train"]["device"]))
+    try:
+        main = group is None or group.is_main
+        summaries = [train_model(cfg, run_dir, track if main else None, seed, group) for seed in population_seeds(cfg)]
+    finally:
+        distributed.stop(group)
+    return {"seeds": summaries, "rank": group.rank if group else 0}

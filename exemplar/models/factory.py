@@ -9,19 +9,30 @@ from torch import nn
 from exemplar.errors import ExemplarError
 from exemplar.models.cnn import SmallCNN
 from exemplar.models.mlp import MLP
+from exemplar.models.resnet import ResNet18
 
-MODEL_NAMES = ("auto", "cnn", "mlp")
+MODEL_NAMES = ("auto", "cnn", "resnet18", "mlp")
+IMAGE_MODELS = ("cnn", "resnet18")
 
 
 @dataclass
 class ModelConfig:
-    """name: "auto" picks the CNN for images and the MLP for tables."""
+    """name: "auto" picks the CNN for images and the MLP for tables; "resnet18" is for images only."""
 
     name: str = "auto"
     cnn_widths: list[int] = field(default_factory=lambda: [32, 64])
     cnn_hidden: int = 128
     mlp_hidden: list[int] = field(default_factory=lambda: [256, 128])
     dropout: float = 0.1
+    resnet_width: int = 64  # channels of the first ResNet-18 stage (later stages: 2x, 4x, 8x)
+
+    def validate(self) -> None:
+        if self.name not in MODEL_NAMES:
+            raise ExemplarError(f"model.name must be one of {MODEL_NAMES}, got '{self.name}'. Fix: e.g. model=cnn.")
+        if self.resnet_width < 1 or self.cnn_hidden < 1 or min(self.cnn_widths + self.mlp_hidden, default=1) < 1:
+            raise ExemplarError("model widths (cnn_widths, cnn_hidden, mlp_hidden, resnet_width) must all be >= 1.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ExemplarError(f"model.dropout must lie in [0, 1), got {self.dropout}.")
 
 
 def resolve_model_name(name: str, modality: str) -> str:
@@ -30,8 +41,8 @@ def resolve_model_name(name: str, modality: str) -> str:
         raise ExemplarError(f"model.name must be one of {MODEL_NAMES}, got '{name}'. Fix: e.g. model=cnn.")
     if name == "auto":
         return "cnn" if modality == "image" else "mlp"
-    if name == "cnn" and modality != "image":
-        raise ExemplarError("model=cnn needs image data but this dataset is tabular. Fix: use model=mlp or model=auto.")
+    if name in IMAGE_MODELS and modality != "image":
+        raise ExemplarError(f"model={name} needs image data but this dataset is tabular. Fix: use model=mlp or model=auto.")
     return name
 
 
@@ -40,6 +51,8 @@ def build_model(config: ModelConfig, modality: str, input_shape: tuple[int, ...]
     name = resolve_model_name(config.name, modality)
     if name == "cnn":
         return SmallCNN(input_shape[0], num_classes, tuple(config.cnn_widths), config.cnn_hidden, config.dropout)
+    if name == "resnet18":
+        return ResNet18(input_shape[0], num_classes, config.resnet_width)
     flat = 1
     for size in input_shape:
         flat *= size

@@ -22,15 +22,20 @@ def checkpoint_path(directory: Path, epoch: int) -> Path:
 
 
 def save_checkpoint(state: dict, path: Path) -> None:
-    """Write `state` to `path` atomically; a crash leaves at most a ``*.tmp`` file, never a bad checkpoint."""
+    """Write `state` to `path` atomically: an error removes the temp file; a killed process leaves at
+    most a ``*.tmp`` file, which :func:`list_checkpoints` never returns (the next save overwrites it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(path.name + ".tmp")
-    with open(temp, "wb") as handle:
-        torch.save(state, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
+    try:
+        with open(temp, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 def load_checkpoint(path: Path) -> dict:

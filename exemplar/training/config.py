@@ -8,6 +8,7 @@ from exemplar.errors import ExemplarError
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -29,6 +30,8 @@ class TrainConfig:
     hflip: bool = False  # random horizontal flips (images only)
     eval_batch_size: int = 512
     population: int = 1  # models trained, with seeds seed, seed + 1, ...; compression compares them
+    device: str = "auto"  # auto: cuda when available, else cpu
+    amp: bool = False  # bfloat16 mixed precision; used on CUDA only (CPU runs stay exact float32)
 
     def validate(self) -> None:
         """Raise ExemplarError naming the first bad setting and its fix."""
@@ -42,8 +45,18 @@ class TrainConfig:
             raise ExemplarError(f"train.optimizer must be one of {OPTIMIZERS}, got '{self.optimizer}'.")
         if self.schedule not in SCHEDULES:
             raise ExemplarError(f"train.schedule must be one of {SCHEDULES}, got '{self.schedule}'.")
+        if self.device not in DEVICES:
+            raise ExemplarError(f"train.device must be one of {DEVICES}, got '{self.device}'.")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ExemplarError(f"train.label_smoothing must lie in [0, 1), got {self.label_smoothing}.")
+        if self.crop_padding < 0:
+            raise ExemplarError(f"train.crop_padding must be >= 0, got {self.crop_padding}.")
         if self.lr <= 0:
             raise ExemplarError(f"train.lr must be > 0, got {self.lr}.")
+        if not 0.0 <= self.momentum < 1.0 or self.weight_decay < 0:
+            raise ExemplarError(f"train.momentum must lie in [0, 1) and train.weight_decay be >= 0, got {self.momentum}, {self.weight_decay}.")
+        if self.step_epochs < 1 or self.eval_batch_size < 1:
+            raise ExemplarError(f"train.step_epochs and train.eval_batch_size must be >= 1, got {self.step_epochs}, {self.eval_batch_size}.")
         if self.checkpoint_every < 1 and not self.checkpoint_epochs:
             raise ExemplarError("train.checkpoint_every must be >= 1 (or list train.checkpoint_epochs).")
         if any(not 1 <= e <= self.epochs for e in self.checkpoint_epochs):
