@@ -1,0 +1,103 @@
+"""What a compressed model costs and where it loses: predictions, per-class accuracy, size on disk,
+CPU latency, and the per-class impact test of Hooker et al. (arXiv 1911.05248, section 3)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import math
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+from torch import nn
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> np.ndarray:
+    """(N, ...) inputs -> (N, K) float32 logits of `model(x)`, in chunks of `batch_size`."""
+    return torch.cat([model(x[begin : begin + batch_size]) for begin in range(0, len(x), batch_size)]).float().numpy()
+
+
+def class_accuracy(predictions: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """(N,) predicted and given labels -> (K,) accuracy per given class (NaN for a class with no rows)."""
+    hits = np.bincount(labels, weights=(predictions == labels).astype(float), minlength=num_classes)
+    counts = np.bincount(labels, minlength=num_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, hits / np.maximum(counts, 1), np.nan)
+
+
+def population_accuracy(predictions: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> float:
+    """Mean over the S models of top-1 accuracy on the selected rows ((S, N) labels, (N,) bool rows);
+    NaN when no row is selected."""
+    if not rows.any():
+        return math.nan
+    return float((predictions[:, rows] == labels[rows]).mean())
+
+
+@torch.no_grad()
+def latency_ms(model: nn.Module, batch: torch.Tensor, repeats: int = 5) -> float:
+    """Median wall time in milliseconds of `model(batch)` over `repeats` runs after one warm-up."""
+    model(batch)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        model(batch)
+        times.append(time.perf_counter() - started)
+    return 1000.0 * float(np.median(times))
+
+
+def used_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The tensors a model needs to run: for an FX graph (PT2E) those its graph reads, else its
+    state dict (parameters and buffers). Tensor subclasses (torchao int8) count as stored."""
+    if isinstance(model, torch.fx.GraphModule):
+        names = [node.target for node in model.graph.nodes if node.op == "get_attr"]
+        return {name: _attribute(model, name) for name in names if isinstance(_attribute(model, name), torch.Tensor)}
+    return dict(model.state_dict())
+
+
+def _attribute(model: nn.Module, dotted: str):
+    value = model
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def serialized_bytes(model: nn.Module) -> tuple[int, int]:
+    """(bytes of ``torch.save`` of the tensors the model uses, bytes after gzip): the size on disk
+    as stored, and as compressed files would be shipped (zeros from pruning compress well)."""
+    buffer = io.BytesIO()
+    torch.save({k: v.detach() for k, v in used_tensors(model).items()}, buffer)
+    raw = buffer.getvalue()
+    return len(raw), len(gzip.compress(raw, compresslevel=6))
+
+
+def class_impact(dense: np.ndarray, compressed: np.ndarray) -> pd.DataFrame:
+    """Per-class impact over a population, as in Hooker et al.: (S, K) per-model class accuracies of the
+    dense and compressed populations -> one row per class with the mean accuracies, ``change`` =
+    compressed - dense, ``relative_change`` = change - (change of the mean over classes) (negative:
+    the class loses more than the model as a whole), and Welch's t-test (unequal variances) between
+    the two populations' accuracies for that class (NaN with fewer than 2 models per side)."""
+    dense_mean, compressed_mean = np.nanmean(dense, axis=0), np.nanmean(compressed, axis=0)
+    change = compressed_mean - dense_mean
+    overall = float(np.nanmean(compressed) - np.nanmean(dense))
+    t_stat, p_value = _welch(dense, compressed)
+    return pd.DataFrame(
+        {
+            "class": np.arange(dense.shape[1]), "dense_accuracy": dense_mean, "compressed_accuracy": compressed_mean,
+            "change": change, "relative_change": change - overall, "t_statistic": t_stat, "p_value": p_value,
+        }
+    )
+
+
+def _welch(dense: np.ndarray, compressed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    nan = np.full(dense.shape[1], np.nan)
+    if len(dense) < 2 or len(compressed) < 2:
+        return nan, nan
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # identical accuracies: t is NaN, which we report
+        result = stats.ttest_ind(compressed, dense, axis=0, equal_var=False, nan_policy="propagate")
+    return np.asarray(result.statistic, dtype=float), np.asarray(result.pvalue, dtype=float)
