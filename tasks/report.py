@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 from exemplar.report.assemble import assemble_scores, headline, thumbnails
 from exemplar.report.config import ReportConfig
 from exemplar.report.html import render_html
+from exemplar.report.sections import compression_rows, influence_neighbours
 from exemplar.report.summary import build_report
 from tasks import tracking
 from tasks._io import read_json, write_json, write_parquet, write_text
@@ -17,6 +18,14 @@ from tasks.layout import RunLayout
 def _stage_metrics(layout: RunLayout) -> dict:
     """Every stage's metrics JSON (stages/<name>.json), keyed by stage name."""
     return {path.stem: read_json(path) for path in sorted(layout.stage_metrics("x").parent.glob("*.json"))}
+
+
+def _influence(layout: RunLayout, content: dict, top_k: int) -> list[dict]:
+    """Proponents/opponents of the test examples highest in the review queue (if TracIn wrote them)."""
+    if not layout.influence_topk.exists():
+        return []
+    test_ids = [e["id"] for e in content["review_queue"] if e["split"] == "test"][: max(1, top_k // 3)]
+    return influence_neighbours(pq.read_table(layout.influence_topk).to_pandas(), test_ids)
 
 
 @stage_task("report")
@@ -31,7 +40,11 @@ def report(cfg: dict, run_dir: str, track: dict) -> dict:
         metrics = headline(stages["ingest"], stages["filter"], stages["compress"], scores)
         content = build_report(scores, stages["ingest"], metrics, config.top_k, config.queue_size)
         content["stages"] = stages
+        content["compression"] = compression_rows(stages["compress"])
+        content["compression_note"] = stages["compress"].get("note")
+        content["influence"] = _influence(layout, content, config.top_k)
         shown = {e["id"] for e in content["review_queue"]} | {e["id"] for rows in content["top_by_signal"].values() for e in rows}
+        shown |= {n["id"] for entry in content["influence"] for kind in ("proponent", "opponent") for n in entry[kind]}
         html = render_html(content, thumbnails(dataset, shown, config.thumbnail_pixels))
         write_parquet(scores, layout.scores)
         write_json(content, layout.report_json)

@@ -39,16 +39,18 @@ def thumbnails(dataset: Dataset, ids: set[str], min_pixels: int) -> dict[str, st
 def headline(dataset_summary: dict, filter_summary: dict, compress_summary: dict, scores: pd.DataFrame) -> dict:
     """The few numbers a user reads first (flat dict of scalars)."""
     is_test = scores["split"] == "test"
-    kept_test = is_test & scores["keep"].fillna(True)
+    kept_test = is_test & scores["keep"].fillna(True).astype(bool)
     metrics = {
         "dataset_hash": dataset_summary["hash"],
         "rows": dataset_summary["rows"],
         "classes": dataset_summary["num_classes"],
+        "quarantined": dataset_summary.get("quarantined", 0),
         "duplicates_dropped": filter_summary["dropped"],
         "label_conflicts": filter_summary["label_conflicts"],
         "test_accuracy": float((scores.loc[kept_test, "pred"] == scores.loc[kept_test, "label"]).mean()),
+        "population": compress_summary.get("population", 1),
     }
     for tag, level in compress_summary.get("levels", {}).items():
         metrics[f"test_accuracy_{tag}"] = level["test_accuracy"]
-        metrics[f"flips_{tag}"] = level["flips"]
+        metrics[f"cie_{tag}"] = level.get("cie_count", level.get("flips"))
     return metrics

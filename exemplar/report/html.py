@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from html import escape
 
+from exemplar.report.signals import describe
+
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#1d1d1f;max-width:1200px}
 h1{font-size:1.6rem;margin-bottom:.2rem} h2{margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.3rem}
@@ -14,7 +16,7 @@ th{background:#f6f6f6} .num{text-align:right;font-variant-numeric:tabular-nums}
 .grid{display:flex;flex-wrap:wrap;gap:.6rem} .card{border:1px solid #ddd;border-radius:6px;padding:.4rem;width:120px;font-size:.75rem}
 .card img{width:112px;height:112px;image-rendering:pixelated;display:block;background:#000}
 .bad{color:#b00020;font-weight:600} code{background:#f3f3f3;padding:0 .2rem}
-details{margin:.4rem 0} summary{cursor:pointer;font-weight:600} details table{margin:.3rem 0 .3rem 1rem}
+.wide{overflow-x:auto} details{margin:.4rem 0} summary{cursor:pointer;font-weight:600} details table{margin:.3rem 0 .3rem 1rem}
 """
 
 
@@ -76,6 +78,41 @@ def _stage_sections(stages: dict) -> str:
     return f"<h2>Stage details</h2>{blocks}" if blocks else ""
 
 
+def _compression_section(rows: list[dict], note: str | None) -> str:
+    if not rows:
+        return ""
+    head = "".join(f"<th>{escape(k)}</th>" for k in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{escape(_fmt(v))}</td>" for v in row.values()) + "</tr>" for row in rows)
+    remark = f"<p>{escape(note)}</p>" if note else ""
+    return (
+        "<h2>Compression</h2><p>Compression Identified Exemplars (CIE) are examples where the compressed and dense "
+        f"model populations disagree (Hooker et al. 2019).</p>{remark}<table><tr>{head}</tr>{body}</table>"
+    )
+
+
+def _thumb(example_id: str, thumbnails: dict[str, str], caption: str) -> str:
+    uri = thumbnails.get(example_id)
+    image = f"<img alt='' src='{escape(uri)}'>" if uri else ""
+    return f"<div class='card'>{image}<div><b>{escape(example_id)}</b></div><div>{escape(caption)}</div></div>"
+
+
+def _influence_section(neighbours: list[dict], thumbnails: dict[str, str]) -> str:
+    if not neighbours:
+        return ""
+    blocks = []
+    for entry in neighbours:
+        cards = [_thumb(entry["test_id"], thumbnails, "test example")]
+        for kind in ("proponent", "opponent"):
+            cards += [_thumb(n["id"], thumbnails, f"{kind} {_fmt(n['influence'])}") for n in entry[kind]]
+        blocks.append(f"<div class='grid'>{''.join(cards)}</div>")
+    variant = escape(neighbours[0]["variant"])
+    return (
+        "<h2>Proponents and opponents</h2><p>For the test examples highest in the review queue: the training examples "
+        f"that most helped (proponents) and most hurt (opponents) their prediction, by TracIn ({variant}).</p>"
+        + "<hr>".join(blocks)
+    )
+
+
 def render_html(report: dict, thumbnails: dict[str, str], title: str = "exemplar data audit") -> str:
     """Render the report dict (see :func:`build_report`) into one HTML string with no external resources."""
     dataset, metrics = report["dataset"], report["metrics"]
@@ -84,12 +121,16 @@ def render_html(report: dict, thumbnails: dict[str, str], title: str = "exemplar
         f"<p class='sub'>{escape(str(dataset.get('source', '')))} &middot; dataset hash "
         f"<code>{escape(str(dataset.get('hash', '')))}</code></p>",
         "<h2>Headline</h2>", _table(sorted((str(k), v) for k, v in metrics.items() if not isinstance(v, (dict, list)))),
-        "<h2>Review queue</h2><p>Ordered by <code>audit_rank</code>: the mean percentile rank over all signals.</p>",
-        _queue_table(report["review_queue"], report["signals"], thumbnails),
+        "<h2>Review queue</h2><p>Ordered by <code>audit_rank</code>, the fused <code>audit_score</code> over every "
+        "signal below (method: docs/scoring.md, section Fusion). Predictions in red disagree with the given label.</p>",
+        f"<div class='wide'>{_queue_table(report['review_queue'], report['signals'], thumbnails)}</div>",
     ]
+    sections.append(_compression_section(report.get("compression", []), report.get("compression_note")))
+    sections.append(_influence_section(report.get("influence", []), thumbnails))
     for column, entries in report["top_by_signal"].items():
         cards = "".join(_card(e, column, thumbnails) for e in entries)
-        sections.append(f"<h2>Top by {escape(column)}</h2><div class='grid'>{cards}</div>")
+        about = describe(column)
+        sections.append(f"<h2>Top by {escape(column)}</h2><p>{escape(about)}</p><div class='grid'>{cards}</div>")
     sections.append(_stage_sections(report.get("stages", {})))
     sections.append("<h2>Machine-readable twin</h2><p>See <code>report.json</code> and <code>scores.parquet</code>.</p>")
     payload = escape(json.dumps(report["counts"]))
