@@ -1,4 +1,4 @@
-"""Stage flow: Mask exact duplicates: keep.parquet.
+"""Stage flow: mask exact (and optionally near) duplicates into keep.parquet; report leakage and balance.
 
 Run alone with `python -m flows.filter [--params params.yaml] [overrides]` (as `dvc repro` does);
 the pipeline calls it as a sub-flow.

@@ -1,4 +1,4 @@
-"""Stage flow: Read and validate the input into dataset.parquet.
+"""Stage flow: read and validate the input into dataset.parquet; unusable rows go to quarantine.parquet.
 
 Run alone with `python -m flows.ingest [--params params.yaml] [overrides]` (as `dvc repro` does);
 the pipeline calls it as a sub-flow.

@@ -1,25 +1,57 @@
-"""Ingest: read the configured input, validate it, write the canonical ``dataset.parquet``."""
+"""Ingest: stream the configured input into the canonical ``dataset.parquet`` and put unusable rows
+in ``quarantine.parquet`` (with the reason). An unusable input raises before anything is written:
+the dataset file is written to a temp file and renamed only after the final checks pass."""
 
 from __future__ import annotations
 
-from exemplar.data.canonical import to_arrow
-from exemplar.data.loaders import DataConfig, load_dataset
-from exemplar.data.summary import describe_dataset
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from exemplar.data.config import DataConfig
+from exemplar.data.ingest import IngestStream
+from exemplar.data.loaders import open_stream
+from exemplar.data.quarantine import quarantine_arrow
 from tasks import tracking
-from tasks._io import write_json, write_parquet
+from tasks._io import _atomic, write_json, write_parquet
 from tasks._prefect import stage_task
 from tasks.layout import RunLayout
 
 
+def write_stream(stream: IngestStream, path: Path) -> Path:
+    """Write the stream's batches to `path` atomically (nothing at `path` if the stream raises)."""
+
+    def write(temp: Path) -> None:
+        with pq.ParquetWriter(temp, stream.schema) as writer:
+            for table in stream.batches():
+                writer.write_table(table)
+
+    return _atomic(path, write)
+
+
+def log_dataset_input(uri: str, run_id: str, summary: dict, path: Path) -> None:
+    """Record the canonical table as the run's input with ``mlflow.data`` (digest = dataset hash)."""
+    from mlflow.data.sources import LocalArtifactDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.entities import DatasetInput, InputTag
+
+    dataset = MetaDataset(LocalArtifactDatasetSource(str(Path(path).resolve())), name=f"exemplar:{summary['source']}", digest=summary["hash"])
+    tags = [InputTag("mlflow.data.context", "ingest")]
+    tracking.client(uri).log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags)])
+
+
 @stage_task("ingest")
 def ingest(cfg: dict, run_dir: str, track: dict) -> dict:
-    """Load and validate `cfg['data']`; nothing is written unless the whole input is valid."""
+    """Load `cfg['data']` into run_dir/dataset.parquet and run_dir/quarantine.parquet; returns the summary."""
     layout = RunLayout(run_dir)
     with tracking.stage_run(track["uri"], track["experiment"], "ingest", track["parent_run_id"], {"data": cfg["data"]}) as run_id:
-        dataset = load_dataset(DataConfig(**cfg["data"]))
-        summary = describe_dataset(dataset)
-        write_parquet(to_arrow(dataset), layout.dataset)
+        stream = open_stream(DataConfig(**cfg["data"]))
+        write_stream(stream, layout.dataset)
+        write_parquet(quarantine_arrow(stream.quarantine()), layout.quarantine)
+        summary = stream.summary()
         write_json(summary, layout.stage_metrics("ingest"))
-        tracking.log_metrics(track["uri"], run_id, {"rows": summary["rows"], "train_rows": summary["train_rows"], "test_rows": summary["test_rows"]})
-        tracking.set_tags(track["uri"], run_id, {"dataset_hash": summary["hash"]})
+        numbers = ("rows_read", "rows", "train_rows", "test_rows", "num_classes", "quarantined", "quarantined_by_reason", "images_resized", "images_recoloured")
+        tracking.log_metrics(track["uri"], run_id, {k: summary[k] for k in numbers})
+        tracking.set_tags(track["uri"], run_id, {"dataset_hash": summary["hash"], "dataset_source": summary["source"]})
+        log_dataset_input(track["uri"], run_id, summary, layout.dataset)
     return summary

@@ -30,3 +30,11 @@ class RunLayout:
 
     def stage_metrics(self, stage: str) -> Path:
         return self.root / "stages" / f"{stage}.json"
+
+    influence_topk = property(lambda self: self.root / "influence_topk.parquet")
+
+    # compression stage (appended)
+    compression_results = property(lambda self: self.root / "compression.parquet")
+    compressed_root = property(lambda self: self.root / "compressed")
+    # ingest stage (appended): rows that could not be used, with the reason
+    quarantine = property(lambda self: self.root / "quarantine.parquet")

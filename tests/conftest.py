@@ -39,3 +39,15 @@ def tiny_cfg() -> dict:
     from flows.cli import load_config
 
     return load_config(TINY_OVERRIDES)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Every test runs torch on one thread: bit-exact comparisons need a fixed thread count, and on a
+    shared 2-core machine two spinning OpenMP threads make tiny models many times slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

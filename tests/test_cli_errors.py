@@ -7,10 +7,9 @@ import subprocess
 import sys
 
 import pandas as pd
-import pytest
 
 from flows.pipeline import main
-from tests.conftest import PROJECT_ROOT, TINY_OVERRIDES
+from tests.conftest import TINY_OVERRIDES
 
 
 def run_main(capsys, args):

@@ -20,14 +20,6 @@ from tasks.train import train
 SMALL = {"sparsities": [0.5, 0.9], "finetune_epochs": 1, "calibration_rows": 16, "latency_repeats": 1}
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def configured(tiny_cfg: dict, population: int, **compress_changes) -> dict:
     cfg = copy.deepcopy(tiny_cfg)
     cfg["train"]["population"] = population

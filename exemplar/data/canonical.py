@@ -106,20 +106,53 @@ def feature_table(
             "label": codes.astype(np.int64),
             "label_name": [class_names[c] for c in codes],
             "split": splits,
-            "content_hash": [hash_bytes(np.ascontiguousarray(row).tobytes()) for row in values],
+            "content_hash": [hash_bytes(row.tobytes()) for row in np.ascontiguousarray(values)],
         }
     )
     return pd.concat([frame, features.reset_index(drop=True).astype(np.float64)], axis=1)
 
 
+class DatasetHasher:
+    """Order-independent dataset hash built batch by batch (memory does not grow with the rows).
+
+    hash = (sum over rows of BLAKE2b-128("id|label|split|content_hash")) mod 2**128, as 32 hex digits:
+    a multiset hash (Bellare & Micciancio, 1997, "AdHash"), so any row order gives the same value.
+    """
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    def update(self, table: pd.DataFrame) -> "DatasetHasher":
+        columns = [table[c].astype(str).tolist() for c in ("id", "label", "split", "content_hash")]
+        self.total = (self.total + sum(_row_digest("|".join(key)) for key in zip(*columns))) % (1 << 128)
+        return self
+
+    def hexdigest(self) -> str:
+        return f"{self.total:032x}"
+
+
+def _row_digest(key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=16).digest(), "big")
+
+
 def dataset_hash(table: pd.DataFrame) -> str:
-    """Order-independent hash of (id, label, split, content_hash) over all rows."""
-    keys = table[["id", "label", "split", "content_hash"]].astype(str).agg("|".join, axis=1)
-    return hash_bytes("\n".join(sorted(keys)).encode())
+    """Order-independent hash of (id, label, split, content_hash) over all rows (see DatasetHasher)."""
+    return DatasetHasher().update(table).hexdigest()
+
+
+def arrow_schema(info: DatasetInfo) -> pa.Schema:
+    """The canonical Parquet schema for `info`, with the info itself in the schema metadata."""
+    fields = [("id", pa.string()), ("label", pa.int64()), ("label_name", pa.string()), ("split", pa.string()),
+              ("content_hash", pa.string())]
+    if info.modality == "image":
+        fields.append(("pixels", pa.binary()))
+    else:
+        fields.extend((name, pa.float64()) for name in info.feature_names)
+    return pa.schema(fields, metadata={METADATA_KEY: json.dumps(asdict(info)).encode()})
 
 
 def to_arrow(dataset: Dataset) -> pa.Table:
-    """Convert to a pyarrow Table with :class:`DatasetInfo` in the schema metadata."""
+    """Convert to a pyarrow Table with :class:`DatasetInfo` in the schema metadata (every column kept)."""
     table = pa.Table.from_pandas(dataset.table, preserve_index=False)
     metadata = dict(table.schema.metadata or {})
     metadata[METADATA_KEY] = json.dumps(asdict(dataset.info)).encode()

@@ -10,7 +10,15 @@ from PIL import Image, UnidentifiedImageError
 
 
 class ImageDecodeError(ValueError):
-    """Raised for bytes Pillow cannot turn into a non-empty image."""
+    """Raised for bytes Pillow cannot turn into a non-empty image.
+
+    ``reason`` is the quarantine reason: "zero_size_image" for empty bytes or a 0-pixel side,
+    "undecodable_image" otherwise.
+    """
+
+    def __init__(self, message: str, reason: str = "undecodable_image"):
+        super().__init__(message)
+        self.reason = reason
 
 
 def decode_image(data: bytes) -> Image.Image:
@@ -18,16 +26,42 @@ def decode_image(data: bytes) -> Image.Image:
 
     Raises ImageDecodeError for empty, truncated or unrecognised bytes.
     """
+    image = _open(data)
+    try:
+        image.load()
+    except (Image.DecompressionBombError, OSError, SyntaxError, ValueError) as error:
+        raise ImageDecodeError(f"cannot decode image: {error}") from error
+    return image
+
+
+def probe_image(data: bytes) -> tuple[int, int, bool]:
+    """(height, width, is_grayscale) from the image header only (no pixel decoding).
+
+    Raises ImageDecodeError when the header is missing or unreadable; truncated pixel data is only
+    found by :func:`decode_image`.
+    """
+    image = _open(data)
+    return image.height, image.width, is_grayscale(image)
+
+
+def _open(data: bytes) -> Image.Image:
     if not data:
-        raise ImageDecodeError("empty image bytes")
+        raise ImageDecodeError("empty file (0 bytes)", "zero_size_image")
     try:
         image = Image.open(io.BytesIO(data))
-        image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise ImageDecodeError(f"cannot decode image: {error}") from error
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as error:
+        raise ImageDecodeError(f"not a PNG/JPEG/BMP/GIF/WebP image ({error.__class__.__name__})") from error
     if image.width == 0 or image.height == 0:
-        raise ImageDecodeError("zero-size image")
+        raise ImageDecodeError(f"zero-size image ({image.width}x{image.height})", "zero_size_image")
     return image
+
+
+def array_to_image(pixels: np.ndarray) -> Image.Image:
+    """A (C, H, W) uint8 array (C in {1, 3, 4}) as a Pillow image."""
+    channels = pixels.shape[0]
+    if channels == 1:
+        return Image.fromarray(np.ascontiguousarray(pixels[0]), mode="L")
+    return Image.fromarray(np.ascontiguousarray(pixels.transpose(1, 2, 0)), mode="RGB" if channels == 3 else "RGBA")
 
 
 def to_array(image: Image.Image, channels: int, size: tuple[int, int]) -> np.ndarray:

@@ -1,36 +1,56 @@
-"""Dispatch from the data config to a loader; every loader returns a canonical :class:`Dataset`."""
+"""Dispatch from the data config to a reader, and in-memory ingestion for small inputs and tests.
+
+The ingest task streams (see ingest.py); :func:`load_dataset` gathers the same batches into one
+:class:`Dataset` in memory, and :func:`ingest_in_memory` also returns the quarantine and summary.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 
-from exemplar.data.canonical import Dataset
-from exemplar.data.digits import load_digits_dataset
-from exemplar.data.parquet_input import read_parquet_dataset
-from exemplar.errors import ExemplarError
+import pandas as pd
+import pyarrow as pa
 
-KINDS = ("digits", "parquet")
+from exemplar.data.array_input import cifar_reader, digits_reader, npz_reader
+from exemplar.data.canonical import Dataset, from_arrow
+from exemplar.data.config import KINDS, DataConfig
+from exemplar.data.csv_input import CsvReader
+from exemplar.data.folder_input import ImageFolderReader
+from exemplar.data.ingest import IngestStream
+from exemplar.data.parquet_input import ParquetReader
+from exemplar.data.raw import Reader
+
+__all__ = ["KINDS", "DataConfig", "READERS", "open_reader", "open_stream", "load_dataset", "ingest_in_memory"]
+
+READERS: dict[str, Callable[[DataConfig], Reader]] = {
+    "digits": digits_reader,
+    "parquet": ParquetReader,
+    "csv": CsvReader,
+    "image_folder": ImageFolderReader,
+    "npz": npz_reader,
+    "cifar": cifar_reader,
+}
 
 
-@dataclass
-class DataConfig:
-    kind: str = "digits"
-    path: str | None = None
-    test_fraction: float = 0.2
-    split_seed: int = 0
-    image_size: list[int] | None = None  # [H, W]; default: the most common size in the data
-    limit: int | None = None  # digits only: keep the first `limit` rows (quick runs)
+def open_reader(config: DataConfig) -> Reader:
+    """The reader for ``config.kind`` (validates the config and the input's layout first)."""
+    config.validate()
+    return READERS[config.kind](config)
 
-    def validate(self) -> None:
-        if self.kind not in KINDS:
-            raise ExemplarError(f"data.kind must be one of {KINDS}, got '{self.kind}'. Fix: data=digits or data=parquet.")
-        if self.kind == "parquet" and not self.path:
-            raise ExemplarError("data=parquet needs data.path. Fix: add data.path=/path/to/data.parquet.")
+
+def open_stream(config: DataConfig) -> IngestStream:
+    """Validate the config and input layout, run pass 1, and return the stream of canonical batches."""
+    return IngestStream(open_reader(config), config)
+
+
+def ingest_in_memory(config: DataConfig) -> tuple[Dataset, pd.DataFrame, dict]:
+    """(canonical dataset, quarantine table, summary) for `config`, all held in memory."""
+    stream = open_stream(config)
+    tables = list(stream.batches())
+    table = pa.concat_tables(tables) if tables else stream.schema.empty_table()
+    return from_arrow(table.replace_schema_metadata(stream.schema.metadata), stream.reader.source), stream.quarantine(), stream.summary()
 
 
 def load_dataset(config: DataConfig) -> Dataset:
-    """Read and validate the configured input into the canonical table."""
-    config.validate()
-    if config.kind == "digits":
-        return load_digits_dataset(config.test_fraction, config.split_seed, config.limit)
-    return read_parquet_dataset(config.path, config.test_fraction, config.split_seed, config.image_size)
+    """Read and validate the configured input into the canonical table (quarantined rows left out)."""
+    return ingest_in_memory(config)[0]

@@ -1,164 +1,160 @@
-"""Reading a user's Parquet file into the canonical table.
+"""Reader for a user's Parquet file, or a folder of Parquet files, streamed in record batches.
 
-Contract: columns ``id`` (optional; row numbers are used when absent), ``label``, optional ``split``
-("train"/"test"), and either ``image`` (PNG/JPEG bytes, or a struct with a ``bytes`` field as
-Hugging Face ``datasets`` writes it) or numeric feature columns.
+Contract: a label column (``data.label_column``, default ``label``), optional ``id`` (row numbers
+``row-0000000``... when absent) and ``split`` ("train"/"test") columns, and either an image column
+(``data.image_column``, default ``image``: PNG/JPEG/... bytes, or a struct with a ``bytes`` field as
+Hugging Face ``datasets`` writes it) or numeric feature columns (``data.feature_columns``, default
+every other column). Every file of a folder must have the same schema.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from exemplar.data.canonical import Dataset, DatasetInfo, SPLITS, encode_labels, feature_table, image_table
-from exemplar.data.images import ImageDecodeError, decode_image, is_grayscale, to_array
-from exemplar.data.split import stratified_split
-from exemplar.errors import ExemplarError, describe_ids
-
-RESERVED = {"id", "label", "split", "image"}
+from exemplar.data.config import DataConfig
+from exemplar.data.raw import RawBatch, make_keys, row_ids
+from exemplar.errors import ExemplarError
 
 
-def read_parquet_dataset(
-    path: str | Path,
-    test_fraction: float = 0.2,
-    split_seed: int = 0,
-    image_size: list[int] | None = None,
-) -> Dataset:
-    """Read and validate a Parquet file (or a directory of them) into a canonical Dataset."""
-    path = Path(path)
-    table = _read_table(path)
-    frame = table.to_pandas()
-    _require_label(frame, path)
-    ids = _ids(frame, path)
-    _reject_missing_labels(frame, ids, path)
-    codes, class_names = encode_labels(frame["label"])
-    splits = _splits(frame, ids, codes, path, test_fraction, split_seed)
-    if "image" in frame.columns:
-        pixels = _decode_images(frame["image"], ids, path, image_size)
-        rows = image_table(ids, codes, class_names, splits, pixels)
-        info = DatasetInfo("image", class_names, image_shape=list(pixels.shape[1:]), source=str(path))
-    else:
-        features = _features(frame, ids, path)
-        rows = feature_table(ids, codes, class_names, splits, features)
-        info = DatasetInfo("table", class_names, feature_names=list(features.columns), source=str(path))
-    return Dataset(table=rows, info=info)
-
-
-def _read_table(path: Path) -> pa.Table:
+def require_path(path: Path, what: str, example: str) -> Path:
+    """`path` if it exists, else a clear error (shared by every reader)."""
     if not path.exists():
         raise ExemplarError(
             f"data.path '{path}' does not exist (looked in {path.resolve().parent}). "
-            "Fix: pass an existing Parquet file or folder, e.g. data=parquet data.path=/abs/path/data.parquet."
+            f"Fix: pass an existing {what}, e.g. {example}."
         )
+    return path
+
+
+def _is_numeric(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind) or pa.types.is_decimal(kind)
+
+
+def _is_image_type(kind: pa.DataType) -> bool:
+    if pa.types.is_struct(kind):
+        return any(kind.field(i).name == "bytes" for i in range(kind.num_fields))
+    return pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
+
+
+class ParquetReader:
+    """Streams ``data.path`` (a .parquet file or a folder of them) as :class:`RawBatch` es."""
+
+    label_names = None
+
+    def __init__(self, config: DataConfig):
+        self.config = config
+        path = require_path(Path(config.path).expanduser(), "Parquet file or folder", "data=parquet data.path=/abs/path/data.parquet")
+        self.source = str(path)
+        self.files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+        if not self.files:
+            raise ExemplarError(f"{path} holds no *.parquet files. Fix: point data.path at a Parquet file or a folder of them.")
+        self.schema = self._common_schema()
+        self.row_count = sum(pq.ParquetFile(path).metadata.num_rows for path in self.files)
+        self.modality = "image" if config.image_column in self.schema.names else "table"
+        self.feature_names = self._feature_names() if self.modality == "table" else []
+        self._check_types()
+
+    def _common_schema(self) -> pa.Schema:
+        first = _read_schema(self.files[0])
+        for other in self.files[1:]:
+            schema = _read_schema(other)
+            if not schema.equals(first, check_metadata=False):
+                raise ExemplarError(
+                    f"{other} has a different schema from {self.files[0]} ({_describe(schema)} vs {_describe(first)}). "
+                    "Fix: give every file of the folder the same columns and types, or ingest them separately."
+                )
+        if self.config.label_column not in first.names:
+            raise ExemplarError(
+                f"{self.files[0]} has no '{self.config.label_column}' column (columns: {', '.join(first.names)}). "
+                "Fix: set data.label_column=<your target column>, or rename it to 'label'."
+            )
+        return first
+
+    def _reserved(self) -> set[str]:
+        c = self.config
+        return {c.label_column, c.id_column, c.split_column, c.image_column}
+
+    def _feature_names(self) -> list[str]:
+        names = self.config.feature_columns or [n for n in self.schema.names if n not in self._reserved()]
+        missing = [n for n in names if n not in self.schema.names]
+        if missing or not names:
+            raise ExemplarError(
+                f"{self.files[0]}: feature column(s) {missing or '(none)'} not found (columns: {', '.join(self.schema.names)}). "
+                f"Fix: add an '{self.config.image_column}' column of image bytes or numeric feature columns, or correct data.feature_columns."
+            )
+        text = [n for n in names if not _is_numeric(self.schema.field(n).type)]
+        if text:
+            raise ExemplarError(
+                f"{self.files[0]}: feature column(s) {', '.join(text)} are not numeric "
+                f"({', '.join(str(self.schema.field(n).type) for n in text)}). "
+                "Fix: encode them as numbers, or list the numeric ones in data.feature_columns=[a,b,...]."
+            )
+        return names
+
+    def _check_types(self) -> None:
+        label_type = self.schema.field(self.config.label_column).type
+        if pa.types.is_nested(label_type) or pa.types.is_binary(label_type):
+            raise ExemplarError(
+                f"{self.files[0]}: column '{self.config.label_column}' has type {label_type}; a label must be a number or text. "
+                "Fix: store one class label per row."
+            )
+        if self.modality == "image" and not _is_image_type(self.schema.field(self.config.image_column).type):
+            raise ExemplarError(
+                f"{self.files[0]}: column '{self.config.image_column}' has type {self.schema.field(self.config.image_column).type}, "
+                "not image bytes. Fix: store encoded PNG/JPEG bytes (or a struct with a 'bytes' field), or rename the column."
+            )
+
+    def batches(self, with_data: bool) -> Iterator[RawBatch]:
+        c = self.config
+        data = [c.image_column] if self.modality == "image" else (self.feature_names if with_data else [])
+        columns = [n for n in (c.id_column, c.label_column, c.split_column) if n in self.schema.names] + data
+        start = 0
+        for path in self.files:
+            file_row = 0
+            # buffered reads instead of pre-buffering whole row groups: memory stays flat for files of one huge row group
+            parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+            for record_batch in parquet.iter_batches(batch_size=c.batch_rows, columns=columns):
+                yield self._batch(record_batch, str(path), start, file_row, with_data)
+                start += record_batch.num_rows
+                file_row += record_batch.num_rows
+
+    def _batch(self, record_batch: pa.RecordBatch, path: str, start: int, file_row: int, with_data: bool) -> RawBatch:
+        c, n = self.config, record_batch.num_rows
+        table = pa.Table.from_batches([record_batch])
+        ids = row_ids(start, n)
+        if c.id_column in table.column_names:
+            given = table.column(c.id_column).to_pylist()
+            ids = [generated if value is None else str(value) for value, generated in zip(given, ids)]
+        labels = table.column(c.label_column).to_pandas()
+        splits = table.column(c.split_column).to_pandas().fillna("") if c.split_column in table.column_names else None
+        keys = make_keys(ids, labels, splits, path, range(file_row, file_row + n))
+        if self.modality == "image":
+            return RawBatch(keys, images=_image_bytes(table.column(c.image_column)))
+        features = table.select(self.feature_names).to_pandas().astype("float64") if with_data else None
+        return RawBatch(keys, features=features)
+
+
+def _image_bytes(column: pa.ChunkedArray) -> list[bytes | None]:
+    if pa.types.is_struct(column.type):
+        column = pa.chunked_array([chunk.field("bytes") for chunk in column.chunks], type=column.type.field("bytes").type)
+    return column.to_pylist()
+
+
+def _read_schema(path: Path) -> pa.Schema:
+    if path.stat().st_size == 0:
+        raise ExemplarError(f"{path} is an empty file (0 bytes). Fix: re-export it, or remove it from the folder.")
     try:
-        return pq.read_table(path)
+        return pq.read_schema(path)
     except (pa.ArrowInvalid, OSError) as error:
         raise ExemplarError(
-            f"data.path '{path}' could not be read as Parquet ({error}). Fix: point data.path at a Parquet "
-            "file (or a folder of them) written by pandas/pyarrow/datasets, or choose another data= option."
+            f"{path} could not be read as Parquet ({error}). Fix: point data.path at a Parquet file (or a folder of them) "
+            "written by pandas/pyarrow/datasets, or choose another data= option (csv, npz, image_folder, cifar)."
         ) from error
 
 
-def _require_label(frame: pd.DataFrame, path: Path) -> None:
-    if "label" not in frame.columns:
-        raise ExemplarError(
-            f"{path} has no 'label' column (columns found: {', '.join(map(str, frame.columns))}). "
-            "Fix: rename your target column to 'label' (e.g. df.rename(columns={'target': 'label'}))."
-        )
-
-
-def _ids(frame: pd.DataFrame, path: Path) -> list[str]:
-    if "id" not in frame.columns:
-        return [f"row-{i:07d}" for i in range(len(frame))]
-    ids = frame["id"].astype(str).tolist()
-    repeated = [i for i, n in Counter(ids).items() if n > 1]
-    if repeated:
-        raise ExemplarError(
-            f"{path}: column 'id' is not unique; repeated ids: {describe_ids(repeated)}. "
-            "Fix: give every row its own id, or drop the 'id' column to number rows automatically."
-        )
-    return ids
-
-
-def _reject_missing_labels(frame: pd.DataFrame, ids: list[str], path: Path) -> None:
-    missing = frame["label"].isna().to_numpy()
-    if missing.any():
-        bad = [ids[i] for i in np.flatnonzero(missing)]
-        raise ExemplarError(
-            f"{path}: {len(bad)} row(s) have no label: ids {describe_ids(bad)}. "
-            "Fix: label them or remove them from the file."
-        )
-
-
-def _splits(
-    frame: pd.DataFrame, ids: list[str], codes: np.ndarray, path: Path, test_fraction: float, seed: int
-) -> list[str]:
-    if "split" not in frame.columns:
-        return stratified_split(codes, test_fraction, seed)
-    splits = frame["split"].astype(str).str.lower().tolist()
-    bad = [ids[i] for i, s in enumerate(splits) if s not in SPLITS]
-    if bad:
-        raise ExemplarError(
-            f"{path}: column 'split' must hold 'train' or 'test'; rows {describe_ids(bad)} do not. "
-            "Fix: correct those values, or drop the 'split' column for an automatic stratified split."
-        )
-    if "train" not in splits:
-        raise ExemplarError(f"{path}: no row has split 'train'. Fix: mark training rows with split='train'.")
-    return splits
-
-
-def _image_bytes(value: object) -> bytes | None:
-    if isinstance(value, dict):
-        value = value.get("bytes")
-    return bytes(value) if isinstance(value, (bytes, bytearray, memoryview)) else None
-
-
-def _decode_images(column: pd.Series, ids: list[str], path: Path, image_size: list[int] | None) -> np.ndarray:
-    images, bad = [], []
-    for row_id, value in zip(ids, column):
-        try:
-            data = _image_bytes(value)
-            if data is None:
-                raise ImageDecodeError("not bytes")
-            images.append(decode_image(data))
-        except ImageDecodeError:
-            bad.append(row_id)
-    if bad:
-        raise ExemplarError(
-            f"{path}: {len(bad)} image(s) could not be decoded: ids {describe_ids(bad)}. "
-            "Fix: re-encode them as PNG/JPEG bytes (or a struct with a 'bytes' field), or remove those rows."
-        )
-    channels = 1 if all(is_grayscale(im) for im in images) else 3
-    if image_size:
-        size = (int(image_size[0]), int(image_size[1]))
-    else:
-        size = Counter((im.height, im.width) for im in images).most_common(1)[0][0]
-    return np.stack([to_array(im, channels, size) for im in images])
-
-
-def _features(frame: pd.DataFrame, ids: list[str], path: Path) -> pd.DataFrame:
-    features = frame[[c for c in frame.columns if c not in RESERVED]]
-    if features.shape[1] == 0:
-        raise ExemplarError(
-            f"{path}: no 'image' column and no feature columns. "
-            "Fix: add an 'image' column of PNG/JPEG bytes or numeric feature columns."
-        )
-    non_numeric = [str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
-    if non_numeric:
-        raise ExemplarError(
-            f"{path}: feature column(s) {', '.join(non_numeric)} are not numeric. "
-            "Fix: encode them as numbers or drop them before ingesting."
-        )
-    values = features.to_numpy(dtype=np.float64)
-    bad = [ids[i] for i in np.flatnonzero(~np.isfinite(values).all(axis=1))]
-    if bad:
-        raise ExemplarError(
-            f"{path}: {len(bad)} row(s) have NaN or infinite features: ids {describe_ids(bad)}. "
-            "Fix: impute or remove those rows."
-        )
-    return features.rename(columns=str)
+def _describe(schema: pa.Schema) -> str:
+    return ", ".join(f"{f.name}: {f.type}" for f in schema)

@@ -1,0 +1,175 @@
+"""Reader for a CSV file, streamed with pyarrow's incremental CSV reader.
+
+Columns: a label column, optional ``id`` and ``split`` columns, and either an image path column
+(``data.image_column``, paths relative to the CSV's folder) or numeric feature columns. Every cell
+is read as text first, so one bad value never fails the whole file: a cell that is not a number
+makes its row a ``non_finite_feature``, and a line with the wrong number of fields is kept as
+``wrong_feature_count`` with its original text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from exemplar.data.config import DataConfig
+from exemplar.data.parquet_input import require_path
+from exemplar.data.raw import RawBatch, make_keys, row_ids
+from exemplar.errors import ExemplarError
+
+
+class CsvReader:
+    """Streams ``data.path`` (one .csv file) as :class:`RawBatch` es."""
+
+    label_names = None
+
+    def __init__(self, config: DataConfig):
+        self.config = config
+        path = require_path(Path(config.path).expanduser(), "CSV file", "data=csv data.path=/abs/path/data.csv")
+        if path.is_dir() or path.stat().st_size == 0:
+            raise ExemplarError(f"{path} is {'a folder' if path.is_dir() else 'an empty file (0 bytes)'}. Fix: point data.path at a CSV file with a header line.")
+        self.path, self.source = path, str(path)
+        self.columns = self._header()
+        if config.label_column not in self.columns:
+            raise ExemplarError(
+                f"{path} has no '{config.label_column}' column (header: {', '.join(self.columns)}). "
+                "Fix: set data.label_column=<your target column>, or rename it to 'label'."
+            )
+        self.modality = "image" if config.image_column in self.columns else "table"
+        self.feature_names = self._feature_names() if self.modality == "table" else []
+
+    def _block_sizes(self) -> tuple[int, int]:
+        """(bytes per parsed block, blocks per batch). Arrow's streaming reader reads up to 32 blocks
+        ahead in the background, so blocks are kept small (1 MB, or 64 times the longest of the first
+        lines) and several are joined into one batch of about ``batch_rows * 64`` bytes of text."""
+        batch_bytes = int(min(max(self.config.batch_rows * 64, 1 << 16), 1 << 26))
+        with open(self.path, "rb") as file:
+            longest = max((len(file.readline()) for _ in range(3)), default=0)
+        block = min(batch_bytes, max(1 << 20, 64 * longest))
+        return block, max(1, -(-batch_bytes // block))
+
+    def _open(self, on_invalid=None) -> pacsv.CSVStreamingReader:
+        try:
+            return pacsv.open_csv(
+                self.path,
+                read_options=pacsv.ReadOptions(block_size=self._block_sizes()[0], use_threads=False),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+                convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in getattr(self, "columns", [])}, strings_can_be_null=False),
+            )
+        except (pa.ArrowInvalid, OSError) as error:
+            raise ExemplarError(f"{self.path} could not be read as CSV ({error}). Fix: save it as comma-separated text with a header line.") from error
+
+    def _header(self) -> list[str]:
+        return self._open(lambda row: "skip").schema.names
+
+    def _feature_names(self) -> list[str]:
+        c = self.config
+        names = c.feature_columns or [n for n in self.columns if n not in (c.label_column, c.id_column, c.split_column)]
+        missing = [n for n in names if n not in self.columns]
+        if missing or not names:
+            raise ExemplarError(
+                f"{self.path}: feature column(s) {missing or '(none)'} not found (header: {', '.join(self.columns)}). "
+                f"Fix: add numeric feature columns or an '{c.image_column}' column of image paths, or correct data.feature_columns."
+            )
+        self._reject_text_columns(names)
+        return names
+
+    def _reject_text_columns(self, names: list[str]) -> None:
+        """A column that is mostly not numbers (in the first block) is a schema problem, not bad rows."""
+        first = next(iter(self._open(lambda row: "skip")), None)
+        if first is None:
+            return
+        frame = first.to_pandas()
+        text = [n for n in names if _mostly_text(frame[n])]
+        if text:
+            raise ExemplarError(
+                f"{self.path}: column(s) {', '.join(text)} hold text, not numbers. "
+                "Fix: drop or encode them, or list the numeric columns in data.feature_columns=[a,b,...]."
+            )
+
+    def batches(self, with_data: bool) -> Iterator[RawBatch]:
+        invalid: list[pacsv.InvalidRow] = []
+        start, bad_rows = 0, 0
+
+        def on_invalid(row: pacsv.InvalidRow) -> str:
+            invalid.append(row)
+            return "skip"
+
+        for group in _grouped(self._open(on_invalid), self._block_sizes()[1]):
+            yield self._batch(pa.Table.from_batches(group).to_pandas(), start, with_data)
+            start += sum(record_batch.num_rows for record_batch in group)
+            if invalid:
+                yield self._invalid_batch(invalid, bad_rows, with_data)
+                bad_rows += len(invalid)
+                invalid.clear()
+        if invalid:
+            yield self._invalid_batch(invalid, bad_rows, with_data)
+
+    def _batch(self, frame: pd.DataFrame, start: int, with_data: bool) -> RawBatch:
+        c, n = self.config, len(frame)
+        ids = frame[c.id_column].tolist() if c.id_column in frame else row_ids(start, n)
+        ids = [given or generated for given, generated in zip(ids, row_ids(start, n))]
+        splits = frame[c.split_column] if c.split_column in frame else None
+        rows = range(start, start + n)
+        if self.modality == "image":
+            paths = frame[c.image_column].tolist()
+            images, problems, details = self._read_images(paths)
+            return RawBatch(make_keys(ids, frame[c.label_column], splits, self.source, rows, problems, details, paths), images=images)
+        originals = _originals(frame, self.feature_names) if with_data else None
+        features = frame[self.feature_names].apply(pd.to_numeric, errors="coerce").astype("float64") if with_data else None
+        return RawBatch(make_keys(ids, frame[c.label_column], splits, self.source, rows, originals=originals), features=features)
+
+    def _read_images(self, paths: list[str]) -> tuple[list[bytes | None], list[str], list[str]]:
+        images, problems, details = [], [], []
+        for text in paths:
+            path = self.path.parent / text
+            try:
+                images.append(path.read_bytes())
+                problems.append(""), details.append("")
+            except OSError as error:
+                images.append(None)
+                problems.append("missing_image_file"), details.append(f"cannot read {path}: {error.strerror or error}")
+        return images, problems, details
+
+    def _invalid_batch(self, invalid: list, first: int, with_data: bool) -> RawBatch:
+        n = len(invalid)
+        ids = [f"invalid-line-{first + i:07d}" for i in range(n)]
+        details = [f"{row.actual_columns} field(s) where the header has {row.expected_columns}" for row in invalid]
+        keys = make_keys(ids, [None] * n, None if self.config.split_column not in self.columns else [""] * n, self.source,
+                         [-1] * n, ["wrong_feature_count"] * n, details, [row.text for row in invalid])
+        if self.modality == "image":
+            return RawBatch(keys, images=[None] * n)
+        return RawBatch(keys, features=pd.DataFrame(np.nan, index=range(n), columns=self.feature_names) if with_data else None)
+
+
+def _mostly_text(column: pd.Series) -> bool:
+    filled = column[column.str.strip() != ""]
+    return len(filled) > 0 and pd.to_numeric(filled, errors="coerce").isna().mean() > 0.5
+
+
+def _grouped(record_batches: Iterator[pa.RecordBatch], size: int) -> Iterator[list[pa.RecordBatch]]:
+    """Consecutive groups of `size` record batches (the last one may be smaller)."""
+    group = []
+    for record_batch in record_batches:
+        group.append(record_batch)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+def _originals(frame: pd.DataFrame, names: list[str]) -> list[str]:
+    """The row's text values as JSON, kept only for rows whose features are not all numbers."""
+    numeric = frame[names].apply(pd.to_numeric, errors="coerce")
+    broken = numeric.isna().to_numpy() | ~np.isfinite(numeric.to_numpy(dtype=np.float64, na_value=np.nan))
+    out = [""] * len(frame)
+    for i in np.flatnonzero(broken.any(axis=1)):
+        out[i] = json.dumps({k: str(v) for k, v in frame.iloc[i].items()})
+    return out

@@ -1,0 +1,260 @@
+"""The bad-input table: each case ends in quarantine with the right reason, or in an ExemplarError
+naming the file and the fix; never a traceback, never a lost row (rows_read = rows + quarantined)."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from exemplar.data.loaders import ingest_in_memory
+from exemplar.errors import ExemplarError
+from tests.unit.data.makers import config, png_bytes, tiny_images, tiny_table, write_cifar, write_image_folder
+
+
+def _folder(tmp_path, channels=1):
+    return write_image_folder(tmp_path / "images", tiny_images(channels=channels))
+
+
+def corrupt_png(tmp_path):
+    root = _folder(tmp_path)
+    (root / "train/cat/bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    return config("image_folder", root), "undecodable_image", ["train/cat/bad.png"]
+
+
+def truncated_jpeg(tmp_path):
+    root = _folder(tmp_path)
+    data = png_bytes(np.full((3, 16, 16), 90, np.uint8), "JPEG")
+    (root / "train/dog/cut.jpg").write_bytes(data[: len(data) // 2])
+    return config("image_folder", root), "undecodable_image", ["train/dog/cut.jpg"]
+
+
+def empty_image_file(tmp_path):
+    root = _folder(tmp_path)
+    (root / "train/cat/empty.png").write_bytes(b"")
+    return config("image_folder", root), "zero_size_image", ["train/cat/empty.png"]
+
+
+def image_outside_class_folder(tmp_path):
+    root = _folder(tmp_path)
+    (root / "train/loose.png").write_bytes(png_bytes(np.zeros((1, 6, 5), np.uint8)))
+    return config("image_folder", root), "missing_label", ["train/loose.png"]
+
+
+def null_image_bytes(tmp_path):
+    data = tiny_images()
+    frame = pd.DataFrame({"id": data["ids"], "label": data["labels"], "image": [png_bytes(p) for p in data["pixels"]]})
+    frame.loc[2, "image"] = None
+    frame.to_parquet(tmp_path / "i.parquet")
+    return config("parquet", tmp_path / "i.parquet"), "undecodable_image", [data["ids"][2]]
+
+
+def nan_label(tmp_path):
+    frame = tiny_table()
+    frame["label"] = frame["label"].astype(float)
+    frame.loc[4, "label"] = np.nan
+    frame.to_parquet(tmp_path / "t.parquet")
+    return config("parquet", tmp_path / "t.parquet"), "missing_label", ["r004"]
+
+
+def string_label_in_numeric_column(tmp_path):
+    frame = tiny_table(rows=15).astype({"label": object})
+    frame.loc[7, "label"] = "seven"
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    return config("csv", tmp_path / "t.csv"), "invalid_label", ["r007"]
+
+
+def duplicate_ids(tmp_path):
+    frame = tiny_table(rows=15)
+    frame.loc[9, "id"] = "r002"
+    frame.to_parquet(tmp_path / "t.parquet")
+    return config("parquet", tmp_path / "t.parquet"), "duplicate_id", ["r002"]
+
+
+def non_finite_features(tmp_path):
+    frame = tiny_table(rows=15)
+    frame.loc[3, "f1"], frame.loc[5, "f0"] = np.inf, np.nan
+    np.savez(tmp_path / "t.npz", x=frame[["f0", "f1", "f2"]].to_numpy(), y=frame["label"].to_numpy(), ids=frame["id"].to_numpy(dtype=str))
+    return config("npz", tmp_path / "t.npz"), "non_finite_feature", ["r003", "r005"]
+
+
+def text_in_numeric_csv_cell(tmp_path):
+    frame = tiny_table(rows=15).astype({"f2": object})
+    frame.loc[6, "f2"] = "n/a?"
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    return config("csv", tmp_path / "t.csv"), "non_finite_feature", ["r006"]
+
+
+def wrong_feature_count(tmp_path):
+    path = tmp_path / "t.csv"
+    tiny_table(rows=15).to_csv(path, index=False)
+    path.write_text(path.read_text() + "r900,1,0.5\n")
+    return config("csv", path), "wrong_feature_count", ["invalid-line-0000000"]
+
+
+def missing_image_path(tmp_path):
+    data = tiny_images()
+    write_image_folder(tmp_path, data)
+    rows = pd.DataFrame({"image": data["ids"] + ["nowhere.png"], "label": list(data["labels"]) + ["cat"], "split": list(data["splits"]) + ["train"]})
+    rows.to_csv(tmp_path / "t.csv", index=False)
+    return config("csv", tmp_path / "t.csv"), "missing_image_file", ["row-0000008"]
+
+
+def invalid_split(tmp_path):
+    frame = tiny_table(rows=15)
+    frame["split"] = ["train"] * 10 + ["test"] * 4 + ["validation"]
+    frame.to_parquet(tmp_path / "t.parquet")
+    return config("parquet", tmp_path / "t.parquet"), "invalid_split", ["r014"]
+
+
+QUARANTINED = [
+    corrupt_png, truncated_jpeg, empty_image_file, image_outside_class_folder, null_image_bytes, nan_label, string_label_in_numeric_column,
+    duplicate_ids, non_finite_features, text_in_numeric_csv_cell, wrong_feature_count, missing_image_path, invalid_split,
+]
+
+
+@pytest.mark.parametrize("make", QUARANTINED, ids=lambda f: f.__name__)
+def test_bad_rows_are_quarantined_with_their_reason(tmp_path, make):
+    data_config, reason, ids = make(tmp_path)
+    dataset, quarantine, summary = ingest_in_memory(data_config)
+    assert quarantine["reason"].tolist() == [reason] * len(ids)
+    assert quarantine["id"].tolist() == ids
+    assert (quarantine["detail"] != "").all()
+    assert summary["quarantined_by_reason"][reason] == len(ids)
+    assert summary["rows_read"] == summary["rows"] + summary["quarantined"] == len(dataset.table) + len(quarantine)
+    if reason == "duplicate_id":
+        assert (dataset.table["id"] == ids[0]).sum() == 1  # the first row with the id is kept
+    else:
+        assert not dataset.table["id"].isin(ids).any()
+
+
+def test_quarantine_keeps_the_original_image_bytes(tmp_path):
+    data_config, _, _ = corrupt_png(tmp_path)
+    quarantine = ingest_in_memory(data_config)[1]
+    assert quarantine["image"].iat[0] == (tmp_path / "images/train/cat/bad.png").read_bytes()
+    assert quarantine["original"].iat[0] == "train/cat/bad.png"
+
+
+def test_quarantine_keeps_the_original_csv_text(tmp_path):
+    data_config, _, _ = wrong_feature_count(tmp_path)
+    assert ingest_in_memory(data_config)[1]["original"].iat[0] == "r900,1,0.5"
+    data_config, _, _ = text_in_numeric_csv_cell(tmp_path)
+    assert "n/a?" in ingest_in_memory(data_config)[1]["original"].iat[0]
+
+
+def test_mixed_sizes_are_resized_to_the_most_common(tmp_path):
+    root = _folder(tmp_path)
+    (root / "train/cat/big.png").write_bytes(png_bytes(np.zeros((1, 12, 10), np.uint8)))
+    dataset, quarantine, summary = ingest_in_memory(config("image_folder", root))
+    assert dataset.info.image_shape == [1, 6, 5] and summary["images_resized"] == 1 and len(quarantine) == 0
+
+
+def test_configured_size_wins(tmp_path):
+    dataset, _, summary = ingest_in_memory(config("image_folder", _folder(tmp_path), image_size=[4, 4]))
+    assert dataset.info.image_shape == [1, 4, 4] and summary["images_resized"] == summary["rows"]
+
+
+def test_gray_and_rgb_mix_becomes_rgb(tmp_path):
+    root = _folder(tmp_path)
+    (root / "train/dog/colour.png").write_bytes(png_bytes(np.full((3, 6, 5), 200, np.uint8)))
+    dataset, _, summary = ingest_in_memory(config("image_folder", root))
+    assert dataset.info.image_shape == [3, 6, 5] and summary["images_recoloured"] == len(dataset.table) - 1
+    forced = ingest_in_memory(config("image_folder", root, channels=1))[0]
+    assert forced.info.image_shape == [1, 6, 5]
+
+
+def _error(data_config) -> str:
+    with pytest.raises(ExemplarError) as caught:
+        ingest_in_memory(data_config)
+    return str(caught.value)
+
+
+def test_folder_without_images(tmp_path):
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "notes.txt").write_text("no images here")
+    message = _error(config("image_folder", tmp_path))
+    assert str(tmp_path) in message and "no image files" in message and "Fix:" in message
+
+
+def test_single_class(tmp_path):
+    frame = tiny_table()
+    frame["label"] = "only"
+    frame.to_parquet(tmp_path / "t.parquet")
+    message = _error(config("parquet", tmp_path / "t.parquet"))
+    assert "t.parquet" in message and "'only'" in message and "at least 2" in message and "Fix:" in message
+
+
+def test_class_left_too_small_by_quarantine(tmp_path):
+    frame = tiny_table(rows=9)
+    frame["split"] = "train"
+    frame.loc[frame["label"] == 2, "f0"] = np.nan  # every row of class 2 is unusable
+    frame.loc[0, "label"] = 2  # ... except this one (still < 2 training rows)
+    frame.loc[0, "f0"] = 0.0
+    frame.to_parquet(tmp_path / "t.parquet")
+    message = _error(config("parquet", tmp_path / "t.parquet"))
+    assert "'2' (1)" in message and "non_finite_feature: 3" in message and "fewer than 2 training rows" in message
+
+
+@pytest.mark.parametrize(
+    "frame, expected",
+    [
+        (pd.DataFrame({"target": [0, 1], "f0": [0.1, 0.2]}), "has no 'label' column (columns: target, f0)"),
+        (pd.DataFrame({"label": [0, 1], "name": ["a", "b"]}), "feature column(s) name are not numeric"),
+        (pd.DataFrame({"label": [0, 1], "image": ["x.png", "y.png"]}), "not image bytes"),
+    ],
+    ids=["no_label", "text_feature", "image_not_bytes"],
+)
+def test_parquet_with_wrong_schema(tmp_path, frame, expected):
+    frame.to_parquet(tmp_path / "wrong.parquet")
+    message = _error(config("parquet", tmp_path / "wrong.parquet"))
+    assert "wrong.parquet" in message and expected in message and "Fix:" in message
+
+
+def test_parquet_folder_with_mismatched_files(tmp_path):
+    tiny_table().to_parquet(tmp_path / "a.parquet")
+    tiny_table().drop(columns="f2").to_parquet(tmp_path / "b.parquet")
+    message = _error(config("parquet", tmp_path))
+    assert "b.parquet has a different schema" in message and "Fix:" in message
+
+
+@pytest.mark.parametrize("kind, name", [("parquet", "e.parquet"), ("csv", "e.csv")])
+def test_empty_table_file(tmp_path, kind, name):
+    (tmp_path / name).write_bytes(b"")
+    message = _error(config(kind, tmp_path / name))
+    assert name in message and "empty file" in message
+
+
+def test_npz_with_object_arrays_is_refused(tmp_path):
+    np.savez(tmp_path / "o.npz", x=np.array([{"a": 1}, {"b": 2}], dtype=object), y=np.array([0, 1]))
+    message = _error(config("npz", tmp_path / "o.npz"))
+    assert "o.npz" in message and "without unpickling" in message
+
+
+def test_cifar_refuses_code_in_pickles(tmp_path):
+    root = write_cifar(tmp_path / "cifar")
+
+    class Exploit:
+        def __reduce__(self):
+            return (print, ("owned",))
+
+    (root / "data_batch_1").write_bytes(pickle.dumps({b"data": Exploit()}, protocol=2))
+    message = _error(config("cifar", root))
+    assert "data_batch_1" in message and "refusing to load" in message and "print" in message
+
+
+def test_class_too_small_to_split_is_named(tmp_path):
+    frame = tiny_table(rows=7)
+    frame.loc[6, "label"] = 9
+    frame.to_parquet(tmp_path / "t.parquet")
+    message = _error(config("parquet", tmp_path / "t.parquet"))
+    assert "class(es) '9' (1) have fewer than 2 usable rows" in message and "Fix:" in message
+
+
+def test_nothing_usable(tmp_path):
+    frame = tiny_table(rows=6)
+    frame["label"] = np.nan
+    frame.to_parquet(tmp_path / "t.parquet")
+    message = _error(config("parquet", tmp_path / "t.parquet"))
+    assert "none of the 6 rows is usable (missing_label: 6)" in message
