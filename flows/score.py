@@ -1,4 +1,5 @@
-"""Stage flow: Per-example signals from the checkpoints: scores/signals.parquet.
+"""Stage flow: every per-example score from the checkpoints and training dynamics (scores/signals.parquet)
+and the TracIn proponents/opponents of each test example (influence_topk.parquet); see docs/scoring.md.
 
 Run alone with `python -m flows.score [--params params.yaml] [overrides]` (as `dvc repro` does);
 the pipeline calls it as a sub-flow.

@@ -1,44 +1,78 @@
-"""Score: per-example signals from the saved checkpoints, keyed by id (``scores/signals.parquet``)."""
+"""Score: every per-example signal from the saved checkpoints and training dynamics, keyed by id
+(``scores/signals.parquet``), plus TracIn proponents/opponents of each test example
+(``influence_topk.parquet``)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
 
 from exemplar.models.factory import classifier_from_checkpoint
+from exemplar.scoring.allocator import keep_freed_memory
+from exemplar.scoring.audit import CheckpointRef, ScoringData, score_examples
 from exemplar.scoring.config import ScoreConfig, early_checkpoint_index
-from exemplar.scoring.outputs import forward_outputs
-from exemplar.scoring.registry import ScoringInputs, compute_scores
-from exemplar.training.checkpoints import load_checkpoint
+from exemplar.training.checkpoints import PATTERN, load_checkpoint
 from tasks import tracking
 from tasks._io import write_json, write_parquet
 from tasks._prefect import stage_task
-from tasks.datasets import checkpoint_files, read_dataset, tensors
+from tasks.datasets import checkpoint_files, read_dataset, read_keep, split_rows, tensors
 from tasks.layout import RunLayout
+
+
+def _ref(path) -> CheckpointRef:
+    def load():
+        checkpoint = load_checkpoint(path)
+        return classifier_from_checkpoint(checkpoint), float(checkpoint["lr"])
+
+    return CheckpointRef(int(PATTERN.match(path.name).group(1)), load)
+
+
+def _other_seed_early(layout: RunLayout, cfg: dict, el2n_epoch: int) -> list[CheckpointRef]:
+    first = int(cfg["train"]["seed"])
+    seeds = range(first + 1, first + int(cfg["train"].get("population", 1)))
+    refs = []
+    for seed in seeds:
+        paths = checkpoint_files(layout, seed)
+        epochs = [int(PATTERN.match(p.name).group(1)) for p in paths]
+        refs.append(_ref(paths[early_checkpoint_index(epochs, el2n_epoch)]))
+    return refs
+
+
+def _dynamics(layout: RunLayout, cfg: dict) -> list[pd.DataFrame]:
+    first = int(cfg["train"]["seed"])
+    frames = []
+    for seed in range(first, first + int(cfg["train"].get("population", 1))):
+        files = sorted(layout.dynamics(seed).glob("epoch_*.parquet"))
+        if files:
+            frames.append(pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True))
+    return frames
 
 
 @stage_task("score")
 def score(cfg: dict, run_dir: str, track: dict) -> dict:
     layout = RunLayout(run_dir)
     config = ScoreConfig(**cfg["score"])
+    config.validate()
+    allocator_tuned = keep_freed_memory()
     seed = int(cfg["train"]["seed"])
     with tracking.stage_run(track["uri"], track["experiment"], "score", track["parent_run_id"], {"score": cfg["score"]}) as run_id:
         dataset = read_dataset(layout.dataset)
         x, y = tensors(dataset)
-        paths = checkpoint_files(layout, seed)
-        checkpoints = [load_checkpoint(p) for p in paths]
-        early = checkpoints[early_checkpoint_index([c["epoch"] for c in checkpoints], config.el2n_epoch)]
-        final = forward_outputs(classifier_from_checkpoint(checkpoints[-1]), x, config.batch_size)
-        early_logits = forward_outputs(classifier_from_checkpoint(early), x, config.batch_size).logits
-        inputs = ScoringInputs(labels=y.numpy(), final_logits=final.logits, early_logits=early_logits)
-        table = compute_scores(dataset.table["id"].to_numpy(), inputs, config.signals)
-        table.insert(1, "pred", final.logits.argmax(axis=1))
-        write_parquet(table, layout.signal_scores)
-        is_test = (dataset.table["split"] == "test").to_numpy()
+        is_train = split_rows(dataset, "train") & read_keep(layout.keep, dataset.table["id"])  # rows trained on
+        data = ScoringData(dataset.table["id"].to_numpy(dtype=object), x, y, is_train)
+        checkpoints = [_ref(p) for p in checkpoint_files(layout, seed)]
+        result = score_examples(data, checkpoints, config, _other_seed_early(layout, cfg, config.el2n_epoch), _dynamics(layout, cfg))
+        write_parquet(result.scores, layout.signal_scores)
+        if result.influence is not None:
+            write_parquet(result.influence, layout.influence_topk)
+        is_test = split_rows(dataset, "test")
         summary = {
-            "checkpoints": [int(c["epoch"]) for c in checkpoints],
-            "el2n_checkpoint_epoch": int(early["epoch"]),
-            "test_accuracy": float(np.mean(table["pred"].to_numpy()[is_test] == y.numpy()[is_test])),
+            **result.summary,
+            "test_accuracy": float(np.mean(result.scores["pred"].to_numpy()[is_test] == y.numpy()[is_test])),
             "signals": [f"{name}_score" for name in config.signals],
+            "influence_rows": 0 if result.influence is None else len(result.influence),
+            "allocator_tuned": allocator_tuned,
         }
         write_json(summary, layout.stage_metrics("score"))
         tracking.log_metrics(track["uri"], run_id, summary)
