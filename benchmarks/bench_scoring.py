@@ -9,7 +9,10 @@ passes (batched loss.backward to the parameters). Measured against them:
   Captum ``TracInCPFast`` self-influence followed by a batched VoG.
 - ``tracin_all``: all-parameter TracIn (exact self-influence; with the projection kept for pairwise
   influence; Kronecker-factored (default) and vmap + dense Gaussian; self-influence from the
-  projected norms) -- goal <= 1.5x of K forward+backward passes and >= 2x faster than Captum ``TracInCP``.
+  projected norms, ``tracin_exact_norms: false``) -- goal <= 1.5x of K forward+backward passes and
+  >= 2x faster than Captum ``TracInCP``.
+- ``norms_quality``: flipped-label detection (bench_quality's label-noise scenario) by all-parameter
+  self-influence from exact vs projected norms (trains the default digits model: minutes).
 - peak memory of the fused sweep at N and 2N (separate processes), the allocator setting's effect,
   the batch size chosen by measurement, and the same on digits with its fixed overheads.
 
@@ -47,7 +50,7 @@ from exemplar.scoring.passes import fused_pass  # noqa: E402
 from exemplar.scoring.tracin import LastLayerFeatures, self_influence  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "scoring.json"
-SECTIONS = ("fused", "tracin_all", "projection", "memory", "allocator", "digits")
+SECTIONS = ("fused", "tracin_all", "projection", "memory", "allocator", "digits", "norms_quality")
 FUSED_SIGNALS = ["loss", "margin", "el2n", "confidently_wrong", "self_influence", "vog"]
 
 
@@ -186,23 +189,6 @@ def _cpu(t: dict) -> float:
     return t["user"] + t["sys"]
 
 
-def projected_norm_sweep(data: ScoringData, states: list[dict], batch: int, args, seconds: list[float]) -> np.ndarray:
-    """What the sweep does per checkpoint with ``exact_norms=False`` (not a ScoreConfig option yet):
-    the fused forward, then the Kronecker sketch whose ||P g||^2 stands in for the exact norm.
-    Appends the seconds spent in the sketch alone to `seconds`."""
-    total, sketch = np.zeros(len(data.x)), 0.0
-    for s in states:
-        model = classifier_from_checkpoint(s)
-        fused_pass(model, data.x, None, batch)
-        started = time.perf_counter()
-        squared, _ = gradient_sketch(model, data.x, data.labels, GaussianProjector(args.projection_dim, 0), None, args.chunk, True,
-                                     "kronecker", exact_norms=False)
-        sketch += time.perf_counter() - started
-        total += s["lr"] * squared
-    seconds.append(sketch)
-    return total
-
-
 def projection_quality(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, dims: list[int]) -> list[dict]:
     """Pearson correlation of projected with exact gradient dot products (off-diagonal pairs, and the
     squared norms), Kronecker-factored vs a dense Gaussian projection of the same dimension."""
@@ -249,18 +235,18 @@ def tracin_all_section(data: ScoringData, states: list[dict], batch: int, repeat
         "projected_kronecker": ScoreConfig(**base, influence_top_k=1, gradient_method="kronecker"),
         "exact_vmap": ScoreConfig(**base, influence_top_k=0, gradient_method="vmap"),
         "projected_dense_vmap": ScoreConfig(**base, influence_top_k=1, gradient_method="vmap"),
+        "projected_norms_kronecker": ScoreConfig(**base, influence_top_k=0, gradient_method="kronecker", tracin_exact_norms=False),
+        "projected_norms_kronecker_topk": ScoreConfig(**base, influence_top_k=1, gradient_method="kronecker", tracin_exact_norms=False),
     }
-    results, timings, tracin = {}, {}, {name: [] for name in [*variants, "projected_norms_kronecker"]}
+    results, timings, tracin = {}, {}, {name: [] for name in variants}
     for name, config in variants.items():
         def run(c=config, n=name):
             results[n] = score_examples(data, refs(states), c)
-            tracin[n].append(results[n].summary["seconds"]["tracin"])
+            tracin[n].append(results[n].summary["seconds"])
         timings[name] = measure(run, repeats)
-    holder = {}
-    timings["projected_norms_kronecker"] = measure(
-        lambda: holder.update(p=projected_norm_sweep(data, states, batch, args, tracin["projected_norms_kronecker"])), repeats)
-    for name, seconds in tracin.items():  # the per-example-gradient work alone, without the sweep's forward pass per checkpoint
-        timings[name]["tracin_seconds_best"] = min(seconds)
+    for name, seconds in tracin.items():  # the per-example-gradient work alone, and the fused passes the sweep still runs
+        timings[name]["tracin_seconds_best"] = min(s["tracin"] for s in seconds)
+        timings[name]["fused_pass_seconds_best"] = min(s.get("fused_pass", 0.0) for s in seconds)
     exact = results["exact_vmap"].scores["self_influence_score"].to_numpy()
     section = {
         "n": len(data.x), "projection_dim": args.projection_dim, "chunk": args.chunk, "forward_backward_floor": floor, "timings": timings,
@@ -268,7 +254,7 @@ def tracin_all_section(data: ScoringData, states: list[dict], batch: int, repeat
         "over_floor_cpu": {k: _cpu(t) / _cpu(floor) for k, t in timings.items()},
         "tracin_part_over_floor_wall": {k: t["tracin_seconds_best"] / floor["wall"] for k, t in timings.items()},
         "self_influence_max_rel_diff_kronecker_vs_vmap": float(np.max(np.abs(results["exact_kronecker"].scores["self_influence_score"].to_numpy() - exact) / exact)),
-        "self_influence_corr_projected_norms_vs_exact": float(np.corrcoef(holder["p"], exact)[0, 1]),
+        "self_influence_corr_projected_norms_vs_exact": float(np.corrcoef(results["projected_norms_kronecker"].scores["self_influence_score"], exact)[0, 1]),
     }
     try:
         from captum.influence import TracInCP
@@ -284,6 +270,33 @@ def tracin_all_section(data: ScoringData, states: list[dict], batch: int, repeat
                     "captum_over_ours_wall": {k: captum["wall"] / t["wall"] for k, t in timings.items()},
                     "captum_over_ours_cpu": {k: _cpu(captum) / _cpu(t) for k, t in timings.items()},
                     "max_rel_diff_with_captum": float(np.max(np.abs(exact - theirs["c"]) / np.abs(theirs["c"])))})
+    return section
+
+
+def norms_quality_section(args) -> dict:
+    """Does self-influence from the projected norms ||Pg||^2 (``score.tracin_exact_norms: false``) find
+    flipped labels as well as the exact norms? The label-noise scenario of benchmarks/bench_quality.py
+    (digits, 10% of training labels flipped, seed 0, the default training), all-parameter TracIn."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_quality import scenario_data, train_in_memory
+
+    from exemplar.scoring.quality import detection_metrics
+    from exemplar.training.config import TrainConfig
+
+    ids, x, labels, is_train, positive = scenario_data("label_noise")
+    y = torch.from_numpy(labels)
+    _, checkpoints, _ = train_in_memory(x[is_train], y[is_train], ids[is_train], TrainConfig())
+    data, section = ScoringData(ids, x, y, is_train), {"scenario": "label_noise", "projection_dim": args.projection_dim}
+    variants = {"last_layer": {"tracin_scope": "last_layer"}, "all_exact_norms": {"tracin_scope": "all"},
+                "all_projected_norms": {"tracin_scope": "all", "tracin_exact_norms": False}}
+    scores = {}
+    for name, changes in variants.items():
+        config = ScoreConfig(signals=["self_influence"], influence_top_k=0, projection_dim=args.projection_dim, **changes)
+        timing = measure(lambda c=config, n=name: scores.update({n: score_examples(data, checkpoints, c).scores["self_influence_score"].to_numpy()}), 1)
+        section[name] = {"seconds": timing, **detection_metrics(positive[is_train], scores[name][is_train])}
+    exact, projected = scores["all_exact_norms"][is_train], scores["all_projected_norms"][is_train]
+    section["pearson_projected_vs_exact"] = float(np.corrcoef(projected, exact)[0, 1])
+    section["spearman_projected_vs_exact"] = float(np.corrcoef(np.argsort(np.argsort(projected)), np.argsort(np.argsort(exact)))[0, 1])
     return section
 
 
@@ -380,6 +393,8 @@ def run_sections(args, report: dict) -> None:
                                           "glibc_defaults": probe_in_subprocess(args.n, args.checkpoints, batch, False)}
         if "digits" in args.sections:
             report["digits"] = digits_section(args.repeats, Path(folder))
+        if "norms_quality" in args.sections:
+            report["tracin_norms_quality"] = norms_quality_section(args)
 
 
 def main(argv: list[str] | None = None) -> dict:

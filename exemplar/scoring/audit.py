@@ -1,10 +1,12 @@
 """Every per-example score of one training run, in one sweep over its checkpoints.
 
-For each checkpoint the fused pass (:mod:`exemplar.scoring.passes`) runs once; from it come the
-last-layer TracIn gradients, VoG's input-gradient maps (inside the VoG window), EL2N (at the early
+For each checkpoint the fused pass (:mod:`exemplar.scoring.passes`) runs at most once; from it come
+the last-layer TracIn gradients, VoG's input-gradient maps (inside the VoG window), EL2N (at the early
 checkpoint), and the final predictions and embeddings. Only the optional pieces cost more:
 GraNd (per-example parameter gradients at the early checkpoint of each seed) and TracIn beyond the
-last layer (projected per-example gradients at every checkpoint).
+last layer (projected per-example gradients at every checkpoint). With TracIn beyond the last layer
+the fused pass runs only where VoG's input gradients are needed: elsewhere the logits and embeddings
+come from the gradient pass's own forward (the head's output and input), or are not needed at all.
 
 I/O is passed in: each checkpoint is a :class:`CheckpointRef` whose ``load()`` returns the model and
 its learning rate, so this module never touches the disk.
@@ -25,9 +27,10 @@ from exemplar.scoring.config import ScoreConfig, early_checkpoint_index
 from exemplar.scoring.dynamics import average_seeds, dynamics_scores
 from exemplar.scoring.gradients import GaussianProjector, example_gradient_norms, gradient_sketch
 from exemplar.scoring.outlier import knn_distance
-from exemplar.scoring.passes import PassOutputs, fused_pass
+from exemplar.scoring.passes import PassOutputs, freeze, fused_pass
+from exemplar.scoring.projection import ModuleRecorder
 from exemplar.scoring.registry import NEEDS, ScoringContext, check_names, compute_scores
-from exemplar.scoring.tracin import DenseFeatures, LastLayerFeatures, self_influence, top_influences, topk_table
+from exemplar.scoring.tracin import DenseFeatures, LastLayerFeatures, top_influences, topk_table
 from exemplar.scoring.vog import VogAccumulator, class_zscores, window_indices
 
 
@@ -85,12 +88,14 @@ def _vog_targets(data: ScoringData, checkpoints: list[CheckpointRef], config: Sc
     return torch.from_numpy(fused_pass(model, data.x, None, config.batch_size).logits.argmax(axis=1))
 
 
-def _tracin_features(model, out: PassOutputs, data: ScoringData, config: ScoreConfig, projector) -> object:
+def _tracin_features(model, out: PassOutputs | None, data: ScoringData, config: ScoreConfig, projector,
+                     recorder: ModuleRecorder | None = None) -> object:
     if config.tracin_scope == "last_layer":
         return LastLayerFeatures.from_outputs(out.logits, out.embeddings, data.labels.numpy())
     prefixes = config.tracin_layers if config.tracin_scope == "layers" else None
     keep = config.influence_top_k > 0
-    squared, grads = gradient_sketch(model, data.x, data.labels, projector, prefixes, config.gradient_chunk, keep, config.gradient_method)
+    squared, grads = gradient_sketch(model, data.x, data.labels, projector, prefixes, config.gradient_chunk, keep,
+                                     config.gradient_method, config.tracin_exact_norms, recorder)
     return DenseFeatures(grads, squared)
 
 
@@ -101,20 +106,43 @@ def _add_tracin(sweep: _Sweep, features, lr: float, keep: bool) -> None:
         sweep.features.append(features)
 
 
+def _own_pass_needed(flags: dict, config: ScoreConfig) -> bool:
+    """Whether this checkpoint needs a fused pass of its own: for VoG's input gradients, for last-layer
+    TracIn, or for logits/embeddings (early, final) that no parameter-gradient pass will give."""
+    tracin = "tracin" in flags["needs"]
+    if flags["vog_targets"] is not None or (tracin and config.tracin_scope == "last_layer"):
+        return True
+    return (flags["is_early"] or flags["is_final"]) and not tracin
+
+
+def _recorded_outputs(recorder: ModuleRecorder | None, rows: int) -> PassOutputs | None:
+    """The fused pass's outputs (without VoG maps) from the head's input and output in the gradient pass."""
+    joined = recorder.joined(rows) if recorder is not None else None
+    return PassOutputs(joined[1], joined[0], None) if joined is not None else None
+
+
 def _visit(sweep: _Sweep, ref: CheckpointRef, flags: dict, data: ScoringData, config: ScoreConfig, projector) -> None:
     """Score one checkpoint of the main seed into `sweep`."""
     started = time.perf_counter()
     model, lr = ref.load()
     sweep.lrs.append(float(lr))
-    out = fused_pass(model, data.x, flags["vog_targets"], config.batch_size)
+    out = fused_pass(model, data.x, flags["vog_targets"], config.batch_size) if _own_pass_needed(flags, config) else None
+    freeze(model)
     _timed(sweep, "fused_pass", started)
-    if out.input_maps is not None:
+    if out is not None and out.input_maps is not None:
         sweep.vog.add(out.input_maps)
         out.input_maps = None  # folded into the accumulator; do not keep (N, pixels) per checkpoint
+    wanted = flags["is_early"] or flags["is_final"]
     if "tracin" in flags["needs"]:
         started = time.perf_counter()
-        _add_tracin(sweep, _tracin_features(model, out, data, config, projector), lr, config.influence_top_k > 0)
+        recorder = ModuleRecorder(model.head) if out is None and wanted else None
+        _add_tracin(sweep, _tracin_features(model, out, data, config, projector, recorder), lr, config.influence_top_k > 0)
+        out = out if out is not None else _recorded_outputs(recorder, len(data.x))
         _timed(sweep, "tracin", started)
+    if wanted and out is None:  # the gradient pass took a path without one batched forward (vmap)
+        started = time.perf_counter()
+        out = fused_pass(model, data.x, None, config.batch_size)
+        _timed(sweep, "fused_pass", started)
     if flags["is_early"]:
         _add_early(sweep, model, out.logits, data, config, "grand" in flags["needs"])
     if flags["is_final"]:

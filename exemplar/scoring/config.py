@@ -27,6 +27,7 @@ class ScoreConfig:
     tracin_layers: list[str] = field(default_factory=list)  # parameter-name prefixes for scope=layers
     projection_dim: int = 512  # JL projection for scope=layers/all (kronecker: about this many, k x k per layer); 0 keeps exact gradients
     projection_seed: int = 0
+    tracin_exact_norms: bool = True  # layers/all: self-influence from exact ||g||^2 (true) or the projected ||Pg||^2 (false: no per-example gradient of parameter size, faster, an estimate)
     influence_top_k: int = 5  # proponents and opponents per test example; 0 skips influence_topk.parquet
     influence_ids: list[str] = field(default_factory=list)  # extra (e.g. training) ids to explain
     vog_window: str = "all"  # early | middle | late | all (thirds of the checkpoints)

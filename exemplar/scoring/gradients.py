@@ -32,7 +32,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from exemplar.errors import ExemplarError
-from exemplar.scoring.projection import build_projections, factored_sketch, runs_each_layer_once
+from exemplar.scoring.projection import ModuleRecorder, build_projections, factored_sketch, runs_each_layer_once
 
 
 def select_parameters(model: torch.nn.Module, prefixes: list[str] | None) -> dict[str, torch.Tensor]:
@@ -177,7 +177,7 @@ def projected_gradients(
 def gradient_sketch(
     model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, projector: GaussianProjector | None,
     prefixes: list[str] | None = None, chunk_size: int = 128, keep: bool = True, method: str = "auto",
-    exact_norms: bool = True,
+    exact_norms: bool = True, recorder: ModuleRecorder | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """One sweep of per-example gradients g (N, P), giving the exact (N,) float64 ||g||^2 and, when
     `keep`, the (N, d) float32 projection of g (g itself when `projector` is None).
@@ -187,10 +187,11 @@ def gradient_sketch(
     allow; otherwise, and for the other methods, g R with the dense `projector`. With
     ``exact_norms=False`` (kronecker, with a projector) the norms are those of the projections,
     ||P g||^2, and no per-example gradient of parameter size is ever formed (on the fallback path
-    they stay exact).
+    they stay exact). `recorder` receives its module's (input, output) of the factored path's forward
+    passes (it stays empty on the other paths).
     """
     if method == "kronecker" and not (keep and projector is None):
-        factored = _factored(model, x, y, projector, prefixes, chunk_size, keep, exact_norms or projector is None)
+        factored = _factored(model, x, y, projector, prefixes, chunk_size, keep, exact_norms or projector is None, recorder)
         if factored is not None:
             return factored
     norms, parts = [], []
@@ -204,7 +205,7 @@ def gradient_sketch(
 
 def _factored(
     model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, projector: GaussianProjector | None,
-    prefixes: list[str] | None, chunk_size: int, keep: bool, exact_norms: bool,
+    prefixes: list[str] | None, chunk_size: int, keep: bool, exact_norms: bool, recorder: ModuleRecorder | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None] | None:
     """:func:`gradient_sketch` through the Kronecker-factored projection; None when the layers do not allow it."""
     params = select_parameters(model, prefixes)
@@ -215,4 +216,4 @@ def _factored(
     layers = build_projections(owners, list(params), dim, seed)
     if not runs_each_layer_once(model, layers, x, y):
         return None
-    return factored_sketch(model, layers, x, y, chunk_size, keep, exact_norms)
+    return factored_sketch(model, layers, x, y, chunk_size, keep, exact_norms, recorder)

@@ -46,15 +46,21 @@ def _batch_pass(model: torch.nn.Module, x: torch.Tensor, targets: torch.Tensor |
     return logits.detach(), embedding.detach(), input_map(model, input_grad)
 
 
+def freeze(model: torch.nn.Module) -> torch.nn.Module:
+    """Eval mode (rows independent) and no parameter gradients: what every scoring pass assumes."""
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model
+
+
 def fused_pass(model: torch.nn.Module, x: torch.Tensor, targets: torch.Tensor | None, batch_size: int = 256) -> PassOutputs:
     """Run `model` (eval mode, with ``embed`` and ``head``) over (N, ...) inputs in batches.
 
     With (N,) int64 `targets`, also returns VoG's map: d logit_{target} / d input per example. Rows
     are independent (eval mode), so the result does not depend on `batch_size`.
     """
-    model.eval()
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
+    freeze(model)
     logits, embeddings, maps = [], [], []
     for begin in range(0, len(x), batch_size):
         chunk = targets[begin : begin + batch_size] if targets is not None else None

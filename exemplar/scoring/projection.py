@@ -26,13 +26,16 @@ The exact squared norms ||g_i||^2 (self-influence, GraNd) come from the same pas
 weight-gradient convolution (G_i then exists for this layer and chunk only, and P_out G_i P_in^T is
 applied to it directly: the same projection, cheaper than projecting every position). With
 ``exact_norms=False`` the norms are ||P g_i||^2 and nothing of parameter size per example is formed.
+
+A :class:`ModuleRecorder` keeps one module's input and output from the same forward (a classifier's
+head: the embedding and the logits), so a caller needs no separate forward pass for them.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -184,19 +187,47 @@ def layer_sketch(layer: LayerProjection, inputs: torch.Tensor, grad_out: torch.T
     return norms, (project_layer(layer, inputs, grad_out) if project else None)
 
 
+@dataclass
+class ModuleRecorder:
+    """(input, output) of `module` for every row of a factored pass, chunk by chunk (e.g. a
+    classifier's ``head``: the (N, D) embedding and the (N, K) logits)."""
+
+    module: nn.Module
+    inputs: list[torch.Tensor] = field(default_factory=list)
+    outputs: list[torch.Tensor] = field(default_factory=list)
+    complete: bool = True  # False once the module ran other than once in a chunk
+
+    def add(self, calls: list) -> None:
+        self.complete = self.complete and len(calls) == 1
+        if self.complete:
+            self.inputs.append(calls[0][0])
+            self.outputs.append(calls[0][1].detach())
+
+    def joined(self, rows: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(N, D) float32 inputs and (N, K) outputs, or None unless all `rows` rows were recorded."""
+        if not self.complete or sum(len(i) for i in self.inputs) != rows or not rows:
+            return None
+        return torch.cat(self.inputs).numpy(), torch.cat(self.outputs).numpy()
+
+
 def _capture(
-    model: nn.Module, layers: list[LayerProjection], x: torch.Tensor, y: torch.Tensor,
+    model: nn.Module, layers: list[LayerProjection], x: torch.Tensor, y: torch.Tensor, recorder: ModuleRecorder | None = None,
 ) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
-    """(input, dL/d output) of every layer from one forward + backward of sum_i CE_i; None if a layer ran twice."""
+    """(input, dL/d output) of every layer from one forward + backward of sum_i CE_i; None if a layer ran twice.
+    `recorder` receives its module's (input, output) of this forward."""
     seen: list[list] = [[] for _ in layers]
-    handles = [layer.module.register_forward_hook(lambda _, i, o, calls=calls: calls.append((i[0].detach(), o)))
-               for layer, calls in zip(layers, seen)]
+    watched = [layer.module for layer in layers] + ([recorder.module] if recorder is not None else [])
+    seen.extend([[]] if recorder is not None else [])
+    handles = [module.register_forward_hook(lambda _, i, o, calls=calls: calls.append((i[0].detach(), o)))
+               for module, calls in zip(watched, seen)]
     try:
         with torch.enable_grad():
             loss = F.cross_entropy(model(x.detach().requires_grad_(True)), y, reduction="sum")
     finally:
         for handle in handles:
             handle.remove()
+    if recorder is not None:
+        recorder.add(seen.pop())
     if any(len(calls) != 1 for calls in seen):
         return None
     grads = torch.autograd.grad(loss, [calls[0][1] for calls in seen])
@@ -210,14 +241,15 @@ def runs_each_layer_once(model: nn.Module, layers: list[LayerProjection], x: tor
 
 def iter_factored(
     model: nn.Module, layers: list[LayerProjection], x: torch.Tensor, y: torch.Tensor, chunk_size: int,
-    project: bool = True, exact_norms: bool = True,
+    project: bool = True, exact_norms: bool = True, recorder: ModuleRecorder | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
     """Yield per chunk ((B,) float64 ||g_i||^2, (B, d) float32 projections or None).
 
     The norms are exact with `exact_norms`, else those of the projections (||P g_i||^2, unbiased).
+    `recorder` receives its module's (input, output) of every chunk's forward.
     """
     for begin in range(0, len(x), chunk_size):
-        captured = _capture(model, layers, x[begin : begin + chunk_size], y[begin : begin + chunk_size])
+        captured = _capture(model, layers, x[begin : begin + chunk_size], y[begin : begin + chunk_size], recorder)
         pieces = [layer_sketch(layer, a, g, exact_norms, project or not exact_norms) for layer, (a, g) in zip(layers, captured)]
         sketch = torch.cat([p for _, p in pieces], dim=1) if project or not exact_norms else None
         norms = sum(n for n, _ in pieces) if exact_norms else _squared(sketch)
@@ -226,11 +258,11 @@ def iter_factored(
 
 def factored_sketch(
     model: nn.Module, layers: list[LayerProjection], x: torch.Tensor, y: torch.Tensor, chunk_size: int, keep: bool,
-    exact_norms: bool = True,
+    exact_norms: bool = True, recorder: ModuleRecorder | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(N,) float64 ||g||^2 (exact, or of the projections) and, when `keep`, the (N, d) float32 projections."""
     norms, parts = [], []
-    for squared, sketch in iter_factored(model, layers, x, y, chunk_size, keep, exact_norms):
+    for squared, sketch in iter_factored(model, layers, x, y, chunk_size, keep, exact_norms, recorder):
         norms.append(squared)
         if keep:
             parts.append(sketch)

@@ -3,9 +3,10 @@ import pandas as pd
 import pytest
 
 from exemplar.errors import ExemplarError
+from exemplar.scoring import audit
 from exemplar.scoring.audit import CheckpointRef, ScoringData, influence_queries, score_examples
 from exemplar.scoring.config import DEFAULT_SIGNALS, ScoreConfig
-from exemplar.scoring.gradients import iter_example_gradients
+from exemplar.scoring.gradients import GaussianProjector, gradient_sketch, iter_example_gradients
 from exemplar.scoring.signals import el2n_score
 from tests.unit.scoring.conftest import tiny_classifier, tiny_inputs
 
@@ -104,3 +105,46 @@ def test_vog_with_predicted_labels_and_identical_checkpoints():
 def test_unknown_signal_is_a_user_error():
     with pytest.raises(ExemplarError, match="unknown score"):
         score_examples(tiny_data(), refs(), config(signals=["loss", "vibes"]))
+
+
+LABEL_SIGNALS = ["loss", "margin", "el2n", "confidently_wrong", "outlier"]
+
+
+def counted_fused_passes(monkeypatch) -> list:
+    """Wrap the real fused pass to record the `targets` argument of every call."""
+    calls, real = [], audit.fused_pass
+    monkeypatch.setattr(audit, "fused_pass", lambda model, x, targets, batch: calls.append(targets) or real(model, x, targets, batch))
+    return calls
+
+
+@pytest.mark.parametrize("method", ["kronecker", "vmap"])
+def test_parameter_tracin_takes_logits_from_its_gradient_pass_and_scores_stay_identical(monkeypatch, method):
+    data = tiny_data()
+    reference = score_examples(data, refs(), config(signals=LABEL_SIGNALS, influence_top_k=0))  # a fused pass per checkpoint
+    calls = counted_fused_passes(monkeypatch)
+    result = score_examples(data, refs(), config(signals=LABEL_SIGNALS + ["self_influence"], tracin_scope="all", gradient_method=method))
+    assert len(calls) == (0 if method == "kronecker" else 2)  # vmap has no batched forward: early + final need their own
+    columns = ["pred"] + [f"{name}_score" for name in LABEL_SIGNALS]
+    np.testing.assert_allclose(result.scores[columns].to_numpy(float), reference.scores[columns].to_numpy(float), rtol=1e-6, atol=1e-7)
+
+
+def test_self_influence_is_the_same_whether_or_not_the_fused_pass_runs(monkeypatch):
+    data = tiny_data()
+    base = {"tracin_scope": "all", "influence_top_k": 0, "vog_window": "all"}
+    with_vog = score_examples(data, refs(), config(signals=["self_influence", "vog"], **base))  # fused pass at every checkpoint
+    calls = counted_fused_passes(monkeypatch)
+    alone = score_examples(data, refs(), config(signals=["self_influence"], **base))
+    assert calls == []
+    np.testing.assert_array_equal(alone.scores["self_influence_score"], with_vog.scores["self_influence_score"])
+
+
+def test_projected_norm_self_influence_sums_lr_times_squared_projections():
+    data = tiny_data()
+    result = score_examples(data, refs(), config(signals=["self_influence"], tracin_scope="all", projection_dim=64, tracin_exact_norms=False))
+    expected = 0.0
+    for model, lr in (r.load() for r in refs()):
+        _, sketch = gradient_sketch(model, data.x, data.labels, GaussianProjector(64, 0), None, 128, True, "kronecker")
+        expected = expected + lr * (sketch.astype(np.float64) ** 2).sum(axis=1)
+    np.testing.assert_allclose(result.scores["self_influence_score"], expected, rtol=1e-5)
+    exact = score_examples(data, refs(), config(signals=["self_influence"], tracin_scope="all", projection_dim=64))
+    assert not np.allclose(result.scores["self_influence_score"], exact.scores["self_influence_score"], rtol=1e-3)

@@ -5,7 +5,7 @@ import torch
 from exemplar.scoring.gradients import (
     GaussianProjector, _hookable_layers, example_gradient_norms, gradient_sketch, iter_example_gradients, select_parameters,
 )
-from exemplar.scoring.projection import build_projections, factored_sketch, side_dim
+from exemplar.scoring.projection import ModuleRecorder, build_projections, factored_sketch, side_dim
 from tests.unit.scoring.conftest import tiny_classifier, tiny_inputs
 from tests.unit.scoring.test_gradients import loop_gradients
 
@@ -117,3 +117,24 @@ def test_layers_without_factored_support_fall_back_to_the_dense_projection():
     exact = loop_gradients(model, x, y)
     np.testing.assert_allclose(sketch, exact @ GaussianProjector(16, seed=0).matrix(exact.shape[1]).numpy(), atol=1e-5)
     np.testing.assert_allclose(squared, (exact.astype(np.float64) ** 2).sum(axis=1), rtol=1e-5)
+
+
+@pytest.mark.parametrize("modality", ["image", "table"])
+def test_recorder_keeps_the_heads_input_and_output_of_every_chunk(modality):
+    model = tiny_classifier(modality)
+    x, y = tiny_inputs(modality, n=11)
+    recorder = ModuleRecorder(model.head)
+    plain = factored_sketch(model, projections(model, dim=40), x, y, chunk_size=4, keep=True)
+    recorded = factored_sketch(model, projections(model, dim=40), x, y, chunk_size=4, keep=True, recorder=recorder)
+    embeddings, logits = recorder.joined(len(x))
+    with torch.no_grad():
+        np.testing.assert_allclose(embeddings, model.embed(x).numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(logits, model(x).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(plain[1], recorded[1])  # recording changes nothing else
+    assert recorder.joined(len(x) + 1) is None  # rows missing: the caller must run its own pass
+
+
+def test_recorder_is_incomplete_when_its_module_runs_twice():
+    recorder = ModuleRecorder(torch.nn.Identity())
+    recorder.add([(torch.zeros(2, 3), torch.zeros(2, 3))] * 2)
+    assert not recorder.complete and recorder.joined(2) is None
