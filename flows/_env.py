@@ -21,6 +21,9 @@ DEFAULTS = {
     "GIT_PYTHON_REFRESH": "quiet",
     "HYDRA_FULL_ERROR": "0",
     "MLFLOW_LOGGING_LEVEL": "WARNING",
+    # Idle OpenMP threads sleep instead of spinning (spinning made training several times slower on a
+    # busy 2-core machine). Read when torch loads, so it must be set before torch is imported.
+    "OMP_WAIT_POLICY": "PASSIVE",
 }
 
 

@@ -34,7 +34,7 @@ class CompressConfig:
     calibration_rows: int = 256
     batch_size: int = 512
     latency_repeats: int = 5
-    threads: int = 1  # torch intra-op threads while compressing (0: leave torch's setting)
+    threads: int = 0  # torch intra-op threads while compressing (0: leave torch's setting)
 
     def validate(self) -> None:
         """Raise ExemplarError naming the first bad setting and its fix (called before any training)."""
