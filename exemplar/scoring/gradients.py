@@ -32,7 +32,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from exemplar.errors import ExemplarError
-from exemplar.scoring.projection import ModuleRecorder, build_projections, factored_sketch, runs_each_layer_once
+from exemplar.scoring.projection import ModuleRecorder, build_projections, factored_sketch, layer_io, runs_each_layer_once
 
 
 def select_parameters(model: torch.nn.Module, prefixes: list[str] | None) -> dict[str, torch.Tensor]:
@@ -85,17 +85,11 @@ def _layer_grads(module: nn.Module, inputs: torch.Tensor, grad_out: torch.Tensor
 
 def _hooked_chunk(model: torch.nn.Module, owners: dict[str, nn.Module], names: list[str], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
     """(B, P) per-example gradients of one chunk with hooks; None if a layer ran more than once."""
-    seen: dict[str, list] = {key: [] for key in owners}
-    handles = [m.register_forward_hook(lambda _, i, o, key=key: seen[key].append((i[0].detach(), o))) for key, m in owners.items()]
-    try:
-        with torch.enable_grad():
-            loss = F.cross_entropy(model(x.detach().requires_grad_(True)), y, reduction="sum")
-    finally:
-        for handle in handles:
-            handle.remove()
-    if any(len(calls) != 1 for calls in seen.values()):
-        return None
     keys = list(owners)
+    calls, loss = layer_io(model, [owners[key] for key in keys], x, y)
+    seen = dict(zip(keys, calls))
+    if any(len(recorded) != 1 for recorded in calls):
+        return None
     grads_out = torch.autograd.grad(loss, [seen[key][0][1] for key in keys])
     per_layer = {key: _layer_grads(owners[key], seen[key][0][0], g) for key, g in zip(keys, grads_out)}
     return torch.cat([per_layer[n.rpartition(".")[0]][n.rpartition(".")[2]].flatten(1) for n in names], dim=1)

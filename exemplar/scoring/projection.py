@@ -210,22 +210,31 @@ class ModuleRecorder:
         return torch.cat(self.inputs).numpy(), torch.cat(self.outputs).numpy()
 
 
-def _capture(
-    model: nn.Module, layers: list[LayerProjection], x: torch.Tensor, y: torch.Tensor, recorder: ModuleRecorder | None = None,
-) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
-    """(input, dL/d output) of every layer from one forward + backward of sum_i CE_i; None if a layer ran twice.
-    `recorder` receives its module's (input, output) of this forward."""
-    seen: list[list] = [[] for _ in layers]
-    watched = [layer.module for layer in layers] + ([recorder.module] if recorder is not None else [])
-    seen.extend([[]] if recorder is not None else [])
-    handles = [module.register_forward_hook(lambda _, i, o, calls=calls: calls.append((i[0].detach(), o)))
-               for module, calls in zip(watched, seen)]
+def layer_io(model: nn.Module, modules: list[nn.Module], x: torch.Tensor, y: torch.Tensor) -> tuple[list[list], torch.Tensor]:
+    """One forward of ``sum_i CE_i`` over (B, ...) inputs, recording every call of each module.
+
+    Returns, per module, the list of its (detached input, output) calls, and the summed loss; the
+    outputs stay in the graph so ``autograd.grad(loss, outputs)`` gives per-example output gradients.
+    """
+    calls: list[list] = [[] for _ in modules]
+    handles = [module.register_forward_hook(lambda _, i, o, seen=seen: seen.append((i[0].detach(), o)))
+               for module, seen in zip(modules, calls)]
     try:
         with torch.enable_grad():
             loss = F.cross_entropy(model(x.detach().requires_grad_(True)), y, reduction="sum")
     finally:
         for handle in handles:
             handle.remove()
+    return calls, loss
+
+
+def _capture(
+    model: nn.Module, layers: list[LayerProjection], x: torch.Tensor, y: torch.Tensor, recorder: ModuleRecorder | None = None,
+) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+    """(input, dL/d output) of every layer from one forward + backward of sum_i CE_i; None if a layer ran twice.
+    `recorder` receives its module's (input, output) of this forward."""
+    watched = [layer.module for layer in layers] + ([recorder.module] if recorder is not None else [])
+    seen, loss = layer_io(model, watched, x, y)
     if recorder is not None:
         recorder.add(seen.pop())
     if any(len(calls) != 1 for calls in seen):

@@ -33,3 +33,15 @@ def image_model() -> torch.nn.Module:
 @pytest.fixture
 def image_data() -> tuple[torch.Tensor, torch.Tensor]:
     return tiny_inputs("image")
+
+
+class SharedLayer(torch.nn.Module):
+    """One Linear called twice per forward: per-example outer-product gradient forms do not apply."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.layer = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.layer(torch.tanh(self.layer(x)))

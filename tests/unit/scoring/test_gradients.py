@@ -7,7 +7,7 @@ from exemplar.errors import ExemplarError
 from exemplar.scoring.gradients import (
     GaussianProjector, example_gradient_norms, iter_example_gradients, projected_gradients, select_parameters,
 )
-from tests.unit.scoring.conftest import tiny_classifier, tiny_inputs
+from tests.unit.scoring.conftest import SharedLayer, tiny_classifier, tiny_inputs
 
 
 def loop_gradients(model, x, y, prefixes=None) -> np.ndarray:
@@ -34,16 +34,7 @@ def test_vectorised_gradients_equal_a_loop(modality, method):
 
 
 def test_layers_without_hook_support_fall_back_to_vmap():
-    class Shared(torch.nn.Module):  # one Linear called twice: per-example outer products do not apply
-        def __init__(self):
-            super().__init__()
-            torch.manual_seed(0)
-            self.layer = torch.nn.Linear(4, 4)
-
-        def forward(self, x):
-            return self.layer(torch.tanh(self.layer(x)))
-
-    model = Shared().eval()
+    model = SharedLayer().eval()
     x, y = torch.rand(5, 4), torch.tensor([0, 1, 2, 3, 0])
     auto = torch.cat(list(iter_example_gradients(model, x, y, chunk_size=2))).numpy()
     np.testing.assert_allclose(auto, loop_gradients(model, x, y), atol=1e-5)

@@ -6,7 +6,7 @@ from exemplar.scoring.gradients import (
     GaussianProjector, _hookable_layers, example_gradient_norms, gradient_sketch, iter_example_gradients, select_parameters,
 )
 from exemplar.scoring.projection import ModuleRecorder, build_projections, factored_sketch, side_dim
-from tests.unit.scoring.conftest import tiny_classifier, tiny_inputs
+from tests.unit.scoring.conftest import SharedLayer, tiny_classifier, tiny_inputs
 from tests.unit.scoring.test_gradients import loop_gradients
 
 
@@ -102,16 +102,7 @@ def test_gradient_sketch_dispatches_to_the_factored_projection(image_model, imag
 
 
 def test_layers_without_factored_support_fall_back_to_the_dense_projection():
-    class Shared(torch.nn.Module):  # one Linear called twice: the outer-product form does not apply
-        def __init__(self):
-            super().__init__()
-            torch.manual_seed(0)
-            self.layer = torch.nn.Linear(4, 4)
-
-        def forward(self, x):
-            return self.layer(torch.tanh(self.layer(x)))
-
-    model = Shared().eval()
+    model = SharedLayer().eval()
     x, y = torch.rand(5, 4), torch.tensor([0, 1, 2, 3, 0])
     squared, sketch = gradient_sketch(model, x, y, GaussianProjector(16, seed=0), None, 2, True, "kronecker")
     exact = loop_gradients(model, x, y)
