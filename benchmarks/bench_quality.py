@@ -88,7 +88,7 @@ def scenario_data(name: str, seed: int = 0) -> tuple[np.ndarray, torch.Tensor, n
 
 def run_scenario(name: str, use_cleanlab: bool, score_config: ScoreConfig, train_config: TrainConfig, tables: Path | None = None) -> dict:
     ids, x, labels, is_train, positive = scenario_data(name)
-    y = torch.from_numpy(labels)
+    y = torch.from_numpy(np.array(labels, copy=True))
     started = time.perf_counter()
     _, refs, dynamics = train_in_memory(x[is_train], y[is_train], ids[is_train], train_config)
     trained = time.perf_counter()
