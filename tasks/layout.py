@@ -28,8 +28,10 @@ class RunLayout:
     def dynamics(self, seed: int) -> Path:
         return self.dynamics_root / f"seed_{seed}"
 
+    stages = property(lambda self: self.root / "stages")
+
     def stage_metrics(self, stage: str) -> Path:
-        return self.root / "stages" / f"{stage}.json"
+        return self.stages / f"{stage}.json"
 
     influence_topk = property(lambda self: self.root / "influence_topk.parquet")
 

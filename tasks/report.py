@@ -15,9 +15,10 @@ from tasks._prefect import stage_task
 from tasks.datasets import read_dataset
 from tasks.layout import RunLayout
 
+
 def _stage_metrics(layout: RunLayout) -> dict:
     """Every stage's metrics JSON (stages/<name>.json), keyed by stage name."""
-    return {path.stem: read_json(path) for path in sorted(layout.stage_metrics("x").parent.glob("*.json"))}
+    return {path.stem: read_json(path) for path in sorted(layout.stages.glob("*.json"))}
 
 
 def _influence(layout: RunLayout, content: dict, top_k: int) -> list[dict]:

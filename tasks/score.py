@@ -18,6 +18,7 @@ from tasks._io import write_json, write_parquet
 from tasks._prefect import stage_task
 from tasks.datasets import checkpoint_files, read_dataset, read_keep, split_rows, tensors
 from tasks.layout import RunLayout
+from tasks.train import population_seeds
 
 
 def _ref(path) -> CheckpointRef:
@@ -29,20 +30,17 @@ def _ref(path) -> CheckpointRef:
 
 
 def _other_seed_early(layout: RunLayout, cfg: dict, el2n_epoch: int) -> list[CheckpointRef]:
-    first = int(cfg["train"]["seed"])
-    seeds = range(first + 1, first + int(cfg["train"].get("population", 1)))
+    """The early (EL2N/GraNd) checkpoint of every seed of the population but the first."""
     refs = []
-    for seed in seeds:
-        paths = checkpoint_files(layout, seed)
-        epochs = [int(PATTERN.match(p.name).group(1)) for p in paths]
-        refs.append(_ref(paths[early_checkpoint_index(epochs, el2n_epoch)]))
+    for seed in population_seeds(cfg)[1:]:
+        candidates = [_ref(path) for path in checkpoint_files(layout, seed)]
+        refs.append(candidates[early_checkpoint_index([ref.epoch for ref in candidates], el2n_epoch)])
     return refs
 
 
 def _dynamics(layout: RunLayout, cfg: dict) -> list[pd.DataFrame]:
-    first = int(cfg["train"]["seed"])
     frames = []
-    for seed in range(first, first + int(cfg["train"].get("population", 1))):
+    for seed in population_seeds(cfg):
         files = sorted(layout.dynamics(seed).glob("epoch_*.parquet"))
         if files:
             frames.append(pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True))

@@ -4,6 +4,7 @@ run in worker threads), so every function takes the run id explicitly."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import subprocess
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ def client(uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=uri)
 
 
+@functools.lru_cache(maxsize=1)
 def git_commit() -> str:
     """The commit of the exemplar checkout, or "unknown" outside git."""
     try:
@@ -41,7 +43,8 @@ def create_run(uri: str, experiment: str, name: str, parent_run_id: str | None =
     mlflow_client = client(uri)
     found = mlflow_client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found else mlflow_client.create_experiment(experiment)
-    all_tags = {"mlflow.runName": name, "git_commit": git_commit(), "mlflow.source.git.commit": git_commit()}
+    commit = git_commit()
+    all_tags = {"mlflow.runName": name, "git_commit": commit, "mlflow.source.git.commit": commit}
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
     all_tags.update({k: str(v) for k, v in (tags or {}).items()})
@@ -108,8 +111,9 @@ def flatten_numbers(metrics: dict, prefix: str = "") -> dict[str, float]:
 
 
 def set_tags(uri: str, run_id: str, tags: dict) -> None:
-    for key, value in tags.items():
-        client(uri).set_tag(run_id, key, str(value))
+    from mlflow.entities import RunTag
+
+    client(uri).log_batch(run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
 
 
 def log_artifact(uri: str, run_id: str, path: Path, artifact_path: str | None = None) -> None:

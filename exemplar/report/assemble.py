@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from exemplar.data.canonical import Dataset, pixel_array
+from exemplar.data.canonical import Dataset
 from exemplar.data.images import png_data_uri
 from exemplar.report.summary import score_columns
 from exemplar.scoring.fusion import fuse_scores
@@ -30,10 +30,13 @@ def thumbnails(dataset: Dataset, ids: set[str], min_pixels: int) -> dict[str, st
     """Inline PNG data URIs for the given ids (images only; tables get none)."""
     if dataset.info.modality != "image" or not ids:
         return {}
-    rows = np.flatnonzero(dataset.table["id"].isin(ids).to_numpy())
-    pixels = pixel_array(dataset)
-    scale = max(1, math.ceil(min_pixels / max(dataset.info.image_shape[1:])))
-    return {dataset.table["id"].iat[i]: png_data_uri(pixels[i], scale) for i in rows}
+    chosen = dataset.table[dataset.table["id"].isin(ids)]
+    shape = tuple(dataset.info.image_shape)
+    scale = max(1, math.ceil(min_pixels / max(shape[1:])))
+    return {
+        row_id: png_data_uri(np.frombuffer(blob, dtype=np.uint8).reshape(shape), scale)
+        for row_id, blob in zip(chosen["id"], chosen["pixels"])
+    }
 
 
 def headline(dataset_summary: dict, filter_summary: dict, compress_summary: dict, scores: pd.DataFrame) -> dict:
@@ -52,5 +55,5 @@ def headline(dataset_summary: dict, filter_summary: dict, compress_summary: dict
     }
     for tag, level in compress_summary.get("levels", {}).items():
         metrics[f"test_accuracy_{tag}"] = level["test_accuracy"]
-        metrics[f"cie_{tag}"] = level.get("cie_count", level.get("flips"))
+        metrics[f"cie_{tag}"] = level["cie_count"]
     return metrics

@@ -13,6 +13,13 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
+def softmax_error(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(N, K) softmax(z) - onehot(y): the error vector behind EL2N and last-layer gradients."""
+    error = softmax(logits)
+    error[np.arange(len(labels)), labels] -= 1.0
+    return error
+
+
 def loss_score(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Cross-entropy of the given label: -log softmax(z)_y."""
     shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
@@ -31,9 +38,7 @@ def margin_score(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def el2n_score(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """EL2N (Paul et al., 2021): || softmax(z) - onehot(y) ||_2."""
-    error = softmax(logits)
-    error[np.arange(len(labels)), labels] -= 1.0
-    return np.linalg.norm(error, axis=1)
+    return np.linalg.norm(softmax_error(logits, labels), axis=1)
 
 
 def confidently_wrong_score(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from exemplar.scoring.signals import softmax
+from exemplar.scoring.signals import softmax_error
 
 EPS = 1e-12
 
@@ -37,8 +37,7 @@ class LastLayerFeatures:
     @classmethod
     def from_outputs(cls, logits: np.ndarray, embeddings: np.ndarray, labels: np.ndarray) -> LastLayerFeatures:
         """Build from (N, K) logits, (N, D) embeddings and (N,) labels of one checkpoint."""
-        errors = softmax(logits)
-        errors[np.arange(len(labels)), labels] -= 1.0
+        errors = softmax_error(logits, labels)
         ones = np.ones((len(embeddings), 1), dtype=np.float64)
         return cls(errors, np.concatenate([embeddings.astype(np.float64), ones], axis=1))
 

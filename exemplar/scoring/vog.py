@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from exemplar.errors import ExemplarError
+from exemplar.scoring.config import VOG_WINDOWS
 
-WINDOWS = ("early", "middle", "late", "all")
 
 
 def window_indices(num_checkpoints: int, window: str) -> list[int]:
@@ -32,12 +32,12 @@ def window_indices(num_checkpoints: int, window: str) -> list[int]:
     Thirds follow the toy script's split of 15 epochs into [:5], [5:10], [10:]; a window never holds
     fewer than 2 checkpoints when at least 2 exist (a std over 1 value would be 0 for every example).
     """
-    if window not in WINDOWS:
-        raise ExemplarError(f"score.vog_window must be one of {WINDOWS}, got '{window}'.")
+    if window not in VOG_WINDOWS:
+        raise ExemplarError(f"score.vog_window must be one of {VOG_WINDOWS}, got '{window}'.")
     if window == "all" or num_checkpoints < 3:
         return list(range(num_checkpoints))
     edges = np.linspace(0, num_checkpoints, 4).round().astype(int)
-    part = WINDOWS.index(window)
+    part = VOG_WINDOWS.index(window)
     begin, end = int(edges[part]), int(edges[part + 1])
     if end - begin < 2:
         begin, end = (begin, begin + 2) if begin + 2 <= num_checkpoints else (num_checkpoints - 2, num_checkpoints)
