@@ -26,9 +26,8 @@ from tasks.train import population_seeds
 @flow(name="compress", task_runner=ThreadPoolTaskRunner(max_workers=1))
 def compress_flow(cfg: dict, run_dir: str, track: dict | None = None) -> dict:
     futures = [compress_seed.submit(cfg, run_dir, seed) for seed in population_seeds(cfg)]
-    for future in futures:
-        future.result()
-    return compress(cfg, run_dir, track or standalone_tracking(cfg))
+    records = [future.result() for future in futures]
+    return compress(cfg, run_dir, track or standalone_tracking(cfg), records)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from pathlib import Path
 from prefect import flow
 
 from flows import cli
+from exemplar.training.distributed import world_from_environment
 from flows.runners import build_task_runner
 from tasks.run import standalone_tracking
 from tasks.train import population_seeds, train, train_distributed
@@ -38,7 +39,7 @@ def train_flow(cfg: dict, run_dir: str, track: dict | None = None) -> dict:
 
 def is_torchrun(environ=None) -> bool:
     """Whether this process is one of several that torchrun started."""
-    return int((os.environ if environ is None else environ).get("WORLD_SIZE", "1")) > 1
+    return world_from_environment(os.environ if environ is None else environ)[2] > 1
 
 
 def _distributed_stage(cfg: dict, out_dir: Path) -> dict:

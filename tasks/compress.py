@@ -130,12 +130,15 @@ def _current_record(cfg: dict, layout: RunLayout, seed: int) -> dict | None:
     return record if record.get("fingerprint") == expected else None
 
 
+def _seed_record(cfg: dict, layout: RunLayout, seed: int) -> dict:
+    """The seed's compression record: the written one when current, else a fresh run."""
+    return _current_record(cfg, layout, seed) or run_seed(cfg, layout, seed)
+
+
 @stage_task("compress-seed")
 def compress_seed(cfg: dict, run_dir: str, seed: int) -> dict:
-    """Compress one member of the population (skipped when its outputs are current)."""
-    layout = RunLayout(run_dir)
-    record = _current_record(cfg, layout, seed) or run_seed(cfg, layout, seed)
-    return {"seed": seed, "levels": [row["level"] for row in record["models"]]}
+    """Compress one member of the population (skipped when its outputs are current); returns its record."""
+    return _seed_record(cfg, RunLayout(run_dir), seed)
 
 
 def population_predictions(layout: RunLayout, seeds: list[int], ids: pd.Series) -> dict[str, np.ndarray]:
@@ -172,11 +175,11 @@ def summarise(cfg: dict, layout: RunLayout, records: list[dict]) -> tuple[pd.Dat
     table = cie_table(ids.to_numpy(), dense, predictions, data.num_classes)
     models = pd.DataFrame([row for record in records for row in record["models"]])
     labels = data.y.numpy()
+    dense_summary = accuracy_summary(models, "dense")
     summary = {
         "population": len(seeds), "seeds": seeds, "note": POPULATION_OF_ONE if len(seeds) == 1 else "",
         "method": config.method, "finetune_epochs": config.finetune_epochs,
-        "dense_test_accuracy": accuracy_summary(models, "dense")["test_accuracy"],
-        "dense": accuracy_summary(models, "dense"), "levels": {},
+        "dense_test_accuracy": dense_summary["test_accuracy"], "dense": dense_summary, "levels": {},
     }
     for tag, compressed in predictions.items():
         cie = cie_summary(table[f"is_cie_{tag}"].to_numpy(), dense, compressed, labels, is_train, data.is_test)
@@ -185,14 +188,15 @@ def summarise(cfg: dict, layout: RunLayout, records: list[dict]) -> tuple[pd.Dat
 
 
 @stage_task("compress")
-def compress(cfg: dict, run_dir: str, track: dict) -> dict:
-    """CIE over the population (compressing any seed whose outputs are missing or stale) and results."""
+def compress(cfg: dict, run_dir: str, track: dict, records: list[dict] | None = None) -> dict:
+    """CIE over the population and results. `records` are the seeds' records from ``compress_seed``;
+    without them any seed whose outputs are missing or stale is compressed here."""
     layout = RunLayout(run_dir)
     config = CompressConfig(**cfg["compress"])
     config.validate()
     params = {"compress": cfg["compress"], "train.population": cfg["train"].get("population", 1)}
     with tracking.stage_run(track["uri"], track["experiment"], "compress", track["parent_run_id"], params) as run_id:
-        records = [_current_record(cfg, layout, seed) or run_seed(cfg, layout, seed) for seed in population_seeds(cfg)]
+        records = records or [_seed_record(cfg, layout, seed) for seed in population_seeds(cfg)]
         table, models, summary = summarise(cfg, layout, records)
         write_parquet(table, layout.compression_scores)
         write_parquet(models, layout.compression_results)

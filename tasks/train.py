@@ -31,6 +31,7 @@ from exemplar.training.checkpoints import checkpoint_path, latest_checkpoint, lo
 from exemplar.training.config import TrainConfig
 from exemplar.training.device import resolve_device, uses_amp
 from exemplar.training.loop import EpochResult, evaluate, fit
+from exemplar.training.schedules import steps_per_epoch
 from tasks import tracking
 from tasks._io import write_json, write_parquet
 from tasks._prefect import stage_task
@@ -96,7 +97,7 @@ def progress_callbacks(config: TrainConfig, rows: int, enabled: bool) -> Iterato
     from rich.console import Console
     from rich.progress import Progress
 
-    steps = -(-rows // config.batch_size)
+    steps = steps_per_epoch(rows, config.batch_size)
     try:
         with Progress(console=Console(stderr=True), transient=True, redirect_stdout=False, redirect_stderr=False) as bar:
             task = bar.add_task(f"train seed {config.seed}", total=config.epochs * steps)

@@ -19,7 +19,7 @@ from torch import nn
 from exemplar.compression.magnitude import achieved_sparsity, apply_masks, global_magnitude_masks, prunable_weights
 from exemplar.compression.schedule import PruneSchedule
 from exemplar.training.config import TrainConfig
-from exemplar.training.schedules import build_optimizer, build_scheduler
+from exemplar.training.schedules import build_optimizer, build_scheduler, steps_per_epoch
 
 
 @dataclass
@@ -27,10 +27,6 @@ class PruneResult:
     model: nn.Module  # pruned copy, eval mode
     sparsity: dict[str, float]  # achieved fraction of zeros per layer and "global"
     history: list[tuple[int, float]]  # (step, scheduled sparsity) at every mask update
-
-
-def steps_per_epoch(rows: int, batch_size: int) -> int:
-    return -(-rows // batch_size)
 
 
 def prune_finetune(model: nn.Module, x: torch.Tensor, y: torch.Tensor, schedule: PruneSchedule, train: TrainConfig) -> PruneResult:

@@ -55,7 +55,7 @@ def used_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     state dict (parameters and buffers). Tensor subclasses (torchao int8) count as stored."""
     if isinstance(model, torch.fx.GraphModule):
         names = [node.target for node in model.graph.nodes if node.op == "get_attr"]
-        return {name: _attribute(model, name) for name in names if isinstance(_attribute(model, name), torch.Tensor)}
+        return {name: tensor for name in names if isinstance(tensor := _attribute(model, name), torch.Tensor)}
     return dict(model.state_dict())
 
 

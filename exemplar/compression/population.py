@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from exemplar.compression.config import CompressConfig, level_tag, quantization_tag
-from exemplar.compression.finetune import prune_finetune, steps_per_epoch
+from exemplar.compression.finetune import prune_finetune
+from exemplar.training.schedules import steps_per_epoch
 from exemplar.compression.measure import class_accuracy, latency_ms, predict_logits, serialized_bytes
 from exemplar.compression.quantize import quantize_dynamic_int8, quantize_static_int8
 from exemplar.compression.schedule import PruneSchedule, gradual_schedule

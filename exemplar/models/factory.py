@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 
 from torch import nn
@@ -53,10 +55,7 @@ def build_model(config: ModelConfig, modality: str, input_shape: tuple[int, ...]
         return SmallCNN(input_shape[0], num_classes, tuple(config.cnn_widths), config.cnn_hidden, config.dropout)
     if name == "resnet18":
         return ResNet18(input_shape[0], num_classes, config.resnet_width)
-    flat = 1
-    for size in input_shape:
-        flat *= size
-    return MLP(flat, num_classes, tuple(config.mlp_hidden), config.dropout)
+    return MLP(math.prod(input_shape), num_classes, tuple(config.mlp_hidden), config.dropout)
 
 
 def build_classifier(config: ModelConfig, modality: str, input_shape: tuple[int, ...], num_classes: int, mean, std) -> nn.Module:

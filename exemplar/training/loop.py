@@ -22,7 +22,7 @@ from exemplar.training.augment import random_crop, random_hflip
 from exemplar.training.config import TrainConfig
 from exemplar.training.device import autocast, resolve_device, to_cpu, uses_amp
 from exemplar.training.distributed import Distributed, check_batches
-from exemplar.training.schedules import build_optimizer, build_scheduler
+from exemplar.training.schedules import build_optimizer, build_scheduler, steps_per_epoch
 
 
 @dataclass
@@ -107,7 +107,7 @@ def _init_state(model: torch.nn.Module, config: TrainConfig, rows: int, group: D
         device_ids = [device.index] if device.type == "cuda" else None
         network = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     optimizer = build_optimizer(model, config)
-    scheduler = build_scheduler(optimizer, config, -(-rows // config.batch_size))
+    scheduler = build_scheduler(optimizer, config, steps_per_epoch(rows, config.batch_size))
     generator = torch.Generator().manual_seed(config.seed)
     return _State(model, network, optimizer, scheduler, generator, device, uses_amp(config.amp, device), group)
 
@@ -127,8 +127,9 @@ def _run_epoch(
         if state.group is not None:
             index, inputs = state.group.shard(index), state.group.shard(inputs)
         lr_sum += state.optimizer.param_groups[0]["lr"]
-        logits, loss = _step(state, inputs, y[index.to(y.device)], config.label_smoothing)
-        _record(logits, y[index.to(y.device)], index, correct, probability)
+        labels = y[index.to(y.device)]
+        logits, loss = _step(state, inputs, labels, config.label_smoothing)
+        _record(logits, labels, index, correct, probability)
         loss_sum += loss * len(index)
         steps += 1
         if on_batch is not None:

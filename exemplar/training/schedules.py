@@ -10,6 +10,11 @@ import torch
 from exemplar.training.config import TrainConfig
 
 
+def steps_per_epoch(rows: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch over `rows` rows (the last batch may be short)."""
+    return -(-rows // batch_size)
+
+
 def lr_factor(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
     """Return f(step) -> factor for step = 0, 1, ... over epochs * steps_per_epoch steps."""
     total = max(config.epochs * steps_per_epoch, 1)
