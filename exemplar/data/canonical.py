@@ -19,8 +19,6 @@ import pyarrow as pa
 
 from exemplar.errors import ExemplarError
 
-SPLITS = ("train", "test")
-BASE_COLUMNS = ("id", "label", "label_name", "split", "content_hash")
 METADATA_KEY = b"exemplar"
 
 

@@ -121,8 +121,8 @@ class CsvReader:
             paths = frame[c.image_column].tolist()
             images, problems, details = self._read_images(paths)
             return RawBatch(make_keys(ids, frame[c.label_column], splits, self.source, rows, problems, details, paths), images=images)
-        originals = _originals(frame, self.feature_names) if with_data else None
         features = frame[self.feature_names].apply(pd.to_numeric, errors="coerce").astype("float64") if with_data else None
+        originals = _originals(frame, features) if with_data else None
         return RawBatch(make_keys(ids, frame[c.label_column], splits, self.source, rows, originals=originals), features=features)
 
     def _read_images(self, paths: list[str]) -> tuple[list[bytes | None], list[str], list[str]]:
@@ -165,11 +165,10 @@ def _grouped(record_batches: Iterator[pa.RecordBatch], size: int) -> Iterator[li
         yield group
 
 
-def _originals(frame: pd.DataFrame, names: list[str]) -> list[str]:
-    """The row's text values as JSON, kept only for rows whose features are not all numbers."""
-    numeric = frame[names].apply(pd.to_numeric, errors="coerce")
-    broken = numeric.isna().to_numpy() | ~np.isfinite(numeric.to_numpy(dtype=np.float64, na_value=np.nan))
+def _originals(frame: pd.DataFrame, features: pd.DataFrame) -> list[str]:
+    """The row's text values as JSON, kept only for rows whose parsed `features` (float64, NaN where
+    the text was not a number) are not all finite."""
     out = [""] * len(frame)
-    for i in np.flatnonzero(broken.any(axis=1)):
+    for i in np.flatnonzero(~np.isfinite(features.to_numpy()).all(axis=1)):
         out[i] = json.dumps({k: str(v) for k, v in frame.iloc[i].items()})
     return out

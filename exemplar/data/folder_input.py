@@ -3,8 +3,7 @@
 
 Files with an image extension (PNG, JPEG, BMP, GIF, WebP) are rows; their id is the path relative
 to the root (``cat/001.png``), stable across reruns. An image file outside any class folder becomes
-a ``missing_label`` row; other files (e.g. ``README.txt``) are not rows and are counted in
-``ignored_files``.
+a ``missing_label`` row; other files (e.g. ``README.txt``) are not rows.
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ class ImageFolderReader:
         self.root, self.source = root, str(root)
         files = sorted(p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
         self.files = [p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
-        self.ignored_files = len(files) - len(self.files)
         if not self.files:
             raise ExemplarError(
                 f"{root} holds no image files ({', '.join(IMAGE_EXTENSIONS)}); {len(files)} other file(s) found. "

@@ -88,9 +88,8 @@ def png_data_uri(pixels: np.ndarray, scale: int = 1) -> str:
 
     `scale` enlarges tiny images (nearest neighbour) so 8x8 digits stay legible.
     """
-    channels, height, width = pixels.shape
-    array = pixels[0] if channels == 1 else pixels.transpose(1, 2, 0)
-    image = Image.fromarray(np.ascontiguousarray(array), mode="L" if channels == 1 else "RGB")
+    height, width = pixels.shape[1:]
+    image = array_to_image(pixels)
     if scale > 1:
         image = image.resize((width * scale, height * scale), Image.Resampling.NEAREST)
     buffer = io.BytesIO()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-KEEP_COLUMNS = ("id", "keep", "drop_reason", "duplicate_of", "is_label_conflict")
-
 
 def exact_duplicate_mask(table: pd.DataFrame) -> pd.DataFrame:
     """Mark all but one row of each ``content_hash`` group as dropped.

@@ -28,13 +28,14 @@ from exemplar.pruning.near_duplicates import (
 def filter_dataset(dataset: Dataset, config: PruneConfig) -> tuple[pd.DataFrame, dict]:
     """(keep mask, summary) for `dataset`; raises ExemplarError if too few training rows are kept."""
     table = dataset.table
-    mask = exact_duplicate_mask(table) if config.drop_exact_duplicates else keep_all(table)
     exact = exact_duplicate_mask(table)
+    mask = exact.copy() if config.drop_exact_duplicates else keep_all(table)
     mask["near_duplicate_group"], mask["near_duplicate_of"] = np.int64(-1), ""
     near = {"searched": False, "reason": "prune.find_near_duplicates=false"}
     if config.find_near_duplicates:
         near = _near_duplicates(dataset, mask, config)
-    mask["is_split_leak"] = _split_leaks(table, "content_hash") | _split_leaks(mask.assign(split=table["split"].to_numpy()), "near_duplicate_group")
+    exact_leaks = _split_leaks(table, "content_hash")
+    mask["is_split_leak"] = exact_leaks | _split_leaks(mask.assign(split=table["split"].to_numpy()), "near_duplicate_group")
     summary = {
         "kept": int(mask["keep"].sum()),
         "dropped": int((~mask["keep"]).sum()),
@@ -42,7 +43,7 @@ def filter_dataset(dataset: Dataset, config: PruneConfig) -> tuple[pd.DataFrame,
         "label_conflicts": int(mask["is_label_conflict"].sum()),
         "exact_duplicates": _exact_facts(table, exact, config.groups_shown),
         "near_duplicates": near,
-        "split_leakage": _leak_facts(table, mask, config.groups_shown),
+        "split_leakage": _leak_facts(table, mask, exact_leaks, config.groups_shown),
         "class_balance": class_balance(table, mask["keep"].to_numpy()),
     }
     train_kept = (table["split"] == "train").to_numpy() & mask["keep"].to_numpy()
@@ -110,8 +111,9 @@ def _split_leaks(frame: pd.DataFrame, key: str) -> np.ndarray:
     return (frame[key].isin(leaking) & valid).to_numpy()
 
 
-def _leak_facts(table: pd.DataFrame, mask: pd.DataFrame, shown: int) -> dict:
-    exact = _split_leaks(table, "content_hash")
+def _leak_facts(table: pd.DataFrame, mask: pd.DataFrame, exact: np.ndarray, shown: int) -> dict:
+    """Counts and ids of test rows whose content (exactly or nearly) also appears in train.
+    `exact`: (N,) bool from ``_split_leaks(table, "content_hash")``."""
     is_test = (table["split"] == "test").to_numpy()
     leak_ids = table.loc[mask["is_split_leak"].to_numpy() & is_test, "id"]
     return {

@@ -59,11 +59,16 @@ def nan_label(tmp_path):
     return config("parquet", tmp_path / "t.parquet"), "missing_label", ["r004"]
 
 
-def string_label_in_numeric_column(tmp_path):
-    frame = tiny_table(rows=15).astype({"label": object})
-    frame.loc[7, "label"] = "seven"
+def csv_with_text(tmp_path, column: str, row: int, text: str):
+    """A CSV of the tiny table with `text` in one numeric cell, and its data config."""
+    frame = tiny_table(rows=15).astype({column: object})
+    frame.loc[row, column] = text
     frame.to_csv(tmp_path / "t.csv", index=False)
-    return config("csv", tmp_path / "t.csv"), "invalid_label", ["r007"]
+    return config("csv", tmp_path / "t.csv")
+
+
+def string_label_in_numeric_column(tmp_path):
+    return csv_with_text(tmp_path, "label", 7, "seven"), "invalid_label", ["r007"]
 
 
 def duplicate_ids(tmp_path):
@@ -81,10 +86,7 @@ def non_finite_features(tmp_path):
 
 
 def text_in_numeric_csv_cell(tmp_path):
-    frame = tiny_table(rows=15).astype({"f2": object})
-    frame.loc[6, "f2"] = "n/a?"
-    frame.to_csv(tmp_path / "t.csv", index=False)
-    return config("csv", tmp_path / "t.csv"), "non_finite_feature", ["r006"]
+    return csv_with_text(tmp_path, "f2", 6, "n/a?"), "non_finite_feature", ["r006"]
 
 
 def wrong_feature_count(tmp_path):
