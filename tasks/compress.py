@@ -155,7 +155,7 @@ def level_summary(tag: str, models: pd.DataFrame, records: list[dict], cie: dict
     """Everything the report shows for one compression level (means over the population)."""
     rows = models[models["level"] == tag]
     details = [record["details"][tag] for record in records]
-    summary = {"kind": rows["kind"].iat[0], **accuracy_summary(models, tag), **cie, "flips": cie["cie_count"]}
+    summary = {"kind": rows["kind"].iat[0], **accuracy_summary(models, tag), **cie}
     if summary["kind"] == "pruning":
         layers = details[0]["per_layer_sparsity"].keys()
         summary.update(sparsity=details[0]["sparsity"], achieved_sparsity=float(rows["achieved_sparsity"].mean()),
