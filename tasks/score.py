@@ -39,11 +39,11 @@ def _other_seed_early(layout: RunLayout, cfg: dict, el2n_epoch: int) -> list[Che
 
 
 def _dynamics(layout: RunLayout, cfg: dict) -> list[pd.DataFrame]:
+    """Every seed's dynamics, epochs 1..train.epochs; raises if any epoch is missing."""
     frames = []
     for seed in population_seeds(cfg):
-        files = sorted(layout.dynamics(seed).glob("epoch_*.parquet"))
-        if files:
-            frames.append(pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True))
+        files = layout.complete_dynamics(seed, int(cfg["train"]["epochs"]))
+        frames.append(pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True))
     return frames
 
 

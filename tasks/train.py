@@ -27,7 +27,7 @@ from exemplar.errors import ExemplarError
 from exemplar.models.classifier import input_statistics
 from exemplar.models.factory import ModelConfig, build_classifier, model_meta
 from exemplar.training import distributed
-from exemplar.training.checkpoints import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
+from exemplar.training.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
 from exemplar.training.config import TrainConfig
 from exemplar.training.device import resolve_device, uses_amp
 from exemplar.training.loop import EpochResult, evaluate, fit
@@ -45,8 +45,8 @@ def fingerprint(cfg: dict, dataset_hash: str, train_ids: list[str]) -> str:
     return hashlib.blake2b(payload.encode(), digest_size=12).hexdigest()
 
 
-def _resume_state(directory, expected: str) -> dict | None:
-    path = latest_checkpoint(directory)
+def _resume_state(directory, expected: str, path) -> dict | None:
+    """The checkpoint at `path` (RunLayout.resume_checkpoint), refused if trained on other settings."""
     if path is None:
         return None
     checkpoint = load_checkpoint(path)
@@ -61,7 +61,7 @@ def _resume_state(directory, expected: str) -> dict | None:
 def _dynamics_writer(layout: RunLayout, seed: int, ids: list[str], track: dict, run_id: str):
     def on_epoch(result: EpochResult) -> None:
         frame = pd.DataFrame({"id": ids, "epoch": result.epoch, "correct": result.correct, "label_probability": result.label_probability})
-        write_parquet(frame, layout.dynamics(seed) / f"epoch_{result.epoch:04d}.parquet")
+        write_parquet(frame, layout.dynamics_file(seed, result.epoch))
         metrics = {"lr": result.lr, "train_loss": result.train_loss, "train_accuracy": result.train_accuracy, "epoch_seconds": result.seconds}
         if result.test_accuracy is not None:
             metrics.update(test_loss=result.test_loss, test_accuracy=result.test_accuracy)
@@ -176,7 +176,7 @@ def train_model(cfg: dict, run_dir: str, track: dict | None, seed: int | None = 
     seed = data.config.seed
     writes = track is not None
     with _stage_run(track, cfg, seed) as run_id:
-        resume = _resume_state(layout.checkpoints(seed), data.meta["fingerprint"])
+        resume = _resume_state(layout.checkpoints(seed), data.meta["fingerprint"], layout.resume_checkpoint(seed))
         save = (lambda epoch, state: save_checkpoint(state, checkpoint_path(layout.checkpoints(seed), epoch))) if writes else None
         record = _dynamics_writer(layout, seed, data.train_ids, track, run_id) if writes else None
         with progress_callbacks(data.config, len(data.train_y), writes and is_interactive()) as (on_batch, show_epoch):

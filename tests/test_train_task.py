@@ -62,6 +62,24 @@ def test_training_writes_checkpoints_and_dynamics_and_resumes_to_the_same_weight
     assert all(torch.equal(final[name], resumed[name]) for name in final)
 
 
+def test_a_checkpoint_whose_dynamics_were_lost_is_redone_to_the_same_bytes(tmp_path, tiny_cfg, torch_one_thread):
+    """Killed between a checkpoint and that epoch's dynamics: the rerun must redo that epoch, not skip it."""
+    cfg = _small(tiny_cfg)
+    layout = _run_dir(tmp_path, cfg)
+    train.fn(cfg, str(tmp_path), standalone_tracking(cfg))
+    epochs = cfg["train"]["epochs"]
+    lost = layout.dynamics_file(0, epochs - 1)
+    expected = pd.read_parquet(lost)
+    lost.unlink()
+    assert layout.resume_checkpoint(0).name == f"epoch_{epochs - 2:04d}.pt"
+    with pytest.raises(ExemplarError, match=rf"epoch\(s\) \[{epochs - 1}\]"):
+        layout.complete_dynamics(0, epochs)
+    again = train.fn(cfg, str(tmp_path), standalone_tracking(cfg))
+    assert again["resumed_from_epoch"] == epochs - 2 and again["epochs_run"] == 2
+    pd.testing.assert_frame_equal(pd.read_parquet(lost), expected)
+    assert len(layout.complete_dynamics(0, epochs)) == epochs
+
+
 def test_changed_settings_never_resume_stale_checkpoints(tmp_path, tiny_cfg, torch_one_thread):
     cfg = _small(tiny_cfg, epochs=1)
     _run_dir(tmp_path, cfg)
