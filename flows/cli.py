@@ -102,7 +102,8 @@ def main(name: str, runner: Callable[[dict, Path], object], report: Callable[[ob
     created = not out_dir.exists()
     quiet_prefect_failures()
     try:
-        result = runner(cfg, out_dir)
+        with writer_lock(cfg, out_dir):
+            result = runner(cfg, out_dir)
     except ExemplarError as error:
         if created:
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -110,6 +111,18 @@ def main(name: str, runner: Callable[[dict, Path], object], report: Callable[[ob
         return 2
     report(result, out_dir)
     return 0
+
+
+def writer_lock(cfg: dict, out_dir: Path):
+    """The run directory's writer lock for this process (DDP ranks other than 0 write nothing: no lock)."""
+    import contextlib
+    import os
+
+    from tasks._lock import RunLock
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return contextlib.nullcontext()
+    return RunLock(out_dir, wait_seconds=float(cfg.get("lock_wait_seconds") or 0))
 
 
 def print_summary(result: object, out_dir: Path) -> None:
