@@ -103,6 +103,7 @@ def main(name: str, runner: Callable[[dict, Path], object], report: Callable[[ob
     quiet_prefect_failures()
     try:
         with writer_lock(cfg, out_dir):
+            prepare_run_dir(cfg, out_dir, whole_run=name == "pipeline")
             result = runner(cfg, out_dir)
     except ExemplarError as error:
         if created:
@@ -111,6 +112,16 @@ def main(name: str, runner: Callable[[dict, Path], object], report: Callable[[ob
         return 2
     report(result, out_dir)
     return 0
+
+
+def prepare_run_dir(cfg: dict, out_dir: Path, whole_run: bool) -> None:
+    """Finish or undo interrupted commits; for a whole run, refuse a folder written with other settings."""
+    import os
+
+    from tasks.layout import RunLayout
+
+    if int(os.environ.get("RANK", "0")) == 0:
+        RunLayout(out_dir).prepare(cfg, whole_run)
 
 
 def writer_lock(cfg: dict, out_dir: Path):

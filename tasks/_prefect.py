@@ -9,5 +9,12 @@ from prefect.cache_policies import NO_CACHE
 
 
 def stage_task(name: str, **options):
-    """Decorator for a stage task: named, no Prefect caching or result persistence."""
-    return task(name=name, cache_policy=NO_CACHE, persist_result=False, **options)
+    """Decorator for a stage task: named, no Prefect caching or result persistence; a pipeline stage
+    (ingest, filter, train, score, compress, report) also follows the run directory's rules
+    (:func:`tasks.layout.managed`: manifest checks, staging and commit, resume)."""
+    from tasks.layout import managed
+
+    def decorate(fn):
+        return task(name=name, cache_policy=NO_CACHE, persist_result=False, **options)(managed(name, fn))
+
+    return decorate
