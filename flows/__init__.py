@@ -1,5 +1,28 @@
-"""Prefect flows: one per stage, plus ``flows.pipeline`` for the whole DAG."""
+"""Prefect flows: one per stage, plus ``flows.pipeline`` for the whole DAG.
+
+Importing the package applies quiet, offline environment defaults. When the process was started as
+``python -m flows.<stage>`` (or ``flows.pipeline``), the command line is also answered here, before
+the stage module imports Prefect, torch and MLflow: ``--help``, ``--cfg job``, and every settings error
+(exit 2) come back at once instead of after Prefect's server start (see flows.cli.preflight).
+"""
+
+import sys
 
 from flows._env import apply_defaults
 
 apply_defaults()
+
+
+def _started_as() -> str | None:
+    """'pipeline' when this process is ``python [flags] -m flows.pipeline ...``, else None."""
+    argv = list(getattr(sys, "orig_argv", []))
+    if "-m" not in argv[:-1]:
+        return None
+    module = argv[argv.index("-m") + 1]
+    return module.removeprefix("flows.") if module.startswith("flows.") else None
+
+
+if _started_as() in ("pipeline", "ingest", "filter", "train", "score", "compress", "report"):
+    from flows.cli import preflight
+
+    preflight(_started_as(), sys.argv[1:])

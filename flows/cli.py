@@ -7,6 +7,7 @@ keeps its traceback (and the output folder, so training can resume).
 
 from __future__ import annotations
 
+import copy
 import logging
 import shutil
 import sys
@@ -17,13 +18,95 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from exemplar.errors import ExemplarError
+from exemplar.settings import closest, unknown_key_message
 from flows.config import CONF_DIR, compose, load_params, resolve_out_dir, to_plain, validate
 
-USAGE = """usage: python -m flows.{name} [--params params.yaml] [override ...]
+STAGE_MODULES = ("pipeline", "ingest", "filter", "train", "score", "compress", "report")
+MOST_USED = (
+    "data.path", "data.limit", "model.name", "train.epochs", "train.population", "train.lr", "train.device",
+    "score.signals", "compress.sparsities", "report.queue_size", "out_dir", "overwrite", "tracking.uri", "tracking.required",
+)
+_PREFLIGHT: dict[tuple[str, ...], dict] = {}  # argv -> configuration already validated by preflight()
 
-Overrides use Hydra's grammar, e.g. train.epochs=5 data=parquet data.path=data.parquet out_dir=runs/demo.
-Config groups (conf/): data, model, train, score, prune, compress, report, runner.
-With --params FILE the configuration is read from an already composed file (as DVC writes params.yaml)."""
+
+def usage(name: str) -> str:
+    """--help: the command, its options, every config group with its options, and the most used keys."""
+    import yaml
+
+    declared = yaml.safe_load((CONF_DIR / "config.yaml").read_text())
+    chosen = {k: v for entry in declared.get("defaults", []) if isinstance(entry, dict) for k, v in entry.items()}
+    lines = [
+        f"usage: python -m flows.{name} [--params params.yaml] [--cfg job] [key=value ...] [group=option ...]",
+        "",
+        "Settings use Hydra's override grammar, e.g. train.epochs=5 data=parquet data.path=data.parquet out_dir=runs/demo.",
+        "Every setting is checked (type, range, unknown keys) before any work starts; errors exit with status 2.",
+        "",
+        "options:",
+        "  -h, --help       show this help and exit",
+        "  --params FILE    read the configuration from an already composed file (as DVC writes params.yaml)",
+        "  --cfg job        print the composed configuration (after the overrides) and exit",
+        "",
+        "config groups (group=option; * marks the default):",
+    ]
+    for group in sorted(p for p in CONF_DIR.iterdir() if p.is_dir()):
+        options = sorted(f.stem for f in group.glob("*.yaml"))
+        shown = ", ".join(o + ("*" if o == chosen.get(group.name) else "") for o in options)
+        lines.append(f"  {group.name:<10} {shown}")
+    lines += ["", "most used settings (default):"]
+    defaults = to_plain(compose([]))
+    for key in MOST_USED:
+        node = defaults
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        lines.append(f"  {key:<22} {yaml.safe_dump(node, default_flow_style=True).strip().removesuffix('...').strip()}")
+    lines += ["", "All settings: python -m flows.pipeline --cfg job (or conf/). Docs: docs/reliability.md, docs/data.md."]
+    return "\n".join(lines)
+
+
+def render_job(argv: list[str]) -> str:
+    """The composed configuration for `argv` (without --cfg job) as YAML, like Hydra's ``--cfg job``."""
+    import yaml
+
+    at = argv.index("--cfg")
+    if at + 1 >= len(argv) or argv[at + 1] != "job":
+        raise ExemplarError("--cfg takes 'job' (print the composed configuration), e.g. --cfg job.")
+    params, overrides = parse(argv[:at] + argv[at + 2 :])
+    try:
+        config = load_params(params, overrides) if params else compose(overrides)
+    except ExemplarError:
+        raise
+    except Exception as error:
+        raise ExemplarError(explain_override_error(overrides, error)) from error
+    return yaml.safe_dump(OmegaConf.to_container(config, resolve=False), sort_keys=False).rstrip()
+
+
+def answer_without_running(name: str, argv: list[str]) -> int | None:
+    """Handle --help and --cfg job (status 0, or 2 for a bad --cfg), else None."""
+    if argv and argv[0] in ("-h", "--help"):
+        print(usage(name))
+        return 0
+    if "--cfg" in argv:
+        try:
+            print(render_job(argv))
+        except ExemplarError as error:
+            print_error(error)
+            return 2
+        return 0
+    return None
+
+
+def preflight(name: str, argv: list[str]) -> None:
+    """Run by ``flows/__init__`` when started as ``python -m flows.<name>``, before the stage module
+    (and so Prefect, torch, MLflow) is imported: answer --help / --cfg job, and exit 2 on a bad setting
+    or a missing input, in well under 2 s. The validated configuration is kept for main()."""
+    status = answer_without_running(name, argv)
+    if status is not None:
+        sys.exit(status)
+    try:
+        _PREFLIGHT[tuple(argv)] = load_config(argv)
+    except ExemplarError as error:
+        print_error(error)
+        sys.exit(2)
 
 
 def parse(argv: list[str]) -> tuple[Path | None, list[str]]:
@@ -61,17 +144,16 @@ def explain_override_error(overrides: list[str], error: Exception) -> str:
             options = sorted(p.stem for p in (CONF_DIR / key).glob("*.yaml"))
             value = override.split("=", 1)[-1]
             if value not in options:
-                return f"unknown option '{value}' for config group '{key}' (in '{override}'). Fix: use one of {options}."
+                near = closest(value, options)
+                hint = f"did you mean {' or '.join(near)}? " if near else ""
+                return f"unknown option '{value}' for config group '{key}' (in '{override}'): {hint}Fix: use one of {options}."
             continue
         node = default
         for depth, part in enumerate(parts):
             if not isinstance(node, dict) or part not in node:
                 where = ".".join(parts[:depth]) or "the top level"
                 valid = sorted(node) if isinstance(node, dict) else []
-                return (
-                    f"unknown setting '{key}' in override '{override}': '{part}' is not a key of {where}. "
-                    f"Fix: use one of {valid} (see conf/ for every setting)."
-                )
+                return f"in override '{override}', {where} has no key '{part}'. " + unknown_key_message(key, ".".join(parts[:depth]), valid)
             node = node[part]
     return f"invalid override(s) {overrides}: {first_line}. Fix: check the spelling against conf/ and Hydra's override grammar."
 
@@ -90,11 +172,11 @@ def quiet_prefect_failures() -> None:
 def main(name: str, runner: Callable[[dict, Path], object], report: Callable[[object, Path], None], argv: list[str] | None = None) -> int:
     """Run `runner(cfg, out_dir)` for the command line `argv`; returns the process exit status."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("-h", "--help"):
-        print(USAGE.format(name=name))
-        return 0
+    status = answer_without_running(name, argv)
+    if status is not None:
+        return status
     try:
-        cfg = load_config(argv)
+        cfg = copy.deepcopy(_PREFLIGHT[tuple(argv)]) if tuple(argv) in _PREFLIGHT else load_config(argv)
     except ExemplarError as error:
         print_error(error)
         return 2

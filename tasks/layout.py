@@ -233,7 +233,7 @@ class RunLayout:
                 return f"{rel} is missing or is not the file stage '{name}' wrote"
         return None
 
-    def begin(self, stage: str, cfg: dict, seed: int | None = None) -> tuple[dict | None, dict[str, str]]:
+    def begin(self, stage: str, cfg: dict, seed: int | None = None, reuse: bool = True) -> tuple[dict | None, dict[str, str]]:
         """Before a stage runs: (its recorded result if it is already complete with these settings and
         inputs, else None; the hashes of its inputs). Marks it running and everything downstream stale."""
         inputs = self.require(stage, cfg)
@@ -243,7 +243,7 @@ class RunLayout:
         settings = self.stage_settings(stage, cfg, seed)
         with records.updating(self.root) as manifest:
             entry = manifest["stages"].get(name)
-            reusable = stage not in ALWAYS_RUN and not os.environ.get("DVC_ROOT") and entry is not None
+            reusable = reuse and stage not in ALWAYS_RUN and not os.environ.get("DVC_ROOT") and entry is not None
             if reusable and entry.get("inputs") == inputs and self._entry_problem(name, entry, settings) is None:
                 return entry["result"], inputs
             manifest["stages"][name] = {**(entry or {"outputs": {}}), "status": "running"}
@@ -341,6 +341,15 @@ def _plain(value: object) -> object:
     if hasattr(value, "tolist"):
         return value.tolist()
     return str(value)
+
+
+def recorded_train(run_dir: str, cfg: dict, seed: int, fn: Callable[[], dict]) -> dict:
+    """Run `fn` (training one seed in place, e.g. under DDP where every rank must train) and record it."""
+    layout = RunLayout(run_dir)
+    _, inputs = layout.begin("train", cfg, seed, reuse=False)
+    result = fn()
+    layout.commit("train", cfg, seed, inputs, result)
+    return result
 
 
 def managed(stage: str, fn: Callable) -> Callable:

@@ -36,7 +36,7 @@ from tasks import tracking
 from tasks._io import write_json, write_parquet
 from tasks._prefect import stage_task
 from tasks.datasets import read_dataset, read_keep, split_rows, tensors
-from tasks.layout import RunLayout
+from tasks.layout import RunLayout, recorded_train
 
 
 def fingerprint(cfg: dict, dataset_hash: str, train_ids: list[str]) -> str:
@@ -245,7 +245,10 @@ def train_distributed(cfg: dict, run_dir: str, track: dict, environ=None) -> dic
     group = distributed.start(os.environ if environ is None else environ, resolve_device(cfg["train"]["device"]))
     try:
         main = group is None or group.is_main
-        summaries = [train_model(cfg, run_dir, track if main else None, seed, group) for seed in population_seeds(cfg)]
+        summaries = [
+            recorded_train(run_dir, cfg, seed, lambda seed=seed: train_model(cfg, run_dir, track, seed, group)) if main
+            else train_model(cfg, run_dir, None, seed, group) for seed in population_seeds(cfg)
+        ]
     finally:
         distributed.stop(group)
     return {"seeds": summaries, "rank": group.rank if group else 0}

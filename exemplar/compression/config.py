@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exemplar.compression.magnitude import validate_sparsity
 from exemplar.errors import ExemplarError
 
 PRUNING_METHODS = ("oneshot", "gradual")
@@ -58,6 +57,11 @@ class CompressConfig:
         _check(self.batch_size >= 1, f"compress.batch_size must be >= 1, got {self.batch_size}.")
         _check(self.latency_repeats >= 1, f"compress.latency_repeats must be >= 1, got {self.latency_repeats}.")
         _check(self.threads >= 0, f"compress.threads must be >= 0 (0: torch's default), got {self.threads}.")
+
+
+def validate_sparsity(sparsity: float) -> None:
+    """A pruning level is a fraction of weights removed, in [0, 1) (same rule as compression.magnitude)."""
+    _check(0.0 <= sparsity < 1.0, f"sparsity must be in [0, 1), got {sparsity}. Fix: e.g. compress.sparsities=[0.3,0.5,0.9].")
 
 
 def _check(condition: bool, message: str) -> None:

@@ -38,5 +38,9 @@ class DataConfig:
             raise ExemplarError(f"data.image_size must be [height, width] of positive ints, got {self.image_size}. Fix: data.image_size=[32,32].")
         if self.limit is not None and self.limit < 1:
             raise ExemplarError(f"data.limit must be null or a positive number of rows, got {self.limit}.")
+        if self.split_seed < 0:
+            raise ExemplarError(f"data.split_seed must be >= 0, got {self.split_seed}. Fix: e.g. data.split_seed=0.")
+        if self.image_size is not None and max(self.image_size) > 8192:
+            raise ExemplarError(f"data.image_size must be at most 8192 pixels a side, got {self.image_size}. Fix: data.image_size=[32,32].")
         if self.batch_rows < 1:
             raise ExemplarError(f"data.batch_rows must be positive, got {self.batch_rows}. Fix: data.batch_rows=65536.")

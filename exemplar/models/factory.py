@@ -4,38 +4,13 @@ from __future__ import annotations
 
 import math
 
-from dataclasses import dataclass, field
-
 from torch import nn
 
 from exemplar.errors import ExemplarError
+from exemplar.models.config import IMAGE_MODELS, MODEL_NAMES, ModelConfig  # noqa: F401  (ModelConfig is re-exported)
 from exemplar.models.cnn import SmallCNN
 from exemplar.models.mlp import MLP
 from exemplar.models.resnet import ResNet18
-
-MODEL_NAMES = ("auto", "cnn", "resnet18", "mlp")
-IMAGE_MODELS = ("cnn", "resnet18")
-
-
-@dataclass
-class ModelConfig:
-    """name: "auto" picks the CNN for images and the MLP for tables; "resnet18" is for images only."""
-
-    name: str = "auto"
-    cnn_widths: list[int] = field(default_factory=lambda: [32, 64])
-    cnn_hidden: int = 128
-    mlp_hidden: list[int] = field(default_factory=lambda: [256, 128])
-    dropout: float = 0.1
-    resnet_width: int = 64  # channels of the first ResNet-18 stage (later stages: 2x, 4x, 8x)
-
-    def validate(self) -> None:
-        if self.name not in MODEL_NAMES:
-            raise ExemplarError(f"model.name must be one of {MODEL_NAMES}, got '{self.name}'. Fix: e.g. model=cnn.")
-        if self.resnet_width < 1 or self.cnn_hidden < 1 or min(self.cnn_widths + self.mlp_hidden, default=1) < 1:
-            raise ExemplarError("model widths (cnn_widths, cnn_hidden, mlp_hidden, resnet_width) must all be >= 1.")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ExemplarError(f"model.dropout must lie in [0, 1), got {self.dropout}.")
-
 
 def resolve_model_name(name: str, modality: str) -> str:
     """The concrete architecture for a config name and a data modality."""

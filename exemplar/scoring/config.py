@@ -44,6 +44,8 @@ class ScoreConfig:
         for name in ("batch_size", "gradient_chunk", "outlier_k", "el2n_epoch"):
             if getattr(self, name) < 1:
                 raise ExemplarError(f"score.{name} must be >= 1, got {getattr(self, name)}.")
+        if self.projection_seed < 0:
+            raise ExemplarError(f"score.projection_seed must be >= 0, got {self.projection_seed}. Fix: e.g. score.projection_seed=0.")
         if self.projection_dim < 0 or self.influence_top_k < 0:
             raise ExemplarError("score.projection_dim and score.influence_top_k must be >= 0.")
         if self.tracin_scope == "layers" and not self.tracin_layers:

@@ -9,6 +9,8 @@ from exemplar.errors import ExemplarError
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
+MAX_EPOCHS = 100_000
+MAX_SEED = 2**31 - 1
 
 
 @dataclass
@@ -35,10 +37,15 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ExemplarError naming the first bad setting and its fix."""
-        if self.population < 1:
-            raise ExemplarError(f"train.population must be >= 1, got {self.population}.")
-        if self.epochs < 1:
-            raise ExemplarError(f"train.epochs must be >= 1, got {self.epochs}.")
+        if not 1 <= self.population <= 1000:
+            raise ExemplarError(f"train.population must be a number of models in 1..1000, got {self.population}. Fix: e.g. train.population=5.")
+        if not 1 <= self.epochs <= MAX_EPOCHS:
+            raise ExemplarError(f"train.epochs must be in 1..{MAX_EPOCHS}, got {self.epochs}. Fix: e.g. train.epochs=20.")
+        if not 0 <= self.seed <= MAX_SEED - self.population:
+            raise ExemplarError(
+                f"train.seed must be in 0..{MAX_SEED - self.population} (seeds seed..seed+population-1 must be valid "
+                f"random seeds), got {self.seed}. Fix: e.g. train.seed=0."
+            )
         if self.batch_size < 1:
             raise ExemplarError(f"train.batch_size must be >= 1, got {self.batch_size}.")
         if self.optimizer not in OPTIMIZERS:
@@ -51,8 +58,10 @@ class TrainConfig:
             raise ExemplarError(f"train.label_smoothing must lie in [0, 1), got {self.label_smoothing}.")
         if self.crop_padding < 0:
             raise ExemplarError(f"train.crop_padding must be >= 0, got {self.crop_padding}.")
-        if self.lr <= 0:
-            raise ExemplarError(f"train.lr must be > 0, got {self.lr}.")
+        if not 0 < self.lr <= 10:
+            raise ExemplarError(f"train.lr must be in (0, 10], got {self.lr}. Fix: e.g. train.lr=0.05.")
+        if not 0 < self.step_gamma <= 1:
+            raise ExemplarError(f"train.step_gamma must be in (0, 1], got {self.step_gamma}. Fix: e.g. train.step_gamma=0.1.")
         if not 0.0 <= self.momentum < 1.0 or self.weight_decay < 0:
             raise ExemplarError(f"train.momentum must lie in [0, 1) and train.weight_decay be >= 0, got {self.momentum}, {self.weight_decay}.")
         if self.step_epochs < 1 or self.eval_batch_size < 1:
