@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import shutil
 import sys
 import textwrap
@@ -158,7 +159,7 @@ def explain_override_error(overrides: list[str], error: Exception) -> str:
     return f"invalid override(s) {overrides}: {first_line}. Fix: check the spelling against conf/ and Hydra's override grammar."
 
 
-def print_error(error: Exception) -> None:
+def print_error(error: Exception | str) -> None:
     text = textwrap.fill(f"exemplar: error: {error}", width=100, break_long_words=False, break_on_hyphens=False)
     print(text, file=sys.stderr)
 
@@ -170,7 +171,11 @@ def quiet_prefect_failures() -> None:
 
 
 def main(name: str, runner: Callable[[dict, Path], object], report: Callable[[object, Path], None], argv: list[str] | None = None) -> int:
-    """Run `runner(cfg, out_dir)` for the command line `argv`; returns the process exit status."""
+    """Run `runner(cfg, out_dir)` for the command line `argv`; returns the process exit status.
+
+    Every failure ends in one paragraph on stderr: 2 for what the user can fix (settings, data, a folder
+    in use or not writable, an unreachable tracking server), 1 for a bug, with the log holding its traceback.
+    """
     argv = sys.argv[1:] if argv is None else argv
     status = answer_without_running(name, argv)
     if status is not None:
@@ -186,20 +191,79 @@ def main(name: str, runner: Callable[[dict, Path], object], report: Callable[[ob
     try:
         with writer_lock(cfg, out_dir):
             prepare_run_dir(cfg, out_dir, whole_run=name == "pipeline")
+            prepare_tracking(cfg, out_dir)
             result = runner(cfg, out_dir)
-    except ExemplarError as error:
+    except (ExemplarError, OSError) as error:
         if created:
             shutil.rmtree(out_dir, ignore_errors=True)
-        print_error(error)
+        print_error(error if isinstance(error, ExemplarError) else explain_os_error(error, out_dir))
         return 2
+    except Exception as error:  # a bug: keep the folder (a rerun resumes) and the traceback
+        print_error(f"internal error in the {name} run ({type(error).__name__}: {error}). This is a bug, not your "
+                    f"data or settings; the traceback is in {write_log(error, out_dir)}. A rerun with the same "
+                    "command resumes from what was completed; please report the log.")
+        return 1
     report(result, out_dir)
     return 0
 
 
+def explain_os_error(error: OSError, out_dir: Path) -> str:
+    """One paragraph for a file-system error (read-only or full disk, missing permission, ...)."""
+    where = error.filename or out_dir
+    return (
+        f"cannot write or read {where}: {error.strerror or error}. The run stopped; files already committed in "
+        f"{out_dir} are intact. Fix: choose an out_dir on a writable disk with free space (out_dir=/path/with/space), "
+        "or fix the folder's permissions, then rerun the same command (it resumes)."
+    )
+
+
+def write_log(error: BaseException, out_dir: Path) -> Path:
+    """Write the traceback to out_dir/logs/ (or the temp folder when out_dir is not writable)."""
+    import tempfile
+    import time
+    import traceback
+
+    text = "".join(traceback.format_exception(error))
+    name = f"error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    for folder in (out_dir / "logs", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text)
+            return folder / name
+        except OSError:
+            continue
+    return Path("(no writable folder for the log)")
+
+
+def prepare_tracking(cfg: dict, out_dir: Path) -> None:
+    """Check an MLflow server up front (short timeout): stop with one paragraph, or with
+    tracking.required=false switch to a SQLite file in out_dir and say how to replay it. Then mark
+    FAILED the runs an earlier, killed run into this folder left RUNNING."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    from tasks import tracking
+
+    settings = cfg["tracking"]
+    uri = tracking.tracking_uri(settings.get("uri"))
+    problem = tracking.unreachable(uri, float(settings.get("timeout_seconds", 5)))
+    if problem and settings.get("required", True):
+        raise ExemplarError(
+            f"the MLflow tracking server {uri} is unreachable: {problem}. Nothing was run. Fix: start it "
+            "(e.g. make mlflow-server), point tracking.uri (or $MLFLOW_TRACKING_URI) at a running one, or add "
+            "tracking.required=false to track into out_dir/mlflow.db and copy the runs over later."
+        )
+    if problem:
+        local = tracking.local_uri(out_dir)
+        print(f"exemplar: warning: {tracking.replay_hint(local, uri, settings['experiment'])}", file=sys.stderr)
+        uri = local
+        cfg["tracking"] = {**settings, "uri": local}
+    abandoned = tracking.fail_abandoned_runs(uri, settings["experiment"], str(out_dir))
+    if abandoned:
+        print(f"exemplar: marked {len(abandoned)} MLflow run(s) of a killed earlier run in {out_dir} as FAILED.", file=sys.stderr)
+
+
 def prepare_run_dir(cfg: dict, out_dir: Path, whole_run: bool) -> None:
     """Finish or undo interrupted commits; for a whole run, refuse a folder written with other settings."""
-    import os
-
     from tasks.layout import RunLayout
 
     if int(os.environ.get("RANK", "0")) == 0:
@@ -209,7 +273,6 @@ def prepare_run_dir(cfg: dict, out_dir: Path, whole_run: bool) -> None:
 def writer_lock(cfg: dict, out_dir: Path):
     """The run directory's writer lock for this process (DDP ranks other than 0 write nothing: no lock)."""
     import contextlib
-    import os
 
     from tasks._lock import RunLock
 

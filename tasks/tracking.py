@@ -134,3 +134,60 @@ def log_model(uri: str, run_id: str, model, example) -> None:
             model, name="model", input_example=example, serialization_format="pt2",
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
         )
+
+
+# --- before a run: is the server there, and did an earlier run in this folder die? -------------------
+
+
+def unreachable(uri: str, timeout: float) -> str | None:
+    """Why an http(s) tracking server does not answer its /health check within `timeout` s (None if it does,
+    or if `uri` is not a server, e.g. a SQLite file)."""
+    import urllib.error
+    import urllib.request
+
+    if not uri.startswith(("http://", "https://")):
+        return None
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as answer:
+            return None if answer.status < 500 else f"it answered HTTP {answer.status}"
+    except urllib.error.HTTPError as error:
+        return None if error.code < 500 else f"it answered HTTP {error.code}"
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        return f"no answer within {timeout:g} s ({reason})"
+
+
+def local_uri(out_dir: Path) -> str:
+    """Where a run tracks when the server is down and tracking.required=false."""
+    return f"sqlite:///{Path(out_dir).resolve() / 'mlflow.db'}"
+
+
+def replay_hint(local: str, server: str, experiment: str) -> str:
+    """How to look at a locally tracked run and copy it to the server later."""
+    return (
+        f"tracked locally in {local} because {server} did not answer. To look at it: mlflow ui --backend-store-uri {local}. "
+        f"To copy it to the server when it is back: pip install mlflow-export-import, then "
+        f"MLFLOW_TRACKING_URI={local} export-experiment --experiment {experiment} --output-dir exported && "
+        f"MLFLOW_TRACKING_URI={server} import-experiment --experiment-name {experiment} --input-dir exported"
+    )
+
+
+def fail_abandoned_runs(uri: str, experiment: str, out_dir: str) -> list[str]:
+    """Mark FAILED every run still RUNNING that an earlier (killed) run into `out_dir` left, with its nested
+    stage runs. Called under the folder's writer lock, so no live run can be among them."""
+    mlflow_client = client(uri)
+    found = mlflow_client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    quoted = str(out_dir).replace("'", "\\'")
+    parents = mlflow_client.search_runs([found.experiment_id], f"tags.out_dir = '{quoted}' and attributes.status = 'RUNNING'")
+    failed = []
+    for parent in parents:
+        children = mlflow_client.search_runs(
+            [found.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}' and attributes.status = 'RUNNING'"
+        )
+        for run in [*children, parent]:
+            mlflow_client.set_tag(run.info.run_id, "exemplar.abandoned", "killed before it finished; marked failed by the next run")
+            mlflow_client.set_terminated(run.info.run_id, status="FAILED")
+            failed.append(run.info.run_id)
+    return failed

@@ -1,0 +1,68 @@
+"""Every failure ends in one paragraph: file-system errors and an unreachable tracking server are user
+errors (exit 2), anything else is a bug (exit 1) whose traceback goes to a log named in the message;
+runs an earlier, killed run left RUNNING in MLflow are marked FAILED by the next run in that folder."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+from flows import cli
+from tasks import tracking
+
+
+def _main(tmp_path, runner, *extra):
+    return cli.main("stage", runner, lambda result, out_dir: None, [f"out_dir={tmp_path / 'out'}", *extra])
+
+
+def _err(capsys) -> str:
+    return " ".join(capsys.readouterr().err.split())
+
+
+def test_read_only_out_dir_is_one_paragraph_and_exit_2(tmp_path, capsys):
+    def runner(cfg, out_dir):
+        raise OSError(errno.EROFS, "Read-only file system", str(out_dir / "dataset.parquet"))
+
+    assert _main(tmp_path, runner) == 2
+    err = _err(capsys)
+    assert err.startswith("exemplar: error: cannot write or read") and "Read-only file system" in err and "Fix:" in err
+    assert "Traceback" not in err
+
+
+def test_an_internal_error_exits_1_naming_its_log(tmp_path, capsys):
+    def runner(cfg, out_dir):
+        raise RuntimeError("shape mismatch in fusion")
+
+    assert _main(tmp_path, runner) == 1
+    err = _err(capsys)
+    assert "internal error" in err and "shape mismatch in fusion" in err and "Traceback" not in err
+    log = next((tmp_path / "out" / "logs").glob("error-*.log"))
+    assert "RuntimeError: shape mismatch in fusion" in log.read_text() and log.name in err
+
+
+def test_unreachable_server_stops_at_once_unless_not_required(tmp_path, capsys):
+    ran = []
+    server = ["tracking.uri=http://127.0.0.1:9", "tracking.timeout_seconds=1"]
+    assert _main(tmp_path, lambda cfg, out_dir: ran.append(cfg), *server) == 2
+    assert "MLflow tracking server http://127.0.0.1:9 is unreachable" in _err(capsys) and not ran
+    assert _main(tmp_path, lambda cfg, out_dir: ran.append(cfg), *server, "tracking.required=false") == 0
+    assert ran[0]["tracking"]["uri"] == f"sqlite:///{(tmp_path / 'out').resolve() / 'mlflow.db'}"
+    err = _err(capsys)
+    assert "tracked locally" in err and "mlflow ui --backend-store-uri" in err and "import-experiment" in err
+
+
+def test_runs_left_running_by_a_killed_run_are_marked_failed(tmp_path, capsys, isolated_tracking):
+    out_dir = tmp_path / "out"
+    parent = tracking.create_run(isolated_tracking, "exemplar", "pipeline", tags={"out_dir": str(out_dir)})
+    child = tracking.create_run(isolated_tracking, "exemplar", "train-seed0", parent_run_id=parent)
+    elsewhere = tracking.create_run(isolated_tracking, "exemplar", "pipeline", tags={"out_dir": str(tmp_path / "other")})
+    assert _main(tmp_path, lambda cfg, out_dir: None) == 0
+    status = {run: tracking.client(isolated_tracking).get_run(run).info.status for run in (parent, child, elsewhere)}
+    assert status == {parent: "FAILED", child: "FAILED", elsewhere: "RUNNING"}
+    assert "marked 2 MLflow run(s)" in _err(capsys)
+
+
+@pytest.mark.parametrize("uri", ["sqlite:///x.db", "file:///tmp/mlruns"])
+def test_only_servers_are_probed(uri):
+    assert tracking.unreachable(uri, 0.1) is None
