@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from exemplar.errors import ExemplarError
+from tasks import faults
 from tasks import manifest as records
 
 DYNAMICS_PATTERN = re.compile(r"^epoch_(\d{4,})\.parquet$")
@@ -82,6 +83,13 @@ class RunLayout:
     quarantine = property(lambda self: self.root / "quarantine.parquet")
 
     # --- training: a checkpoint and its epoch's dynamics are one unit ---------------------------------
+
+    def save_checkpoint(self, seed: int, epoch: int, state: dict) -> None:
+        """Write one epoch's checkpoint atomically (its dynamics follow; see resume_checkpoint)."""
+        from exemplar.training.checkpoints import checkpoint_path, save_checkpoint
+
+        save_checkpoint(state, checkpoint_path(self.checkpoints(seed), epoch))
+        faults.reached(f"checkpoint:{seed}:{epoch}")
 
     def dynamics_file(self, seed: int, epoch: int) -> Path:
         """The per-example dynamics of one (1-based) epoch of one seed."""
@@ -289,6 +297,7 @@ class RunLayout:
         data = records.data_fingerprint(cfg["data"].get("path")) if stage == "ingest" else None
         temp.write_text(json.dumps({"name": name, "entry": entry, "sections": sections, "data": data}))
         os.replace(temp, record)  # the commit point
+        faults.reached(f"committing:{stage}")
         self._roll_forward(staged)
 
     def _roll_forward(self, staged: Path) -> None:
@@ -378,6 +387,7 @@ def managed(stage: str, fn: Callable) -> Callable:
             except BaseException:
                 layout.drop_staging(stage)
                 raise
+            faults.reached(f"staged:{stage}")
         layout.commit(stage, cfg, seed, inputs, result)
         return result
 

@@ -27,7 +27,7 @@ from exemplar.errors import ExemplarError
 from exemplar.models.classifier import input_statistics
 from exemplar.models.factory import ModelConfig, build_classifier, model_meta
 from exemplar.training import distributed
-from exemplar.training.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
+from exemplar.training.checkpoints import load_checkpoint
 from exemplar.training.config import TrainConfig
 from exemplar.training.device import resolve_device, uses_amp
 from exemplar.training.loop import EpochResult, evaluate, fit
@@ -177,7 +177,7 @@ def train_model(cfg: dict, run_dir: str, track: dict | None, seed: int | None = 
     writes = track is not None
     with _stage_run(track, cfg, seed) as run_id:
         resume = _resume_state(layout.checkpoints(seed), data.meta["fingerprint"], layout.resume_checkpoint(seed))
-        save = (lambda epoch, state: save_checkpoint(state, checkpoint_path(layout.checkpoints(seed), epoch))) if writes else None
+        save = (lambda epoch, state: layout.save_checkpoint(seed, epoch, state)) if writes else None
         record = _dynamics_writer(layout, seed, data.train_ids, track, run_id) if writes else None
         with progress_callbacks(data.config, len(data.train_y), writes and is_interactive()) as (on_batch, show_epoch):
             started = time.perf_counter()
