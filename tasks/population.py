@@ -15,6 +15,7 @@ Models with batch norm (ResNet-18), or ``train.ensemble=false``, train one after
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,13 +193,20 @@ def _seed_summary(plan: _Plan, data: _Data, config: TrainConfig, fact: dict) -> 
     }
 
 
+def rows_digest(ids: np.ndarray) -> str:
+    """Hash of the ids a model trained on (in order), stored in its checkpoints: the compress stage
+    checks its held-out mask against it."""
+    return hashlib.blake2b("\n".join(map(str, ids)).encode(), digest_size=12).hexdigest()
+
+
 def crossfit_plans(cfg: dict, layout: RunLayout, data: _Data) -> tuple[np.ndarray, list[_Plan]]:
     """(R, n_train) fold assignment and one plan per cross-fitted model j = r * K + k."""
     train = cfg["train"]
     assignment = crossfit_folds(data.y.numpy(), int(train["crossfit_folds"]), int(train["crossfit_repeats"]), int(train["seed"]))
     folds = int(train["crossfit_folds"])
     plans = [
-        _plan(cfg, data, seed, rows, layout.crossfit_checkpoints(j), {"crossfit": {"member": j, "repeat": j // folds, "fold": j % folds}})
+        _plan(cfg, data, seed, rows, layout.crossfit_checkpoints(j),
+              {"crossfit": {"member": j, "repeat": j // folds, "fold": j % folds, "seed": seed, "rows_digest": rows_digest(data.ids[rows])}})
         for j, (seed, rows) in enumerate(zip(crossfit_seeds(cfg), member_rows(assignment)))
     ]
     return assignment, plans
