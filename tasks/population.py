@@ -221,7 +221,7 @@ def train_crossfit(cfg: dict, run_dir: str, track: dict) -> dict:
         return {"members": 0}
     assignment, plans = crossfit_plans(cfg, layout, data)
     config = TrainConfig(**{**cfg["train"], "checkpoint_epochs": [int(cfg["train"]["epochs"])]})
-    with tracking.stage_run(track["uri"], track["experiment"], "train-crossfit", track["parent_run_id"], {"train": cfg["train"]}) as run_id:
+    with tracking.stage_run(track["uri"], track["experiment"], "crossfit", track["parent_run_id"], {"train": cfg["train"]}) as run_id:
         started = time.perf_counter()
         _train(plans, data, config, ensemble=uses_ensemble(cfg, data.info.modality))
         accuracy = [_accuracy(plan, data.test_x, data.test_y, config.eval_batch_size)[1] for plan in plans]
