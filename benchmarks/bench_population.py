@@ -48,7 +48,7 @@ def variant(source: Path, scratch: Path, env: dict) -> dict:
         timed([*python, f"flows.{stage}", f"out_dir={stages}"], source, env)
     train = timed([*python, "flows.train", f"out_dir={stages}"], source, env)
     pipeline = timed([*python, "flows.pipeline", f"out_dir={scratch / 'pipeline'}"], source, env)
-    metrics = json.loads((scratch / "pipeline" / "metrics.json").read_text())
+    metrics = json.loads((scratch / "pipeline" / "metrics.json").read_text())["headline"]
     headline = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and (k.startswith(("cie_", "test_accuracy")) or k == "population")}
     return {"train_stage": train, "pipeline": pipeline, "headline": headline}
 

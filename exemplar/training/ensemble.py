@@ -102,8 +102,10 @@ class Stacked:
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-        """(N, ...) inputs shared by all models -> (M, N, K) eval-mode logits, on the CPU."""
+        """(N, ...) inputs shared by all models -> (M, N, K) eval-mode logits, on the CPU (at most
+        about `batch_size` * 8 model-rows per pass, so memory stays bounded for large M)."""
         device = next(iter(self.params.values())).device
+        batch_size = max(1, min(batch_size, 8 * batch_size // self.size))
         chunks = []
         for begin in range(0, len(x), batch_size):
             batch = x[begin : begin + batch_size].to(device)
