@@ -2,7 +2,7 @@
 Exemplar figures, with the issue's goals checked at the highest default sparsity.
 
     MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736 \\
-        .venv/bin/python benchmarks/bench_compression.py [--threads 1] [--run-dir DIR] [overrides ...]
+        .venv/bin/python benchmarks/bench_compression.py [--threads 1] [--run-dir DIR] [--result FILE] [overrides ...]
 
 Trains the populations once (ingest, filter and train flows, skipped when the run directory already
 holds the cross-fitted models), then runs ``python -m flows.compress`` in a fresh process (Prefect
@@ -93,6 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=0, help="OMP/MKL threads of every process (0: leave unset, torch uses all cores)")
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "bench-compression")
+    parser.add_argument("--result", type=Path, default=RESULT, help="where to write the JSON (default benchmarks/results/compression.json)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every stage (e.g. compress.sparsities=[0.9,0.95])")
     args = parser.parse_args()
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{args.run_dir.parent / 'mlflow.db'}"}
@@ -116,8 +117,8 @@ def main() -> None:
                     "over 2 fine-tuning epochs, dense reference fine-tuned the same at sparsity 0, int8 dynamic+static)" + (f"; overrides {args.overrides}" if args.overrides else ""),
         **figures(args.run_dir),
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    args.result.parent.mkdir(parents=True, exist_ok=True)
+    args.result.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "levels"}, indent=2))
 
 
