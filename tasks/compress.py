@@ -1,11 +1,14 @@
-"""Compress: prune and quantize every dense model of the population, then find the Compression
-Identified Exemplars (Hooker et al. 2019) and measure what each compression level costs.
+"""Compress: prune and quantize every model of the cross-fitted population, then find the
+Compression Identified Exemplars (Hooker et al. 2019) out of sample and measure what each level costs.
 
-``compress_seed`` (one Prefect task per seed) writes ``compressed/seed_<s>/`` (predictions of the
-dense and every compressed copy on every row, and the models' metrics); ``compress`` reuses those
-whose fingerprint matches (computing any missing one) and writes ``scores/compression.parquet``
-(``is_cie_<level>``, ``cie_score_<level>``, ``cie_score`` per id), ``compression.parquet`` (one row
-per model: level, seed, accuracy, per-class accuracy, size, latency) and ``stages/compress.json``.
+The cross-fitted models (``checkpoints/crossfit_<j>/``, folds in ``crossfit_folds.parquet``) are each
+fine-tuned at sparsity 0 (level ``dense``) and at every sparsity on their own training rows, and the
+fine-tuned dense model is quantized to int8. Every row's CIE use only the models that did not train
+on it (``held_out``): the R models whose fold held out a training row, all R * K for a test row.
+
+Writes ``compressed/predictions.parquet`` + ``compressed/population.json`` (every model's label on
+every row, reused while the settings and checkpoints are unchanged), ``scores/compression.parquet``
+(per id), ``compression.parquet`` (per model) and ``stages/compress.json``.
 """
 
 from __future__ import annotations
@@ -23,55 +26,31 @@ import torch
 
 from exemplar.compression.cie import cie_table
 from exemplar.compression.config import CompressConfig
-from exemplar.compression.population import EvaluationData, compressed_models, measure
+from exemplar.compression.population import PopulationData, compress_population
 from exemplar.compression.results import accuracy_summary, cie_summary, class_impact_records
+from exemplar.errors import ExemplarError
 from exemplar.models.factory import classifier_from_checkpoint
-from exemplar.training.checkpoints import load_checkpoint
+from exemplar.training.checkpoints import list_checkpoints, load_checkpoint
 from exemplar.training.config import TrainConfig
+from exemplar.training.folds import held_out_mask, member_rows
 from tasks import tracking
 from tasks._io import read_json, write_json, write_parquet
 from tasks._prefect import stage_task
-from tasks.datasets import checkpoint_files, read_dataset, read_keep, split_rows, tensors
+from tasks.datasets import read_dataset, read_keep, split_rows, tensors
 from tasks.layout import RunLayout
-from tasks.train import population_seeds
+from tasks.population import crossfit_seeds, rows_digest
 
-POPULATION_OF_ONE = "population of 1: CIE reduce to dense-vs-compressed prediction flips and the per-class t-test is undefined; set train.population >= 2 (the paper uses 30)"
-
-
-def evaluation_data(layout: RunLayout, config: CompressConfig, seed: int) -> tuple[pd.Series, np.ndarray, EvaluationData]:
-    """Row ids, (N,) bool train-split mask, and the tensors/masks every model is measured on."""
-    dataset = read_dataset(layout.dataset)
-    x, y = tensors(dataset)
-    keep = read_keep(layout.keep, dataset.table["id"])
-    is_train = split_rows(dataset, "train")
-    finetune_rows = np.flatnonzero(is_train & keep)
-    calibration = np.sort(np.random.default_rng(seed).permutation(finetune_rows)[: config.calibration_rows])
-    data = EvaluationData(x, y, split_rows(dataset, "test") & keep, is_train & keep, calibration, dataset.info.num_classes)
-    return dataset.table["id"], is_train, data
+POPULATION_OF_ONE = "a held-out population of 1 per row: CIE reduce to dense-vs-compressed prediction flips; set train.crossfit_repeats >= 3"
 
 
-def finetune_config(cfg: dict, config: CompressConfig, seed: int) -> TrainConfig:
-    """The training settings of the dense models, with the fine-tuning epochs, lr and this seed."""
-    return TrainConfig(**{**cfg["train"], "epochs": config.finetune_epochs, "lr": config.finetune_lr, "seed": seed, "checkpoint_epochs": []})
-
-
-def seed_fingerprint(cfg: dict, checkpoint: dict, checkpoint_name: str) -> str:
-    payload = json.dumps([cfg["compress"], checkpoint["meta"].get("fingerprint"), checkpoint_name, int(checkpoint["epoch"])], sort_keys=True, default=str)
-    return hashlib.blake2b(payload.encode(), digest_size=12).hexdigest()
-
-
-def _model_row(tag: str, kind: str, seed: int, metrics: dict, details: dict) -> dict:
-    row = {"level": tag, "kind": kind, "seed": seed, "sparsity": details.get("sparsity", math.nan),
-           "achieved_sparsity": details.get("achieved_sparsity", math.nan)}
-    row.update({k: v for k, v in metrics.items() if k != "class_accuracy"})
-    row.update({f"class_accuracy_{k}": v for k, v in enumerate(metrics["class_accuracy"])})
-    return row
+def finetune_config(cfg: dict, config: CompressConfig) -> TrainConfig:
+    """The training settings of the dense models, with the fine-tuning epochs and lr (seeds per model)."""
+    return TrainConfig(**{**cfg["train"], "epochs": config.finetune_epochs, "lr": config.finetune_lr, "checkpoint_epochs": []})
 
 
 @contextlib.contextmanager
 def torch_threads(count: int) -> Iterator[None]:
-    """Run the block with `count` torch intra-op threads (0: unchanged), restoring the setting after.
-    Process-wide: the compress flow runs its seed tasks one at a time."""
+    """Run the block with `count` torch intra-op threads (0: unchanged), restoring the setting after."""
     previous = torch.get_num_threads()
     if count:
         torch.set_num_threads(count)
@@ -81,30 +60,69 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def run_seed(cfg: dict, layout: RunLayout, seed: int) -> dict:
-    """Compress and measure the final model of `seed`; write ``compressed/seed_<s>/`` and return its record."""
+def _checkpoints(cfg: dict, layout: RunLayout) -> list[dict]:
+    members = crossfit_seeds(cfg)
+    if not members:
+        raise ExemplarError("the compress stage needs the cross-fitted population: set train.crossfit_repeats >= 1 and re-run the train stage.")
+    found = [list_checkpoints(layout.crossfit_checkpoints(j)) for j in range(len(members))]
+    missing = [j for j, paths in enumerate(found) if not paths]
+    if missing:
+        raise ExemplarError(f"no checkpoints for cross-fitted models {missing} in {layout.checkpoints_root}. Fix: run the train stage first.")
+    return [load_checkpoint(paths[-1]) for paths in found]
+
+
+def population_data(layout: RunLayout, config: CompressConfig, checkpoints: list[dict]) -> tuple[pd.Series, np.ndarray, PopulationData]:
+    """Row ids, (N,) bool training mask, and the population's rows, held-out mask and tensors. Each
+    model's training rows (from ``crossfit_folds.parquet``) are checked against the digest its
+    checkpoint recorded, so the held-out mask is what the models really held out."""
+    dataset = read_dataset(layout.dataset)
+    x, y = tensors(dataset)
+    ids = dataset.table["id"]
+    is_train = split_rows(dataset, "train") & read_keep(layout.keep, ids)
+    folds = pq.read_table(layout.crossfit_folds).to_pandas()
+    train_ids = ids[is_train].to_numpy(dtype=object)
+    assignment = np.stack([g.set_index("id")["fold"].reindex(train_ids).to_numpy() for _, g in folds.groupby("repeat", sort=True)])
+    train_index = np.flatnonzero(is_train)
+    rows = [train_index[r] for r in member_rows(assignment)]
+    for j, (checkpoint, member) in enumerate(zip(checkpoints, rows)):
+        if checkpoint["meta"].get("crossfit", {}).get("rows_digest") != rows_digest(ids.to_numpy(dtype=object)[member]):
+            raise ExemplarError(f"checkpoints/crossfit_{j} was trained on other rows than crossfit_folds.parquet lists. Fix: re-run the train stage.")
+    seeds = [int(c["meta"]["crossfit"]["seed"]) for c in checkpoints]
+    calibration = [np.sort(np.random.default_rng(s).permutation(r)[: config.calibration_rows]) for s, r in zip(seeds, rows)]
+    data = PopulationData(x, y, split_rows(dataset, "test") & read_keep(layout.keep, ids), held_out_mask(assignment, is_train), seeds,
+                          [torch.from_numpy(r) for r in rows], calibration, dataset.info.num_classes)
+    return ids, is_train, data
+
+
+def population_fingerprint(cfg: dict, checkpoints: list[dict]) -> str:
+    payload = json.dumps([cfg["compress"], cfg["train"], [(c["meta"].get("fingerprint"), int(c["epoch"])) for c in checkpoints]], sort_keys=True, default=str)
+    return hashlib.blake2b(payload.encode(), digest_size=12).hexdigest()
+
+
+def _model_row(tag: str, kind: str, seed: int, member: dict, metrics: dict, details: dict) -> dict:
+    row = {"level": tag, "kind": kind, "seed": seed, "member": member["member"], "repeat": member["repeat"], "fold": member["fold"],
+           "sparsity": details.get("sparsity", math.nan), "achieved_sparsity": details.get("achieved_sparsity", math.nan)}
+    row.update({k: v for k, v in metrics.items() if k != "class_accuracy"})
+    row.update({f"class_accuracy_{k}": v for k, v in enumerate(metrics["class_accuracy"])})
+    return row
+
+
+def run_population(cfg: dict, layout: RunLayout, checkpoints: list[dict]) -> dict:
+    """Compress every cross-fitted model at every level; write the predictions and the record."""
     config = CompressConfig(**cfg["compress"])
+    ids, _, data = population_data(layout, config, checkpoints)
+    models = [classifier_from_checkpoint(c) for c in checkpoints]
+    crossfit = [c["meta"]["crossfit"] for c in checkpoints]
+    columns, rows, details = {"id": ids.to_numpy()}, [], {}
     with torch_threads(config.threads):
-        return _run_seed(cfg, config, layout, seed)
-
-
-def _run_seed(cfg: dict, config: CompressConfig, layout: RunLayout, seed: int) -> dict:
-    path = checkpoint_files(layout, seed)[-1]
-    checkpoint = load_checkpoint(path)
-    dense = classifier_from_checkpoint(checkpoint)
-    ids, _, data = evaluation_data(layout, config, seed)
-    torch.manual_seed(seed)
-    predictions, metrics = measure(dense, data, config)
-    columns, rows, details = {"id": ids.to_numpy(), "pred_dense": predictions}, [_model_row("dense", "dense", seed, metrics, {})], {}
-    for compressed in compressed_models(dense, config, data, finetune_config(cfg, config, seed)):
-        predictions, metrics = measure(compressed.model, data, config)
-        columns[f"pred_{compressed.tag}"] = predictions
-        rows.append(_model_row(compressed.tag, compressed.kind, seed, metrics, compressed.details))
-        details[compressed.tag] = compressed.details
-    record = {"seed": seed, "checkpoint": path.name, "fingerprint": seed_fingerprint(cfg, checkpoint, path.name), "models": rows, "details": details}
-    folder = layout.compressed_root / f"seed_{seed}"
-    write_parquet(pd.DataFrame(columns), folder / "predictions.parquet")
-    write_json(_finite(record), folder / "models.json")
+        for level in compress_population(models, data, config, finetune_config(cfg, config)):
+            for m, seed in enumerate(data.seeds):
+                columns[f"pred_{level.tag}__{m}"] = level.predictions[m]
+                rows.append(_model_row(level.tag, level.kind, seed, crossfit[m], level.metrics[m], level.details[m]))
+            details[level.tag] = level.details
+    record = {"fingerprint": population_fingerprint(cfg, checkpoints), "seeds": data.seeds, "models": rows, "details": details}
+    write_parquet(pd.DataFrame(columns), layout.compressed_root / "predictions.parquet")
+    write_json(_finite(record), layout.compressed_root / "population.json")
     return record
 
 
@@ -119,43 +137,29 @@ def _finite(value):
     return value
 
 
-def _current_record(cfg: dict, layout: RunLayout, seed: int) -> dict | None:
-    """The seed's written record if it matches the configuration and final checkpoint, else None."""
-    path = layout.compressed_root / f"seed_{seed}" / "models.json"
-    if not path.exists() or not (path.parent / "predictions.parquet").exists():
-        return None
-    record = read_json(path)
-    final = checkpoint_files(layout, seed)[-1]
-    expected = seed_fingerprint(cfg, load_checkpoint(final), final.name)
-    return record if record.get("fingerprint") == expected else None
+def population_record(cfg: dict, layout: RunLayout, checkpoints: list[dict]) -> dict:
+    """The written record when it matches the settings and checkpoints, else a fresh run."""
+    path = layout.compressed_root / "population.json"
+    if path.exists() and (layout.compressed_root / "predictions.parquet").exists():
+        record = read_json(path)
+        if record.get("fingerprint") == population_fingerprint(cfg, checkpoints):
+            return record
+    return run_population(cfg, layout, checkpoints)
 
 
-def _seed_record(cfg: dict, layout: RunLayout, seed: int) -> dict:
-    """The seed's compression record: the written one when current, else a fresh run."""
-    return _current_record(cfg, layout, seed) or run_seed(cfg, layout, seed)
+def population_predictions(layout: RunLayout, members: int, ids: pd.Series) -> dict[str, np.ndarray]:
+    """Per level ("dense", "p50", ...), the (M, N) predicted labels of the population, rows in `ids` order."""
+    frame = pq.read_table(layout.compressed_root / "predictions.parquet").to_pandas()
+    if not frame["id"].equals(ids.reset_index(drop=True)):
+        raise RuntimeError("compressed/predictions.parquet covers other rows than dataset.parquet")
+    tags = list(dict.fromkeys(c.removeprefix("pred_").rsplit("__", 1)[0] for c in frame.columns if c.startswith("pred_")))
+    return {tag: np.stack([frame[f"pred_{tag}__{m}"].to_numpy() for m in range(members)]) for tag in tags}
 
 
-@stage_task("compress-seed")
-def compress_seed(cfg: dict, run_dir: str, seed: int) -> dict:
-    """Compress one member of the population (skipped when its outputs are current); returns its record."""
-    return _seed_record(cfg, RunLayout(run_dir), seed)
-
-
-def population_predictions(layout: RunLayout, seeds: list[int], ids: pd.Series) -> dict[str, np.ndarray]:
-    """Per level ("dense", "p50", ...), the (S, N) predicted labels of the population, rows in `ids` order."""
-    frames = [pq.read_table(layout.compressed_root / f"seed_{seed}" / "predictions.parquet").to_pandas() for seed in seeds]
-    for seed, frame in zip(seeds, frames):
-        if not frame["id"].equals(ids.reset_index(drop=True)):
-            raise RuntimeError(f"compressed/seed_{seed}/predictions.parquet covers other rows than dataset.parquet")
-    tags = [c.removeprefix("pred_") for c in frames[0].columns if c.startswith("pred_")]
-    return {tag: np.stack([frame[f"pred_{tag}"].to_numpy() for frame in frames]) for tag in tags}
-
-
-def level_summary(tag: str, models: pd.DataFrame, records: list[dict], cie: dict) -> dict:
+def level_summary(tag: str, models: pd.DataFrame, details: list[dict], cie: dict) -> dict:
     """Everything the report shows for one compression level (means over the population)."""
     rows = models[models["level"] == tag]
-    details = [record["details"][tag] for record in records]
-    summary = {"kind": rows["kind"].iat[0], **accuracy_summary(models, tag), **cie}
+    summary = {"kind": rows["kind"].iat[0], **accuracy_summary(models, tag), "oos_accuracy": float(rows["oos_accuracy"].mean()), **cie}
     if summary["kind"] == "pruning":
         layers = details[0]["per_layer_sparsity"].keys()
         summary.update(sparsity=details[0]["sparsity"], achieved_sparsity=float(rows["achieved_sparsity"].mean()),
@@ -166,38 +170,41 @@ def level_summary(tag: str, models: pd.DataFrame, records: list[dict], cie: dict
     return summary
 
 
-def summarise(cfg: dict, layout: RunLayout, records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def summarise(cfg: dict, layout: RunLayout, record: dict, checkpoints: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(per-id CIE table, per-model table, stage summary) for the population's written outputs."""
-    config, seeds = CompressConfig(**cfg["compress"]), [r["seed"] for r in records]
-    ids, is_train, data = evaluation_data(layout, config, seeds[0])
-    predictions = population_predictions(layout, seeds, ids)
-    dense = predictions.pop("dense")
-    table = cie_table(ids.to_numpy(), dense, predictions, data.num_classes)
-    models = pd.DataFrame([row for record in records for row in record["models"]])
-    labels = data.y.numpy()
-    dense_summary = accuracy_summary(models, "dense")
+    config = CompressConfig(**cfg["compress"])
+    ids, is_train, data = population_data(layout, config, checkpoints)
+    predictions = population_predictions(layout, len(record["seeds"]), ids)
+    dense, labels = predictions.pop("dense"), data.y.numpy()
+    table = cie_table(ids.to_numpy(), dense, predictions, data.num_classes, data.held_out, labels)
+    models = pd.DataFrame(record["models"])
+    held = data.held_out.sum(axis=0)
     summary = {
-        "population": len(seeds), "seeds": seeds, "note": POPULATION_OF_ONE if len(seeds) == 1 else "",
-        "method": config.method, "finetune_epochs": config.finetune_epochs,
-        "dense_test_accuracy": dense_summary["test_accuracy"], "dense": dense_summary, "levels": {},
+        "population": len(record["seeds"]), "seeds": record["seeds"], "crossfit_folds": int(cfg["train"]["crossfit_folds"]),
+        "crossfit_repeats": int(cfg["train"]["crossfit_repeats"]), "held_out_models_train_row": int(held[is_train].min()),
+        "held_out_models_test_row": int(held[data.is_test].min()) if data.is_test.any() else None,
+        "note": POPULATION_OF_ONE if held[is_train].min() == 1 else "", "method": config.method, "finetune_epochs": config.finetune_epochs,
+        "dense_reference": "each model fine-tuned like the compressed ones at sparsity 0",
+        "dense_test_accuracy": accuracy_summary(models, "dense")["test_accuracy"], "dense": accuracy_summary(models, "dense"), "levels": {},
     }
+    seed = int(cfg["train"]["seed"])
     for tag, compressed in predictions.items():
-        cie = cie_summary(table[f"is_cie_{tag}"].to_numpy(), dense, compressed, labels, is_train, data.is_test)
-        summary["levels"][tag] = level_summary(tag, models, records, cie)
+        cie = cie_summary(table[f"is_cie_{tag}"].to_numpy(), dense, compressed, labels, is_train, data.is_test, data.held_out, seed)
+        summary["levels"][tag] = level_summary(tag, models, record["details"][tag], cie)
     return table, models, _finite(summary)
 
 
 @stage_task("compress")
-def compress(cfg: dict, run_dir: str, track: dict, records: list[dict] | None = None) -> dict:
-    """CIE over the population and results. `records` are the seeds' records from ``compress_seed``;
-    without them any seed whose outputs are missing or stale is compressed here."""
+def compress(cfg: dict, run_dir: str, track: dict) -> dict:
+    """Compress the cross-fitted population (skipped when current), then CIE and results."""
     layout = RunLayout(run_dir)
     config = CompressConfig(**cfg["compress"])
     config.validate()
-    params = {"compress": cfg["compress"], "train.population": cfg["train"].get("population", 1)}
+    params = {"compress": cfg["compress"], "train.crossfit_repeats": cfg["train"].get("crossfit_repeats"), "train.crossfit_folds": cfg["train"].get("crossfit_folds")}
     with tracking.stage_run(track["uri"], track["experiment"], "compress", track["parent_run_id"], params) as run_id:
-        records = records or [_seed_record(cfg, layout, seed) for seed in population_seeds(cfg)]
-        table, models, summary = summarise(cfg, layout, records)
+        checkpoints = _checkpoints(cfg, layout)
+        record = population_record(cfg, layout, checkpoints)
+        table, models, summary = summarise(cfg, layout, record, checkpoints)
         write_parquet(table, layout.compression_scores)
         write_parquet(models, layout.compression_results)
         write_json(summary, layout.stage_metrics("compress"))

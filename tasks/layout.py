@@ -81,6 +81,11 @@ class RunLayout:
     compressed_root = property(lambda self: self.root / "compressed")
     # ingest stage (appended): rows that could not be used, with the reason
     quarantine = property(lambda self: self.root / "quarantine.parquet")
+    # population (appended): the cross-fitted models and their folds
+    crossfit_folds = property(lambda self: self.root / "crossfit_folds.parquet")
+
+    def crossfit_checkpoints(self, member: int) -> Path:
+        return self.checkpoints_root / f"crossfit_{member}"
 
     # --- training: a checkpoint and its epoch's dynamics are one unit ---------------------------------
 

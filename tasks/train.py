@@ -150,7 +150,7 @@ def _prepare(cfg: dict, layout: RunLayout, seed: int | None) -> _Inputs:
     train_ids = dataset.table["id"][is_train.numpy()].tolist()
     info = dataset.info
     meta = model_meta(model_config, info.modality, info.input_shape, info.num_classes)
-    resumable = {k: v for k, v in settings.items() if k != "population"} | {"seed": config.seed}
+    resumable = {k: v for k, v in settings.items() if k not in TrainConfig.POPULATION_KEYS} | {"seed": config.seed}
     meta["fingerprint"] = fingerprint({**cfg, "train": resumable}, dataset_hash(dataset.table), train_ids)
     torch.manual_seed(config.seed)
     mean, std = input_statistics(x[is_train])

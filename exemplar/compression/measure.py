@@ -7,7 +7,6 @@ import gzip
 import io
 import math
 import time
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -97,7 +96,46 @@ def _welch(dense: np.ndarray, compressed: np.ndarray) -> tuple[np.ndarray, np.nd
     nan = np.full(dense.shape[1], np.nan)
     if len(dense) < 2 or len(compressed) < 2:
         return nan, nan
-    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # identical accuracies: t is NaN, which we report
-        result = stats.ttest_ind(compressed, dense, axis=0, equal_var=False, nan_policy="propagate")
-    return np.asarray(result.statistic, dtype=float), np.asarray(result.pvalue, dtype=float)
+    return welch_t_test(compressed, dense)
+
+
+def welch_t_test(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Welch's unequal-variance t-test per column of (n_a, K) and (n_b, K) samples (NaNs propagate):
+
+        t = (mean_a - mean_b) / sqrt(v_a / n_a + v_b / n_b)     (v: sample variances, ddof 1)
+        df = (v_a/n_a + v_b/n_b)^2 / ((v_a/n_a)^2 / (n_a - 1) + (v_b/n_b)^2 / (n_b - 1))
+        p = 2 * P(T_df > |t|)                                  (two-sided)
+
+    As ``scipy.stats.ttest_ind(a, b, equal_var=False)``; NaN where both variances are 0."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    n_a, n_b = len(a), len(b)
+    se_a, se_b = a.var(axis=0, ddof=1) / n_a, b.var(axis=0, ddof=1) / n_b
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = (a.mean(axis=0) - b.mean(axis=0)) / np.sqrt(se_a + se_b)
+        df = (se_a + se_b) ** 2 / (se_a**2 / (n_a - 1) + se_b**2 / (n_b - 1))
+    return t, 2.0 * stats.t.sf(np.abs(t), df)
+
+
+def bootstrap_interval(values: np.ndarray, statistic=np.mean, resamples: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of `statistic` over the (n,) `values` (rows resampled with
+    replacement; seeded); (NaN, NaN) for no values."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    draws = values[rng.integers(0, len(values), size=(resamples, len(values)))]
+    estimates = statistic(draws, axis=1)
+    tail = (1.0 - level) / 2.0
+    return float(np.quantile(estimates, tail)), float(np.quantile(estimates, 1.0 - tail))
+
+
+def bootstrap_difference(first: np.ndarray, second: np.ndarray, resamples: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of mean(first) - mean(second), the two groups resampled independently."""
+    first, second = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+    if len(first) == 0 or len(second) == 0:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    a = first[rng.integers(0, len(first), size=(resamples, len(first)))].mean(axis=1)
+    b = second[rng.integers(0, len(second), size=(resamples, len(second)))].mean(axis=1)
+    tail = (1.0 - level) / 2.0
+    return float(np.quantile(a - b, tail)), float(np.quantile(a - b, 1.0 - tail))

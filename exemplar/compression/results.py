@@ -6,30 +6,41 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from exemplar.compression.measure import class_impact, population_accuracy
+from exemplar.compression.cie import row_accuracy
+from exemplar.compression.measure import bootstrap_difference, bootstrap_interval, class_impact, population_accuracy
 
 
-def cie_summary(is_cie: np.ndarray, dense: np.ndarray, compressed: np.ndarray, labels: np.ndarray, is_train: np.ndarray, is_test: np.ndarray) -> dict:
-    """(N,) bool CIE flags, (S, N) dense and compressed predicted labels, (N,) labels and split masks ->
-    CIE fractions (all, train, test rows) and the populations' mean accuracy on CIE and non-CIE rows,
-    on the test rows (``*_cie``, ``*_non_cie``) and on every row (``*_cie_all``, ``*_non_cie_all``)."""
+def cie_summary(is_cie: np.ndarray, dense: np.ndarray, compressed: np.ndarray, labels: np.ndarray, is_train: np.ndarray,
+                is_test: np.ndarray, held_out: np.ndarray | None = None, seed: int = 0) -> dict:
+    """(N,) bool CIE flags, (S, N) dense and compressed predicted labels, (N,) labels and split masks,
+    optional (S, N) `held_out` (model s did not train on row n) -> CIE counts and fractions (all,
+    train, test rows) and the populations' accuracy on CIE and non-CIE rows: on the test rows
+    (``*_cie``, ``*_non_cie``) and on every row, out of sample (``*_cie_all``, ``*_non_cie_all``: the mean
+    over rows of the share of held-out models right on the row), with percentile bootstrap 95 %
+    intervals over rows (``*_ci``) and the dense gap non-CIE minus CIE (``dense_accuracy_gap_all``)."""
     summary = {
         "cie_count": int(is_cie.sum()),
+        "cie_count_train": int((is_cie & is_train).sum()),
         "cie_count_test": int((is_cie & is_test).sum()),
         "cie_fraction": _mean(is_cie),
         "cie_fraction_train": _mean(is_cie[is_train]),
         "cie_fraction_test": _mean(is_cie[is_test]),
     }
-    everything = np.ones_like(is_cie, dtype=bool)
-    for suffix, rows in (("", is_test), ("_all", everything)):
-        for name, predictions in (("dense", dense), ("compressed", compressed)):
-            summary[f"{name}_accuracy_cie{suffix}"] = population_accuracy(predictions, labels, rows & is_cie)
-            summary[f"{name}_accuracy_non_cie{suffix}"] = population_accuracy(predictions, labels, rows & ~is_cie)
+    for name, predictions in (("dense", dense), ("compressed", compressed)):
+        summary[f"{name}_accuracy_cie"] = population_accuracy(predictions, labels, is_test & is_cie)
+        summary[f"{name}_accuracy_non_cie"] = population_accuracy(predictions, labels, is_test & ~is_cie)
+        per_row = row_accuracy(predictions, labels, held_out)
+        for suffix, rows in (("cie_all", is_cie), ("non_cie_all", ~is_cie)):
+            summary[f"{name}_accuracy_{suffix}"] = _mean(per_row[rows])
+            summary[f"{name}_accuracy_{suffix}_ci"] = list(bootstrap_interval(per_row[rows], seed=seed))
+        if name == "dense":
+            summary["dense_accuracy_gap_all"] = summary["dense_accuracy_non_cie_all"] - summary["dense_accuracy_cie_all"]
+            summary["dense_accuracy_gap_all_ci"] = list(bootstrap_difference(per_row[~is_cie], per_row[is_cie], seed=seed))
     return summary
 
 
 def _mean(values: np.ndarray) -> float:
-    return float(values.mean()) if len(values) else float("nan")
+    return float(np.mean(values)) if len(values) else float("nan")
 
 
 def accuracy_summary(models: pd.DataFrame, tag: str) -> dict:

@@ -34,6 +34,12 @@ class TrainConfig:
     population: int = 1  # models trained, with seeds seed, seed + 1, ...; compression compares them
     device: str = "auto"  # auto: cuda when available, else cpu
     amp: bool = False  # bfloat16 mixed precision; used on CUDA only (CPU runs stay exact float32)
+    ensemble: bool = True  # train the population as one vectorised ensemble (models without batch norm)
+    crossfit_folds: int = 2  # cross-fitted population for out-of-sample CIE: K folds ...
+    crossfit_repeats: int = 4  # ... times R repeats = R * K models; each training row is held out by R
+
+    # settings that do not change what one seed's model learns (left out of its resume fingerprint)
+    POPULATION_KEYS = ("population", "ensemble", "crossfit_folds", "crossfit_repeats")
 
     def validate(self) -> None:
         """Raise ExemplarError naming the first bad setting and its fix."""
@@ -46,6 +52,8 @@ class TrainConfig:
                 f"train.seed must be in 0..{MAX_SEED - self.population} (seeds seed..seed+population-1 must be valid "
                 f"random seeds), got {self.seed}. Fix: e.g. train.seed=0."
             )
+        if self.crossfit_repeats < 0 or (self.crossfit_repeats and self.crossfit_folds < 2):
+            raise ExemplarError(f"train.crossfit_repeats must be >= 0 (0: no cross-fitted population) and train.crossfit_folds >= 2, got {self.crossfit_repeats} and {self.crossfit_folds}.")
         if self.batch_size < 1:
             raise ExemplarError(f"train.batch_size must be >= 1, got {self.batch_size}.")
         if self.optimizer not in OPTIMIZERS:

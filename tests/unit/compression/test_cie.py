@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from exemplar.compression.cie import cie_table, find_cie, label_distribution, modal_labels
@@ -66,3 +67,27 @@ def test_cie_table_columns_and_the_max_over_levels():
 def test_mismatched_populations_are_rejected():
     with pytest.raises(ValueError, match="cover"):
         find_cie(DENSE, COMPRESSED[:, :3], 3)
+
+
+def test_out_of_sample_cie_ignore_every_prediction_of_a_model_that_trained_on_the_row():
+    """Poison every (model, row) pair where the model trained on the row: the CIE table must not change."""
+    rng = np.random.default_rng(0)
+    dense, compressed = rng.integers(0, 3, (6, 40)), rng.integers(0, 3, (6, 40))
+    held_out = rng.random((6, 40)) < 0.5
+    held_out[0] = True  # every row held out by at least one model
+    labels = rng.integers(0, 3, 40)
+    clean = cie_table(np.arange(40), dense, {"p90": compressed}, 3, held_out, labels)
+    poisoned_dense, poisoned_compressed = dense.copy(), compressed.copy()
+    poisoned_dense[~held_out] = (dense[~held_out] + 1) % 3
+    poisoned_compressed[~held_out] = (compressed[~held_out] + 2) % 3
+    poisoned = cie_table(np.arange(40), poisoned_dense, {"p90": poisoned_compressed}, 3, held_out, labels)
+    pd.testing.assert_frame_equal(clean, poisoned)
+    assert (clean["oos_models"] == held_out.sum(axis=0)).all()
+    assert clean["dense_oos_accuracy"].to_numpy() == pytest.approx(((dense == labels) * held_out).sum(axis=0) / held_out.sum(axis=0))
+
+
+def test_out_of_sample_distribution_by_hand():
+    # row 0 held out by models 0 and 2 only: dense labels 1, 2 -> P = (0, 1/2, 1/2)
+    predictions = np.array([[1, 0], [0, 0], [2, 0]])
+    held_out = np.array([[True, True], [False, True], [True, True]])
+    assert label_distribution(predictions, 3, held_out)[0] == pytest.approx([0, 0.5, 0.5])

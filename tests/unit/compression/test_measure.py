@@ -66,3 +66,36 @@ def test_pruned_weights_compress_better_on_disk_and_predictions_are_batched():
     x = torch.rand(10, 1, 8, 8)
     assert predict_logits(model, x, batch_size=3) == pytest.approx(model(x).detach().numpy(), abs=1e-6)
     assert latency_ms(model, x, repeats=2) > 0
+
+
+def test_welch_t_test_matches_scipy_on_a_hand_made_table():
+    import warnings
+
+    from scipy import stats
+
+    from exemplar.compression.measure import welch_t_test
+
+    # per-model class accuracies: 5 dense and 4 compressed models, 3 classes (the last has one equal-variance pair)
+    dense = np.array([[0.90, 1.00, 0.50], [0.95, 0.98, 0.50], [0.92, 0.99, 0.50], [0.97, 1.00, 0.50], [0.91, 0.97, 0.50]])
+    compressed = np.array([[0.80, 0.99, 0.50], [0.70, 0.96, 0.50], [0.85, 1.00, 0.50], [0.75, 0.97, 0.50]])
+    t, p = welch_t_test(compressed, dense)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scipy warns about the constant class
+        expected = stats.ttest_ind(compressed, dense, axis=0, equal_var=False)
+    assert t[:2] == pytest.approx(expected.statistic[:2], rel=1e-12)
+    assert p[:2] == pytest.approx(expected.pvalue[:2], rel=1e-9)
+    assert np.isnan(t[2]) and np.isnan(p[2]) and np.isnan(expected.statistic[2])
+    # by hand for class 0: means 0.775 and 0.93, t = -0.155 / sqrt(v_c/4 + v_d/5)
+    v_c, v_d = np.var(compressed[:, 0], ddof=1), np.var(dense[:, 0], ddof=1)
+    assert t[0] == pytest.approx((0.775 - 0.93) / np.sqrt(v_c / 4 + v_d / 5))
+
+
+def test_bootstrap_intervals_cover_the_estimate_and_are_seeded():
+    from exemplar.compression.measure import bootstrap_difference, bootstrap_interval
+
+    values = np.r_[np.ones(30), np.zeros(10)]
+    low, high = bootstrap_interval(values, seed=3)
+    assert low < 0.75 < high and (low, high) == bootstrap_interval(values, seed=3)
+    low, high = bootstrap_difference(np.ones(20), np.r_[np.ones(5), np.zeros(15)])
+    assert 0.5 < low <= 0.75 <= high < 1.0
+    assert np.isnan(bootstrap_interval(np.array([]))[0])

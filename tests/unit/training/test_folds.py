@@ -1,0 +1,49 @@
+"""Cross-fitting folds: every training row is held out by exactly R models, test rows by all."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from exemplar.errors import ExemplarError
+from exemplar.training.folds import crossfit_folds, held_out_mask, member_rows
+
+
+def test_each_training_row_is_held_out_by_one_model_per_repeat():
+    labels = np.repeat(np.arange(3), [10, 7, 5])
+    assignment = crossfit_folds(labels, folds=2, repeats=4, seed=0)
+    assert assignment.shape == (4, 22)
+    rows = member_rows(assignment)
+    assert len(rows) == 8
+    trained_on = np.zeros(22, dtype=int)
+    for r in rows:
+        trained_on[r] += 1
+    assert (trained_on == 4).all()  # 8 models, each row trained on by 4 and held out by 4
+
+
+def test_folds_are_stratified_and_repeats_differ():
+    labels = np.repeat(np.arange(2), [20, 10])
+    assignment = crossfit_folds(labels, folds=2, repeats=2, seed=1)
+    for repeat in assignment:
+        for label in (0, 1):
+            counts = np.bincount(repeat[labels == label], minlength=2)
+            assert abs(counts[0] - counts[1]) <= 1
+    assert not np.array_equal(assignment[0], assignment[1])
+    assert np.array_equal(assignment, crossfit_folds(labels, folds=2, repeats=2, seed=1))
+
+
+def test_held_out_mask_never_marks_a_row_a_model_trained_on():
+    labels = np.arange(12) % 3
+    assignment = crossfit_folds(labels, folds=3, repeats=2, seed=0)
+    is_train = np.array([True, False] * 6 + [True] * 6)  # 12 training rows among 18
+    mask = held_out_mask(assignment, is_train)
+    train_index = np.flatnonzero(is_train)
+    for j, rows in enumerate(member_rows(assignment)):
+        assert not mask[j, train_index[rows]].any()
+        assert mask[j, np.setdiff1d(np.arange(18), train_index[rows])].all()
+    assert (mask[:, ~is_train].sum(axis=0) == 6).all() and (mask[:, is_train].sum(axis=0) == 2).all()
+
+
+def test_bad_settings_are_user_errors():
+    with pytest.raises(ExemplarError, match="crossfit_folds"):
+        crossfit_folds(np.zeros(4), folds=1, repeats=2, seed=0)
