@@ -38,8 +38,8 @@ def arrow_feature_type(kind: pa.DataType) -> str | None:
         return "boolean"
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
         return "numeric"
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return "categorical"
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind):
+        return "categorical"  # an all-null column (Arrow type null) is kept, and warned about as all-missing
     return None
 
 

@@ -99,9 +99,10 @@ def loan_applications(rows: int = 3000, seed: int = 0) -> pd.DataFrame:
 def triage_visits(rows: int = 3000, seed: int = 0) -> pd.DataFrame:
     """Emergency-department triage (routine 50% / standard 30% / urgent 14% / emergency 6%) from vital
     signs on their own scales (heart rate, systolic pressure, temperature, oxygen saturation), age, wait
-    minutes (0-600), lactate, arrival mode (4 values), hospital site (8), chief complaint (80 codes:
-    high-cardinality, each with its own severity) and two booleans. Missing: temperature 8% and site 2%
-    at random; oxygen saturation more often for routine visits; lactate mostly measured in severe ones."""
+    minutes (0-600), lactate (about 1), white cell count (about 7,000), arrival mode (4 values),
+    hospital site (8), chief complaint (80 codes: high-cardinality, each with its own severity) and two
+    booleans. Missing: temperature 8% and site 2% at random; oxygen saturation more often for routine
+    visits; lactate and white cells mostly measured in severe ones."""
     rng = np.random.default_rng(seed)
     complaints = [f"C{k:02d}" for k in range(80)]
     complaint = _zipf_choice(rng, complaints, rows, exponent=0.9)
@@ -113,6 +114,7 @@ def triage_visits(rows: int = 3000, seed: int = 0) -> pd.DataFrame:
     temperature = np.round(37.0 + 0.4 * np.maximum(hidden, 0) + rng.normal(0, 0.4, rows), 1)
     oxygen = np.clip(np.round(97 - 1.5 * np.maximum(hidden, 0) + rng.normal(0, 1.2, rows)), 70, 100)
     lactate = np.round(np.exp(0.3 + 0.35 * hidden + rng.normal(0, 0.3, rows)), 2)
+    white_cells = np.round(np.exp(rng.normal(8.9, 0.3, rows) + 0.15 * hidden), -1)  # per microlitre
     arrival = np.where(hidden + rng.normal(0, 1, rows) > 1.2, "ambulance", rng.choice(np.array(["walk-in", "referral", "transfer"], dtype=object), rows, p=[0.7, 0.2, 0.1])).astype(object)
     site = rng.choice(np.array([f"site-{k}" for k in range(8)], dtype=object), rows)
     smoker = rng.random(rows) < 0.2
@@ -129,6 +131,7 @@ def triage_visits(rows: int = 3000, seed: int = 0) -> pd.DataFrame:
         "temperature": _blank(rng, pd.Series(temperature), 0.08),
         "oxygen_saturation": _blank(rng, pd.Series(oxygen), 0.02 + 0.15 * (label == "routine")),
         "lactate": _blank(rng, pd.Series(lactate), np.where(severe, 0.2, 0.8)),
+        "white_cell_count": _blank(rng, pd.Series(white_cells), np.where(severe, 0.1, 0.4)),
         "wait_minutes": pd.Series(wait),
         "arrival_mode": pd.Series(arrival, dtype=object),
         "site": _blank(rng, pd.Series(site, dtype=object), 0.02),
