@@ -14,14 +14,17 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from exemplar.data.columns import ARROW_TYPES, row_hashes
-from exemplar.data.encoding import Encoded, EncodingConfig, encode_features
 from exemplar.errors import ExemplarError
+
+if TYPE_CHECKING:
+    from exemplar.data.encoding import Encoded
 
 METADATA_KEY = b"exemplar"
 
@@ -198,9 +201,12 @@ def input_array(dataset: Dataset) -> np.ndarray:
     return encode_table(dataset).x
 
 
-def encode_table(dataset: Dataset, fit_rows: np.ndarray | None = None) -> Encoded:
+def encode_table(dataset: Dataset, fit_rows: np.ndarray | None = None) -> "Encoded":
     """The table's features encoded by :func:`exemplar.data.encoding.encode_features` with the settings
     recorded at ingest, fit on `fit_rows` ((N,) bool; default: the rows with split "train")."""
+    from exemplar.data.config import EncodingConfig
+    from exemplar.data.encoding import encode_features  # scikit-learn loads only when a table is encoded
+
     info, table = dataset.info, dataset.table
     if fit_rows is None:
         fit_rows = table["split"].to_numpy() == "train"
