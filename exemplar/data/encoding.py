@@ -149,3 +149,21 @@ def encode_features(features: pd.DataFrame, types: list[str], labels: np.ndarray
         if (~fit_rows).any():
             x[~fit_rows] = encoder.transform(frame[~fit_rows])
     return Encoded(x, [str(n) for n in encoder.get_feature_names_out()], plan)
+
+
+def native_frame(features: pd.DataFrame, types: list[str], fit_rows: np.ndarray, config: EncodingConfig) -> pd.DataFrame:
+    """The features for learners that handle gaps and categories themselves, e.g. scikit-learn's
+    ``HistGradientBoostingClassifier(categorical_features="from_dtype")``: numbers as float64 with NaN
+    for missing or infinite cells, categorical and boolean columns as pandas ``category`` whose
+    categories are the values of the `fit_rows` ((N,) bool; other values become NaN). Columns that are
+    all-missing or constant in the fit rows are left out, as in :func:`encode_features`.
+    Shape (N, F'), rows in the order of `features`. (The gradient-boosting learner accepts at most 255
+    categories per column; use :func:`encode_features` for wider ones.)"""
+    frame = model_frame(features.reset_index(drop=True), types, config)
+    kinds = ["numeric" if frame[n].dtype.kind == "f" else "categorical" for n in frame.columns]
+    plan = plan_columns(frame, kinds, fit_rows, config)
+    out = frame[plan.numeric].copy()
+    for name in [n for n in frame.columns if n in plan.onehot or n in plan.high]:
+        seen = sorted(frame[name][fit_rows].dropna().unique())
+        out[name] = pd.Categorical(frame[name], categories=seen)
+    return out[[n for n in frame.columns if n in out.columns]]

@@ -191,3 +191,19 @@ def test_equal_rows_hash_equal_with_missing_cells():
     from exemplar.data.canonical import hash_bytes
 
     assert row_hashes(numeric, ["numeric"])[0] == hash_bytes(np.array([1.0]).tobytes())  # numeric tables hash as before
+
+
+def test_native_frame_keeps_gaps_and_categories_for_gradient_boosting():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from exemplar.data.encoding import native_frame
+
+    features, labels, is_train = mixed()
+    features["same"] = 1.0
+    features.loc[np.flatnonzero(~is_train)[0], "city"] = "nowhere"
+    frame = native_frame(features, [*TYPES, "numeric"], is_train, EncodingConfig())
+    assert list(frame.columns) == ["income", "ratio", "colour", "city", "flag"]
+    assert frame["income"].isna().sum() == 2 and frame["colour"].dtype == "category"
+    assert pd.isna(frame.loc[np.flatnonzero(~is_train)[0], "city"])  # a value unseen in the fit rows
+    model = HistGradientBoostingClassifier(max_iter=5, categorical_features="from_dtype").fit(frame[is_train], labels[is_train])
+    assert model.predict_proba(frame).shape == (len(frame), 3)
