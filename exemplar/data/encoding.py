@@ -118,6 +118,11 @@ def model_frame(features: pd.DataFrame, types: list[str], config: EncodingConfig
     return pd.DataFrame(out, index=features.index)
 
 
+def _kinds(frame: pd.DataFrame) -> list[str]:
+    """Column types of a :func:`model_frame` (booleans and coded numbers are categories there)."""
+    return ["numeric" if frame[n].dtype.kind == "f" else "categorical" for n in frame.columns]
+
+
 def _category(value: object) -> str:
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
@@ -134,7 +139,7 @@ def encode_features(features: pd.DataFrame, types: list[str], labels: np.ndarray
     if not fit_rows.any():
         raise ExemplarError("the table has no training rows to fit the feature encoding on. Fix: give some rows split 'train'.")
     frame = model_frame(features.reset_index(drop=True), types, config)
-    plan = plan_columns(frame, ["numeric" if frame[n].dtype.kind == "f" else "categorical" for n in frame.columns], fit_rows, config)
+    plan = plan_columns(frame, _kinds(frame), fit_rows, config)
     if not (plan.numeric or plan.onehot or plan.high):
         raise ExemplarError(
             f"no usable feature column: every one is all-missing or constant in the training rows ({plan.dropped}). "
@@ -160,8 +165,7 @@ def native_frame(features: pd.DataFrame, types: list[str], fit_rows: np.ndarray,
     Shape (N, F'), rows in the order of `features`. (The gradient-boosting learner accepts at most 255
     categories per column; use :func:`encode_features` for wider ones.)"""
     frame = model_frame(features.reset_index(drop=True), types, config)
-    kinds = ["numeric" if frame[n].dtype.kind == "f" else "categorical" for n in frame.columns]
-    plan = plan_columns(frame, kinds, fit_rows, config)
+    plan = plan_columns(frame, _kinds(frame), fit_rows, config)
     out = frame[plan.numeric].copy()
     for name in [n for n in frame.columns if n in plan.onehot or n in plan.high]:
         seen = sorted(frame[name][fit_rows].dropna().unique())
