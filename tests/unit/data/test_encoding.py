@@ -207,3 +207,19 @@ def test_native_frame_keeps_gaps_and_categories_for_gradient_boosting():
     assert pd.isna(frame.loc[np.flatnonzero(~is_train)[0], "city"])  # a value unseen in the fit rows
     model = HistGradientBoostingClassifier(max_iter=5, categorical_features="from_dtype").fit(frame[is_train], labels[is_train])
     assert model.predict_proba(frame).shape == (len(frame), 3)
+
+
+def test_input_outliers_are_measured_on_the_standardised_encoding(tmp_path):
+    """One column in millions must not decide the input-space distance: a row that is extreme in a
+    unit-scale column is the top input outlier on the encoding, and not on the raw values."""
+    from exemplar.scoring.outlier import knn_distance
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"id": [f"r{i:03d}" for i in range(200)], "label": np.arange(200) % 2, "split": "train",
+                          "salary": rng.normal(0, 1e6, 200), "ratio": rng.normal(0, 1, 200)})
+    frame.loc[7, "ratio"] = 12.0
+    frame.to_parquet(tmp_path / "t.parquet")
+    dataset = ingest_in_memory(config("parquet", tmp_path / "t.parquet"))[0]
+    is_train = np.ones(200, dtype=bool)
+    assert np.argmax(knn_distance(input_array(dataset), is_train, 5)) == 7
+    assert np.argmax(knn_distance(dataset.table[["salary", "ratio"]].to_numpy(), is_train, 5)) != 7
