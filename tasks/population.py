@@ -89,13 +89,14 @@ def _plan(cfg: dict, data: _Data, seed: int, rows: np.ndarray, directory: Path, 
     fingerprint equals ``tasks.train``'s for a seed trained on every row, so both paths resume each other."""
     model_config = ModelConfig(**cfg["model"])
     info = data.info
-    meta = model_meta(model_config, info.modality, info.input_shape, info.num_classes)
+    input_shape = tuple(data.x.shape[1:])  # tables: the encoded width, wider than the stored columns
+    meta = model_meta(model_config, info.modality, input_shape, info.num_classes)
     resumable = {k: v for k, v in cfg["train"].items() if k not in TrainConfig.POPULATION_KEYS} | {"seed": seed}
     meta["fingerprint"] = fingerprint({**cfg, "train": resumable}, data.data_hash, data.ids[rows].tolist())
     meta.update(extra or {})
     torch.manual_seed(seed)
     mean, std = input_statistics(data.x[torch.from_numpy(rows)])
-    model = build_classifier(model_config, info.modality, info.input_shape, info.num_classes, mean, std)
+    model = build_classifier(model_config, info.modality, input_shape, info.num_classes, mean, std)
     return _Plan(seed, rows, directory, meta, model)
 
 

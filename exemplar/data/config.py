@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from exemplar.errors import ExemplarError
 
 KINDS = ("digits", "parquet", "csv", "image_folder", "npz", "cifar")
+HIGH_CARDINALITY = ("target", "infrequent")
+IMPUTATION = ("median", "mean")
+
+
+@dataclass
+class EncodingConfig:
+    """How table features become model inputs (``data.encoding``; applied by encoding.py)."""
+
+    max_onehot_categories: int = 20  # one-hot columns with up to this many distinct training values
+    high_cardinality: str = "target"  # above it: "target" (TargetEncoder, cross-fitted) or "infrequent"
+    numeric_imputation: str = "median"  # "median" or "mean" of the training rows (after scaling)
+    categorical_columns: list[str] = field(default_factory=list)  # numeric columns to treat as categories
+
+    def validate(self) -> None:
+        if self.max_onehot_categories < 2:
+            raise ExemplarError(f"data.encoding.max_onehot_categories must be at least 2, got {self.max_onehot_categories}. Fix: e.g. 20.")
+        if self.high_cardinality not in HIGH_CARDINALITY:
+            raise ExemplarError(f"data.encoding.high_cardinality must be one of {HIGH_CARDINALITY}, got '{self.high_cardinality}'.")
+        if self.numeric_imputation not in IMPUTATION:
+            raise ExemplarError(f"data.encoding.numeric_imputation must be one of {IMPUTATION}, got '{self.numeric_imputation}'.")
 
 
 @dataclass
@@ -24,6 +44,11 @@ class DataConfig:
     image_column: str = "image"  # parquet: encoded image bytes; csv: image file paths (relative to the csv)
     feature_columns: list[str] | None = None  # parquet/csv tables: null means every other column
     batch_rows: int = 65536  # rows per batch when streaming (memory is bounded by this, not the file size)
+    encoding: EncodingConfig = field(default_factory=EncodingConfig)  # tables: how features become model inputs
+
+    def __post_init__(self) -> None:
+        if isinstance(self.encoding, dict):
+            self.encoding = EncodingConfig(**self.encoding)
 
     def validate(self) -> None:
         if self.kind not in KINDS:
@@ -44,3 +69,4 @@ class DataConfig:
             raise ExemplarError(f"data.image_size must be at most 8192 pixels a side, got {self.image_size}. Fix: data.image_size=[32,32].")
         if self.batch_rows < 1:
             raise ExemplarError(f"data.batch_rows must be positive, got {self.batch_rows}. Fix: data.batch_rows=65536.")
+        self.encoding.validate()
