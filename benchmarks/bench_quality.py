@@ -230,8 +230,10 @@ def run_suite(scenarios: list[str], seeds: list[int], tables: Path, work: Path) 
 
 def candidates() -> dict[str, dict]:
     """Fusion candidates: method x within-class normalisation x member set."""
+    in_sample = ("loss_score", "margin_score", "el2n_score", "grand_score", "confidently_wrong_score",
+                 "self_influence_score", "forgetting_score", "low_confidence_score")
     members = {"all": (), "no_weak_label": ("el2n_score", "grand_score", "forgetting_score"),
-               "no_compression": ("cie_score",)}
+               "no_compression": ("cie_score",), "oos_label_only": in_sample}
     out = {}
     for method in FUSION_METHODS:
         for by_class in (True, False):

@@ -15,6 +15,7 @@ docs/scoring.md). Pure: arrays in, probabilities out.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,13 +64,16 @@ def fold_assignment(labels: np.ndarray, is_fit: np.ndarray, folds: int, seed: in
                             "Fix: lower score.oos.folds or drop the oos signals from score.signals.")
     assignment = np.full(len(labels), -1, dtype=np.int64)
     splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    import warnings
-
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The least populated class")
         for fold, (_, held) in enumerate(splitter.split(np.zeros(len(rows)), labels[rows])):
             assignment[rows[held]] = fold
     return assignment
+
+
+def training_rows(assignment: np.ndarray, fold: int) -> np.ndarray:
+    """(N,) bool: the rows fold `fold`'s model is fit on (fitted rows of every other fold)."""
+    return (assignment >= 0) & (assignment != fold)
 
 
 def _features(x: np.ndarray) -> np.ndarray:
@@ -102,7 +106,7 @@ def fit_fold(x: np.ndarray, labels: np.ndarray, assignment: np.ndarray, fold: in
     from threadpoolctl import threadpool_limits
 
     features = _features(x)
-    train = (assignment >= 0) & (assignment != fold)
+    train = training_rows(assignment, fold)
     probs = np.zeros((len(x), num_classes), dtype=np.float64)
     with threadpool_limits(config.threads):  # BLAS/OpenMP oversubscription cost 40x on a loaded 2-core machine
         model = _build(learner, config, features.shape[1]).fit(features[train], labels[train])

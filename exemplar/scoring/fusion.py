@@ -8,11 +8,12 @@ training rows). A table without a ``split`` column is one group ranked by ``audi
 Default method ``family_z_max`` (chosen by leave-one-scenario-out over the benchmark suite:
 benchmarks/results/quality.json, docs/scoring.md):
 
-1. Only signals declared with direction +1 next to their registration
+1. Only signals declared with a direction (+1, or -1 = lower is more suspicious) next to their registration
    (:data:`exemplar.scoring.registry.SIGNALS`) enter; ``is_label_conflict`` (keep.parquet) enters the
-   label family as a 0/1 column. Each column becomes a robust z-score **within its given class**,
-   (s - median) / (1.4826 MAD) (the std when the MAD is 0, 1 when both are 0), so a class that is
-   hard for every model does not fill the queue. NaN stays NaN.
+   label family as a 0/1 column. Each column is **centred within its given class** (minus the class
+   median, so a class that is hard for every model does not fill the queue) and scaled by the pooled
+   robust spread, 1.4826 MAD over all rows (the std when the MAD is 0, 1 when both are 0; a per-class
+   MAD would inflate the mild deviations of an easy class). NaN stays NaN.
 2. A family's evidence (``label``, ``atypical``, ``compression``, ...) is the mean z of its members.
 3. Each family's evidence is robust-z-scored again over the group, so families share one scale. A
    **sparse** family (MAD 0: more than half its rows tie, e.g. ``cie_score``) is capped at the
@@ -39,8 +40,8 @@ CONFLICT_COLUMN = "is_label_conflict"
 
 
 def fused_columns(columns: list[str], exclude: tuple[str, ...] = ()) -> list[str]:
-    """The `columns` that enter the fusion: declared direction +1 and not in `exclude`."""
-    return [c for c in columns if declared(c).direction > 0 and c not in exclude]
+    """The `columns` that enter the fusion: declared direction != 0 and not in `exclude`."""
+    return [c for c in columns if declared(c).direction != 0 and c not in exclude]
 
 
 def families(columns: list[str]) -> list[str]:
@@ -58,10 +59,14 @@ def robust_z(values: pd.DataFrame) -> pd.DataFrame:
 
 
 def class_robust_z(values: pd.DataFrame, labels: np.ndarray | None) -> pd.DataFrame:
-    """:func:`robust_z` within each class of `labels` (over all rows when `labels` is None)."""
+    """Robust z of each column centred within each class of `labels`: (s - median of its class), divided by
+    the pooled spread (1.4826 MAD of the centred values over all rows; std / 1 fallbacks as in
+    :func:`robust_z`). Centring per class removes a class that is hard for every model; pooling the spread
+    keeps an easy class (tiny MAD) from inflating its mild deviations. Over all rows when `labels` is None."""
     if labels is None:
         return robust_z(values)
-    return values.groupby(np.asarray(labels), sort=False, group_keys=False).apply(robust_z).loc[values.index]
+    centred = values - values.groupby(np.asarray(labels), sort=False).transform("median")
+    return robust_z(centred)
 
 
 def family_evidence(z: pd.DataFrame) -> pd.DataFrame:
@@ -95,8 +100,9 @@ def _group_values(table: pd.DataFrame, labels: np.ndarray | None, method: str) -
 
 
 def _inputs(scores: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """(N, C) float64 fusion inputs: the fused columns and, when present, ``is_label_conflict`` as 0/1."""
-    table = scores[columns].astype(np.float64)
+    """(N, C) float64 fusion inputs: the fused columns times their declared direction and, when present,
+    ``is_label_conflict`` as 0/1."""
+    table = scores[columns].astype(np.float64) * [float(declared(c).direction) for c in columns]
     if CONFLICT_COLUMN in scores.columns and columns:
         table[CONFLICT_COLUMN] = scores[CONFLICT_COLUMN].fillna(False).astype(np.float64)
     return table

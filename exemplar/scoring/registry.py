@@ -9,7 +9,7 @@ dynamics for test rows). ``compute_scores`` emits one ``<name>_score`` column pe
 (:mod:`exemplar.scoring.fusion`): its **family** (``label``: the given label disagrees with a model;
 ``atypical``: the input is unlike the rest; ``compression``: compressed models disagree with dense
 ones) and its **direction** as measured by ``benchmarks/bench_quality.py`` across the suite:
-+1 = higher is more suspicious for that family, 0 = kept in ``scores.parquet`` but left out of the
++1 = higher is more suspicious for that family, -1 = lower is, 0 = kept in ``scores.parquet`` but left out of the
 default fusion (the measured direction is wrong or depends on the data; see docs/scoring.md).
 """
 
@@ -55,7 +55,7 @@ SCORERS: dict[str, Scorer] = {
 @dataclass(frozen=True)
 class Signal:
     family: str  # label | atypical | compression
-    direction: int  # +1: higher = more suspicious; 0: not fused by default (direction measured wrong/unstable)
+    direction: int  # +1: higher = more suspicious; -1: lower is; 0: not fused by default (direction measured unstable)
 
 
 # Directions from benchmarks/results/quality.json (suite of scenarios x seeds; docs/scoring.md).
