@@ -26,7 +26,9 @@ def read_keep(path: Path, ids: pd.Series) -> np.ndarray:
 
 
 def tensors(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs (N, ...) float32 and labels (N,) int64 for every row of the table."""
+    """Inputs (N, ...) float32 and labels (N,) int64 for every row of the table: images in [0, 1];
+    tables encoded (standardised numbers, one-hot/target-encoded categories, missing indicators) by
+    an encoding fit on the training rows (exemplar/data/encoding.py)."""
     x = torch.from_numpy(np.ascontiguousarray(input_array(dataset)))
     y = torch.from_numpy(dataset.table["label"].to_numpy(dtype=np.int64, copy=True))
     return x, y

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from exemplar.data.columns import log_warnings
 from exemplar.data.config import DataConfig
 from exemplar.data.ingest import IngestStream
 from exemplar.data.loaders import open_stream
@@ -40,6 +41,13 @@ def log_dataset_input(uri: str, run_id: str, summary: dict, path: Path) -> None:
     tracking.client(uri).log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags)])
 
 
+def _table_numbers(summary: dict) -> dict:
+    """Tables: rows with a missing value and the number of column warnings (logged to MLflow)."""
+    if "column_warnings" not in summary:
+        return {}
+    return {"rows_with_missing_values": summary["rows_with_missing_values"], "column_warnings": len(summary["column_warnings"])}
+
+
 @stage_task("ingest")
 def ingest(cfg: dict, run_dir: str, track: dict) -> dict:
     """Load `cfg['data']` into run_dir/dataset.parquet and run_dir/quarantine.parquet; returns the summary."""
@@ -49,9 +57,10 @@ def ingest(cfg: dict, run_dir: str, track: dict) -> dict:
         write_stream(stream, layout.dataset)
         write_parquet(quarantine_arrow(stream.quarantine()), layout.quarantine)
         summary = stream.summary()
+        log_warnings(summary.get("column_warnings", []), summary["source"])
         write_json(summary, layout.stage_metrics("ingest"))
         numbers = ("rows_read", "rows", "train_rows", "test_rows", "num_classes", "quarantined", "quarantined_by_reason", "images_resized", "images_recoloured")
-        tracking.log_metrics(track["uri"], run_id, {k: summary[k] for k in numbers})
+        tracking.log_metrics(track["uri"], run_id, {k: summary[k] for k in numbers} | _table_numbers(summary))
         tracking.set_tags(track["uri"], run_id, {"dataset_hash": summary["hash"], "dataset_source": summary["source"]})
         log_dataset_input(track["uri"], run_id, summary, layout.dataset)
     return summary

@@ -149,12 +149,13 @@ def _prepare(cfg: dict, layout: RunLayout, seed: int | None) -> _Inputs:
     is_test = torch.from_numpy(split_rows(dataset, "test") & keep)
     train_ids = dataset.table["id"][is_train.numpy()].tolist()
     info = dataset.info
-    meta = model_meta(model_config, info.modality, info.input_shape, info.num_classes)
+    input_shape = tuple(x.shape[1:])  # tables: the encoded width, wider than the stored columns
+    meta = model_meta(model_config, info.modality, input_shape, info.num_classes)
     resumable = {k: v for k, v in settings.items() if k != "population"} | {"seed": config.seed}
     meta["fingerprint"] = fingerprint({**cfg, "train": resumable}, dataset_hash(dataset.table), train_ids)
     torch.manual_seed(config.seed)
     mean, std = input_statistics(x[is_train])
-    model = build_classifier(model_config, info.modality, info.input_shape, info.num_classes, mean, std)
+    model = build_classifier(model_config, info.modality, input_shape, info.num_classes, mean, std)
     return _Inputs(config, model, meta, x[is_train], y[is_train], x[is_test], y[is_test], train_ids)
 
 

@@ -2,9 +2,11 @@
 
 Columns: ``id`` (str, unique), ``label`` (int64, contiguous 0..K-1), ``label_name`` (str),
 ``split`` ("train"/"test"), ``content_hash`` (hex digest of the decoded data), and the data:
-``pixels`` (raw uint8 bytes of a (C, H, W) image) for images, or one float64 column per feature
-for tables. The layout (modality, image shape, feature names, class names) travels as
-:class:`DatasetInfo` in the Parquet schema metadata.
+``pixels`` (raw uint8 bytes of a (C, H, W) image) for images, or one column per feature for tables,
+holding the values as given (float64 with NaN, text or booleans with nulls; see columns.py). The
+layout (modality, image shape, feature names and types, class names, the encoding settings) travels
+as :class:`DatasetInfo` in the Parquet schema metadata; the model inputs of a table are rebuilt from
+it by :func:`input_array` (encoding.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from exemplar.data.columns import ARROW_TYPES, row_hashes
+from exemplar.data.encoding import Encoded, EncodingConfig, encode_features
 from exemplar.errors import ExemplarError
 
 METADATA_KEY = b"exemplar"
@@ -31,6 +35,13 @@ class DatasetInfo:
     image_shape: list[int] | None = None  # [C, H, W] for images
     feature_names: list[str] = field(default_factory=list)
     source: str = ""
+    feature_types: list[str] = field(default_factory=list)  # per feature: numeric/categorical/boolean (empty: all numeric)
+    encoding: dict = field(default_factory=dict)  # EncodingConfig fields (empty: the defaults)
+
+    @property
+    def column_types(self) -> list[str]:
+        """The type of every feature column (numeric when the table predates typed columns)."""
+        return list(self.feature_types) or ["numeric"] * len(self.feature_names)
 
     @property
     def num_classes(self) -> int:
@@ -38,7 +49,8 @@ class DatasetInfo:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        """Shape of one model input: (C, H, W) for images, (F,) for tables."""
+        """Shape of one stored input: (C, H, W) for images, (F,) feature columns for tables (the
+        encoded model input of a table is wider: see :func:`input_array`)."""
         if self.modality == "image":
             return tuple(self.image_shape)
         return (len(self.feature_names),)
@@ -94,20 +106,22 @@ def image_table(
 
 
 def feature_table(
-    ids: list[str], codes: np.ndarray, class_names: list[str], splits: list[str], features: pd.DataFrame
+    ids: list[str], codes: np.ndarray, class_names: list[str], splits: list[str], features: pd.DataFrame, types: list[str] | None = None
 ) -> pd.DataFrame:
-    """Build the canonical rows for tabular data; `features` holds float64 columns (N, F)."""
-    values = features.to_numpy(dtype=np.float64)
+    """Build the canonical rows for tabular data; `features` (N, F) holds the stored values of
+    columns of `types` (all numeric float64 when None)."""
+    types = types or ["numeric"] * features.shape[1]
+    features = features.reset_index(drop=True)
     frame = pd.DataFrame(
         {
             "id": pd.Series(ids, dtype=str),
             "label": codes.astype(np.int64),
             "label_name": [class_names[c] for c in codes],
             "split": splits,
-            "content_hash": [hash_bytes(row.tobytes()) for row in np.ascontiguousarray(values)],
+            "content_hash": row_hashes(features, types),
         }
     )
-    return pd.concat([frame, features.reset_index(drop=True).astype(np.float64)], axis=1)
+    return pd.concat([frame, features], axis=1)
 
 
 class DatasetHasher:
@@ -145,7 +159,7 @@ def arrow_schema(info: DatasetInfo) -> pa.Schema:
     if info.modality == "image":
         fields.append(("pixels", pa.binary()))
     else:
-        fields.extend((name, pa.float64()) for name in info.feature_names)
+        fields.extend((name, ARROW_TYPES[kind]) for name, kind in zip(info.feature_names, info.column_types))
     return pa.schema(fields, metadata={METADATA_KEY: json.dumps(asdict(info)).encode()})
 
 
@@ -177,7 +191,18 @@ def pixel_array(dataset: Dataset) -> np.ndarray:
 
 
 def input_array(dataset: Dataset) -> np.ndarray:
-    """Model inputs as float32: images in [0, 1] with shape (N, C, H, W); tables (N, F)."""
+    """Model inputs as float32: images in [0, 1] with shape (N, C, H, W); tables (N, D), the encoding
+    of their feature columns fit on the training rows (see :func:`encode_table`)."""
     if dataset.info.modality == "image":
         return pixel_array(dataset).astype(np.float32) / 255.0
-    return dataset.table[dataset.info.feature_names].to_numpy(dtype=np.float32)
+    return encode_table(dataset).x
+
+
+def encode_table(dataset: Dataset, fit_rows: np.ndarray | None = None) -> Encoded:
+    """The table's features encoded by :func:`exemplar.data.encoding.encode_features` with the settings
+    recorded at ingest, fit on `fit_rows` ((N,) bool; default: the rows with split "train")."""
+    info, table = dataset.info, dataset.table
+    if fit_rows is None:
+        fit_rows = table["split"].to_numpy() == "train"
+    config = EncodingConfig(**info.encoding)
+    return encode_features(table[info.feature_names], info.column_types, table["label"].to_numpy(dtype=np.int64), np.asarray(fit_rows, dtype=bool), config)

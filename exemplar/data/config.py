@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from exemplar.data.encoding import EncodingConfig
 from exemplar.errors import ExemplarError
 
 KINDS = ("digits", "parquet", "csv", "image_folder", "npz", "cifar")
@@ -24,6 +25,11 @@ class DataConfig:
     image_column: str = "image"  # parquet: encoded image bytes; csv: image file paths (relative to the csv)
     feature_columns: list[str] | None = None  # parquet/csv tables: null means every other column
     batch_rows: int = 65536  # rows per batch when streaming (memory is bounded by this, not the file size)
+    encoding: EncodingConfig = field(default_factory=EncodingConfig)  # tables: how features become model inputs
+
+    def __post_init__(self) -> None:
+        if isinstance(self.encoding, dict):
+            self.encoding = EncodingConfig(**self.encoding)
 
     def validate(self) -> None:
         if self.kind not in KINDS:
@@ -40,3 +46,4 @@ class DataConfig:
             raise ExemplarError(f"data.limit must be null or a positive number of rows, got {self.limit}.")
         if self.batch_rows < 1:
             raise ExemplarError(f"data.batch_rows must be positive, got {self.batch_rows}. Fix: data.batch_rows=65536.")
+        self.encoding.validate()

@@ -1,7 +1,8 @@
 """Pass 2 of ingestion: decode each batch once into canonical rows; unusable rows go to quarantine.
 
-Images are decoded, converted to the planned channels and resized to the planned (H, W); tables
-are checked for NaN/inf features. Each usable row becomes one canonical row (see canonical.py).
+Images are decoded, converted to the planned channels and resized to the planned (H, W); table
+features are kept as given, missing values included (the encoding imputes them), and profiled per
+column. Each usable row becomes one canonical row (see canonical.py).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import numpy as np
 import pandas as pd
 
 from exemplar.data.canonical import DatasetHasher, feature_table, image_table
+from exemplar.data.columns import ColumnProfile
 from exemplar.data.images import ImageDecodeError, array_to_image, decode_image, is_grayscale, to_array
 from exemplar.data.quarantine import label_text, original_text
 from exemplar.data.raw import RawBatch
-from exemplar.data.scan import PROBLEMS, IngestPlan
+from exemplar.data.scan import PROBLEMS, TRAIN, IngestPlan
 
 SPLIT_NAMES = {0: "train", 1: "test"}
 
@@ -31,9 +33,12 @@ class ConvertStats:
     quarantine: list[dict] = field(default_factory=list)
     hasher: DatasetHasher = field(default_factory=DatasetHasher)
     counts: np.ndarray | None = None  # (2, K) rows per split (train, test) and class
+    feature_names: list[str] = field(default_factory=list)
+    profile: ColumnProfile | None = None  # tables: missing cells, all-missing and constant columns
 
     def __post_init__(self) -> None:
         self.counts = np.zeros((2, len(self.class_names)), dtype=np.int64)
+        self.profile = ColumnProfile(list(self.feature_names))
 
     def add_rows(self, frame: pd.DataFrame, codes: np.ndarray, splits: np.ndarray) -> None:
         self.rows += len(frame)
@@ -41,16 +46,18 @@ class ConvertStats:
         np.add.at(self.counts, (splits.astype(np.int64), codes), 1)
 
 
-def convert_batch(batch: RawBatch, offset: int, plan: IngestPlan, stats: ConvertStats, feature_names: list[str]) -> pd.DataFrame:
+def convert_batch(batch: RawBatch, offset: int, plan: IngestPlan, stats: ConvertStats, feature_names: list[str],
+                  feature_types: list[str] | None = None) -> pd.DataFrame:
     """Canonical rows (a DataFrame) for the usable rows of `batch`, whose first row is input row `offset`.
 
-    `feature_names` is empty for images. Unusable rows are appended to ``stats.quarantine``.
+    `feature_names` is empty for images; `feature_types` their types (all numeric when None).
+    Unusable rows are appended to ``stats.quarantine``.
     """
     n = len(batch)
     problems = [PROBLEMS[c] for c in plan.problems[offset : offset + n].tolist()]
     details = [_detail(batch, plan, offset + i, i, p) for i, p in enumerate(problems)]
     if feature_names:
-        data = _features(batch, feature_names, problems, details)
+        data = batch.features[feature_names].reset_index(drop=True)
     else:
         data = _images(batch, plan, problems, details, stats)
     good = np.array([p == "" for p in problems], dtype=bool)
@@ -60,7 +67,8 @@ def convert_batch(batch: RawBatch, offset: int, plan: IngestPlan, stats: Convert
     ids = batch.keys["id"].astype(str).to_numpy()[good].tolist()
     split_names = [SPLIT_NAMES[int(s)] for s in splits]
     if isinstance(data, pd.DataFrame):
-        frame = feature_table(ids, codes, stats.class_names, split_names, data.loc[good])
+        frame = feature_table(ids, codes, stats.class_names, split_names, data.loc[good], feature_types)
+        stats.profile.update(data.loc[good].reset_index(drop=True), splits == TRAIN)
     else:
         frame = image_table(ids, codes, stats.class_names, split_names, data)
     stats.add_rows(frame, codes, splits)
@@ -87,17 +95,6 @@ def _detail(batch: RawBatch, plan: IngestPlan, row: int, i: int, problem: str) -
 def _classes(plan: IngestPlan) -> str:
     shown = ", ".join(plan.class_names[:5])
     return f"classes: {shown}{', ...' if len(plan.class_names) > 5 else ''}"
-
-
-def _features(batch: RawBatch, names: list[str], problems: list[str], details: list[str]) -> pd.DataFrame:
-    values = batch.features[names].to_numpy(dtype=np.float64)
-    finite = np.isfinite(values)
-    for i in np.flatnonzero(~finite.all(axis=1)):
-        if not problems[i]:
-            bad = [names[j] for j in np.flatnonzero(~finite[i])]
-            problems[i] = "non_finite_feature"
-            details[i] = f"not a finite number in column(s) {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}"
-    return batch.features[names].reset_index(drop=True)
 
 
 def _images(batch: RawBatch, plan: IngestPlan, problems: list[str], details: list[str], stats: ConvertStats) -> np.ndarray:

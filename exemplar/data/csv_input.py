@@ -1,23 +1,24 @@
 """Reader for a CSV file, streamed with pyarrow's incremental CSV reader.
 
 Columns: a label column, optional ``id`` and ``split`` columns, and either an image path column
-(``data.image_column``, paths relative to the CSV's folder) or numeric feature columns. Every cell
-is read as text first, so one bad value never fails the whole file: a cell that is not a number
-makes its row a ``non_finite_feature``, and a line with the wrong number of fields is kept as
-``wrong_feature_count`` with its original text.
+(``data.image_column``, paths relative to the CSV's folder) or feature columns. Every cell is read as
+text first, so one bad value never fails the whole file. Each feature column's type is decided from
+the first block of text (:func:`~exemplar.data.columns.text_column_type`): numbers, true/false, or
+text (categories). Empty and NA-like cells (as pandas reads them) are missing values; a cell of a
+numeric column that is not a number is missing too, and counted per column (``unparsed_cells``). A
+line with the wrong number of fields is kept as ``wrong_feature_count`` with its original text.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from exemplar.data.columns import empty_features, text_column_type, typed_features, unparsed_cells
 from exemplar.data.config import DataConfig
 from exemplar.data.parquet_input import require_path
 from exemplar.data.raw import RawBatch, make_keys, row_ids
@@ -28,9 +29,11 @@ class CsvReader:
     """Streams ``data.path`` (one .csv file) as :class:`RawBatch` es."""
 
     label_names = None
+    feature_types: list[str] = []
 
     def __init__(self, config: DataConfig):
         self.config = config
+        self.unparsed: dict[str, tuple[int, str]] = {}  # numeric column -> (cells that were not numbers, first such text)
         path = require_path(Path(config.path).expanduser(), "CSV file", "data=csv data.path=/abs/path/data.csv")
         if path.is_dir() or path.stat().st_size == 0:
             raise ExemplarError(f"{path} is {'a folder' if path.is_dir() else 'an empty file (0 bytes)'}. Fix: point data.path at a CSV file with a header line.")
@@ -77,21 +80,16 @@ class CsvReader:
                 f"{self.path}: feature column(s) {missing or '(none)'} not found (header: {', '.join(self.columns)}). "
                 f"Fix: add numeric feature columns or an '{c.image_column}' column of image paths, or correct data.feature_columns."
             )
-        self._reject_text_columns(names)
+        self.feature_types = self._column_types(names)
         return names
 
-    def _reject_text_columns(self, names: list[str]) -> None:
-        """A column that is mostly not numbers (in the first block) is a schema problem, not bad rows."""
+    def _column_types(self, names: list[str]) -> list[str]:
+        """Each feature column's type, judged on the first block of text (the whole file for small ones)."""
         first = next(iter(self._open(lambda row: "skip")), None)
         if first is None:
-            return
+            return ["numeric"] * len(names)
         frame = first.to_pandas()
-        text = [n for n in names if _mostly_text(frame[n])]
-        if text:
-            raise ExemplarError(
-                f"{self.path}: column(s) {', '.join(text)} hold text, not numbers. "
-                "Fix: drop or encode them, or list the numeric columns in data.feature_columns=[a,b,...]."
-            )
+        return [text_column_type(frame[n]) for n in names]
 
     def batches(self, with_data: bool) -> Iterator[RawBatch]:
         invalid: list[pacsv.InvalidRow] = []
@@ -121,9 +119,21 @@ class CsvReader:
             paths = frame[c.image_column].tolist()
             images, problems, details = self._read_images(paths)
             return RawBatch(make_keys(ids, frame[c.label_column], splits, self.source, rows, problems, details, paths), images=images)
-        features = frame[self.feature_names].apply(pd.to_numeric, errors="coerce").astype("float64") if with_data else None
-        originals = _originals(frame, features) if with_data else None
-        return RawBatch(make_keys(ids, frame[c.label_column], splits, self.source, rows, originals=originals), features=features)
+        keys = make_keys(ids, frame[c.label_column], splits, self.source, rows)
+        if not with_data:
+            return RawBatch(keys)
+        features = typed_features(frame, self.feature_names, self.feature_types)
+        for name, kind in zip(self.feature_names, self.feature_types):
+            if kind == "numeric":
+                self._count_unparsed(name, frame[name], features[name])
+        return RawBatch(keys, features=features)
+
+    def _count_unparsed(self, name: str, text: pd.Series, parsed: pd.Series) -> None:
+        """Remember how many filled cells of numeric column `name` were not numbers (first example kept)."""
+        bad = unparsed_cells(text, parsed)
+        if bad.any():
+            count, example = self.unparsed.get(name, (0, str(text.to_numpy()[bad][0])))
+            self.unparsed[name] = (count + int(bad.sum()), example)
 
     def _read_images(self, paths: list[str]) -> tuple[list[bytes | None], list[str], list[str]]:
         images, problems, details = [], [], []
@@ -145,12 +155,7 @@ class CsvReader:
                          [-1] * n, ["wrong_feature_count"] * n, details, [row.text for row in invalid])
         if self.modality == "image":
             return RawBatch(keys, images=[None] * n)
-        return RawBatch(keys, features=pd.DataFrame(np.nan, index=range(n), columns=self.feature_names) if with_data else None)
-
-
-def _mostly_text(column: pd.Series) -> bool:
-    filled = column[column.str.strip() != ""]
-    return len(filled) > 0 and pd.to_numeric(filled, errors="coerce").isna().mean() > 0.5
+        return RawBatch(keys, features=empty_features(n, self.feature_names, self.feature_types) if with_data else None)
 
 
 def _grouped(record_batches: Iterator[pa.RecordBatch], size: int) -> Iterator[list[pa.RecordBatch]]:
@@ -164,11 +169,3 @@ def _grouped(record_batches: Iterator[pa.RecordBatch], size: int) -> Iterator[li
     if group:
         yield group
 
-
-def _originals(frame: pd.DataFrame, features: pd.DataFrame) -> list[str]:
-    """The row's text values as JSON, kept only for rows whose parsed `features` (float64, NaN where
-    the text was not a number) are not all finite."""
-    out = [""] * len(frame)
-    for i in np.flatnonzero(~np.isfinite(features.to_numpy()).all(axis=1)):
-        out[i] = json.dumps({k: str(v) for k, v in frame.iloc[i].items()})
-    return out

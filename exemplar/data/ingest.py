@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from dataclasses import asdict
+
 import numpy as np
 import pyarrow as pa
 
@@ -30,24 +32,27 @@ class IngestStream:
         self.plan = scan(reader, config)
         self.info = self._info()
         self.schema = arrow_schema(self.info)
-        self.stats = ConvertStats(self.plan.class_names)
+        self.stats = ConvertStats(self.plan.class_names, feature_names=list(self.info.feature_names))
         self.started = self.finished = False
 
     def _info(self) -> DatasetInfo:
         if self.reader.modality == "image":
             shape = [self.plan.channels, *self.plan.image_size]
             return DatasetInfo("image", self.plan.class_names, image_shape=shape, source=self.reader.source)
-        return DatasetInfo("table", self.plan.class_names, feature_names=list(self.reader.feature_names), source=self.reader.source)
+        names = list(self.reader.feature_names)
+        types = list(getattr(self.reader, "feature_types", None) or ["numeric"] * len(names))
+        return DatasetInfo("table", self.plan.class_names, feature_names=names, source=self.reader.source,
+                           feature_types=types, encoding=asdict(self.config.encoding))
 
     def batches(self) -> Iterator[pa.Table]:
         """Canonical rows as Arrow tables with :attr:`schema`; the last one follows the final checks."""
         if self.started:
             raise RuntimeError("IngestStream.batches() can be consumed only once")
         self.started = True
-        names = list(self.reader.feature_names) if self.reader.modality == "table" else []
+        names = list(self.info.feature_names)
         offset, pending = 0, None
         for batch in limited(self.reader.batches(with_data=True), self.config.limit):
-            frame = convert_batch(batch, offset, self.plan, self.stats, names)
+            frame = convert_batch(batch, offset, self.plan, self.stats, names, self.info.column_types)
             offset += len(batch)
             if pending is not None:
                 yield pending
@@ -83,6 +88,28 @@ class IngestStream:
             "quarantined_by_reason": count_by_reason(quarantine),
             "images_resized": int(self.stats.resized),
             "images_recoloured": int(self.stats.recoloured),
+            **self._column_facts(),
+        }
+
+    def column_warnings(self) -> list[dict]:
+        """Tables: one record (column, problem, detail) per all-missing or constant column (over the
+        training rows) and per numeric column with cells that were not numbers."""
+        unparsed = getattr(self.reader, "unparsed", {})
+        found = [
+            {"column": name, "problem": "unparsed_cells", "detail": f"{count} cell(s) are not numbers (e.g. {example!r}) and are treated as missing"}
+            for name, (count, example) in unparsed.items()
+        ]
+        return self.stats.profile.warnings() + found
+
+    def _column_facts(self) -> dict:
+        if self.info.modality != "table":
+            return {}
+        missing = self.stats.profile.missing
+        return {
+            "feature_types": dict(zip(self.info.feature_names, self.info.column_types)),
+            "missing_values": {name: n for name, n in missing.items() if n},
+            "rows_with_missing_values": int(self.stats.profile.rows_with_missing),
+            "column_warnings": self.column_warnings(),
         }
 
 

@@ -3,8 +3,9 @@
 Contract: a label column (``data.label_column``, default ``label``), optional ``id`` (row numbers
 ``row-0000000``... when absent) and ``split`` ("train"/"test") columns, and either an image column
 (``data.image_column``, default ``image``: PNG/JPEG/... bytes, or a struct with a ``bytes`` field as
-Hugging Face ``datasets`` writes it) or numeric feature columns (``data.feature_columns``, default
-every other column). Every file of a folder must have the same schema.
+Hugging Face ``datasets`` writes it) or feature columns (``data.feature_columns``, default every other
+column): numbers, text (string or dictionary columns) or booleans, nulls allowed. Every file of a
+folder must have the same schema.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from exemplar.data.columns import PARQUET_NA_TEXT, arrow_feature_type, typed_features
 from exemplar.data.config import DataConfig
 from exemplar.data.raw import RawBatch, make_keys, row_ids
 from exemplar.errors import ExemplarError
@@ -30,10 +32,6 @@ def require_path(path: Path, what: str, example: str) -> Path:
     return path
 
 
-def _is_numeric(kind: pa.DataType) -> bool:
-    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind) or pa.types.is_decimal(kind)
-
-
 def _is_image_type(kind: pa.DataType) -> bool:
     if pa.types.is_struct(kind):
         return any(kind.field(i).name == "bytes" for i in range(kind.num_fields))
@@ -44,6 +42,7 @@ class ParquetReader:
     """Streams ``data.path`` (a .parquet file or a folder of them) as :class:`RawBatch` es."""
 
     label_names = None
+    feature_types: list[str] = []
 
     def __init__(self, config: DataConfig):
         self.config = config
@@ -86,12 +85,13 @@ class ParquetReader:
                 f"{self.files[0]}: feature column(s) {missing or '(none)'} not found (columns: {', '.join(self.schema.names)}). "
                 f"Fix: add an '{self.config.image_column}' column of image bytes or numeric feature columns, or correct data.feature_columns."
             )
-        text = [n for n in names if not _is_numeric(self.schema.field(n).type)]
-        if text:
+        self.feature_types = [arrow_feature_type(self.schema.field(n).type) for n in names]
+        unusable = [n for n, kind in zip(names, self.feature_types) if kind is None]
+        if unusable:
             raise ExemplarError(
-                f"{self.files[0]}: feature column(s) {', '.join(text)} are not numeric "
-                f"({', '.join(str(self.schema.field(n).type) for n in text)}). "
-                "Fix: encode them as numbers, or list the numeric ones in data.feature_columns=[a,b,...]."
+                f"{self.files[0]}: feature column(s) {', '.join(unusable)} are neither numbers, text nor booleans "
+                f"({', '.join(str(self.schema.field(n).type) for n in unusable)}). "
+                "Fix: convert them (e.g. dates to numbers, lists to separate columns), or leave them out with data.feature_columns=[a,b,...]."
             )
         return names
 
@@ -134,8 +134,10 @@ class ParquetReader:
         keys = make_keys(ids, labels, splits, path, range(file_row, file_row + n))
         if self.modality == "image":
             return RawBatch(keys, images=_image_bytes(table.column(c.image_column)))
-        features = table.select(self.feature_names).to_pandas().astype("float64") if with_data else None
-        return RawBatch(keys, features=features)
+        if not with_data:
+            return RawBatch(keys)
+        frame = table.select(self.feature_names).to_pandas()
+        return RawBatch(keys, features=typed_features(frame, self.feature_names, self.feature_types, PARQUET_NA_TEXT))
 
 
 def _image_bytes(column: pa.ChunkedArray) -> list[bytes | None]:

@@ -21,7 +21,6 @@ REASONS = {
     "missing_image_file": "the image path in the table does not exist",
     "missing_label": "the label is empty, null or NaN, or the file is not inside a class folder",
     "invalid_label": "a non-numeric label in a column whose labels are numbers (or outside label_names)",
-    "non_finite_feature": "a feature is NaN, infinite or not a number",
     "wrong_feature_count": "the row has a different number of fields than the header",
     "duplicate_id": "the id was already used by an earlier row (the first one is kept)",
     "invalid_split": "split is neither 'train' nor 'test'",

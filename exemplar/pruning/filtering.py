@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from exemplar.data.canonical import Dataset, pixel_array
+from exemplar.data.canonical import Dataset, input_array, pixel_array
 from exemplar.data.ingest import check_trainable
 from exemplar.pruning.config import PruneConfig
 from exemplar.pruning.dedup import exact_duplicate_mask, keep_all
@@ -21,7 +21,6 @@ from exemplar.pruning.near_duplicates import (
     near_duplicate_groups,
     near_duplicate_table,
     reduce_dimensions,
-    standardized_features,
 )
 
 
@@ -53,10 +52,11 @@ def filter_dataset(dataset: Dataset, config: PruneConfig) -> tuple[pd.DataFrame,
 
 
 def embedding(dataset: Dataset) -> np.ndarray:
-    """Vectors compared for near duplicates: centred pixels or standardized features, (N, D)."""
+    """Vectors compared for near duplicates: centred pixels, or the table's encoded model inputs
+    (standardised numbers, 0/1 categories and missing indicators, fit on training rows), (N, D)."""
     if dataset.info.modality == "image":
         return centred_pixels(pixel_array(dataset))
-    return standardized_features(dataset.table[dataset.info.feature_names].to_numpy())
+    return input_array(dataset)
 
 
 def _near_duplicates(dataset: Dataset, mask: pd.DataFrame, config: PruneConfig) -> dict:

@@ -78,17 +78,6 @@ def duplicate_ids(tmp_path):
     return config("parquet", tmp_path / "t.parquet"), "duplicate_id", ["r002"]
 
 
-def non_finite_features(tmp_path):
-    frame = tiny_table(rows=15)
-    frame.loc[3, "f1"], frame.loc[5, "f0"] = np.inf, np.nan
-    np.savez(tmp_path / "t.npz", x=frame[["f0", "f1", "f2"]].to_numpy(), y=frame["label"].to_numpy(), ids=frame["id"].to_numpy(dtype=str))
-    return config("npz", tmp_path / "t.npz"), "non_finite_feature", ["r003", "r005"]
-
-
-def text_in_numeric_csv_cell(tmp_path):
-    return csv_with_text(tmp_path, "f2", 6, "n/a?"), "non_finite_feature", ["r006"]
-
-
 def wrong_feature_count(tmp_path):
     path = tmp_path / "t.csv"
     tiny_table(rows=15).to_csv(path, index=False)
@@ -113,7 +102,7 @@ def invalid_split(tmp_path):
 
 QUARANTINED = [
     corrupt_png, truncated_jpeg, empty_image_file, image_outside_class_folder, null_image_bytes, nan_label, string_label_in_numeric_column,
-    duplicate_ids, non_finite_features, text_in_numeric_csv_cell, wrong_feature_count, missing_image_path, invalid_split,
+    duplicate_ids, wrong_feature_count, missing_image_path, invalid_split,
 ]
 
 
@@ -142,8 +131,26 @@ def test_quarantine_keeps_the_original_image_bytes(tmp_path):
 def test_quarantine_keeps_the_original_csv_text(tmp_path):
     data_config, _, _ = wrong_feature_count(tmp_path)
     assert ingest_in_memory(data_config)[1]["original"].iat[0] == "r900,1,0.5"
-    data_config, _, _ = text_in_numeric_csv_cell(tmp_path)
-    assert "n/a?" in ingest_in_memory(data_config)[1]["original"].iat[0]
+
+
+def test_missing_and_infinite_features_are_kept_not_quarantined(tmp_path):
+    frame = tiny_table(rows=15)
+    frame.loc[3, "f1"], frame.loc[5, "f0"] = np.inf, np.nan
+    np.savez(tmp_path / "t.npz", x=frame[["f0", "f1", "f2"]].to_numpy(), y=frame["label"].to_numpy(), ids=frame["id"].to_numpy(dtype=str),
+             feature_names=np.array(["f0", "f1", "f2"]))
+    dataset, quarantine, summary = ingest_in_memory(config("npz", tmp_path / "t.npz"))
+    assert len(quarantine) == 0 and len(dataset.table) == 15
+    row = dataset.table.set_index("id")
+    assert np.isinf(row.loc["r003", "f1"]) and np.isnan(row.loc["r005", "f0"])  # the original values, as given
+    assert summary["missing_values"] == {"f0": 1, "f1": 1} and summary["rows_with_missing_values"] == 2
+
+
+def test_text_in_a_numeric_csv_cell_is_missing_and_counted(tmp_path):
+    dataset, quarantine, summary = ingest_in_memory(csv_with_text(tmp_path, "f2", 6, "n/a?"))
+    assert len(quarantine) == 0 and np.isnan(dataset.table.set_index("id").loc["r006", "f2"])
+    assert summary["feature_types"]["f2"] == "numeric"
+    assert [(w["column"], w["problem"]) for w in summary["column_warnings"]] == [("f2", "unparsed_cells")]
+    assert "'n/a?'" in summary["column_warnings"][0]["detail"]
 
 
 def test_mixed_sizes_are_resized_to_the_most_common(tmp_path):
@@ -191,22 +198,21 @@ def test_single_class(tmp_path):
 def test_class_left_too_small_by_quarantine(tmp_path):
     frame = tiny_table(rows=9)
     frame["split"] = "train"
-    frame.loc[frame["label"] == 2, "f0"] = np.nan  # every row of class 2 is unusable
+    frame.loc[frame["label"] == 2, "split"] = "validation"  # every row of class 2 is unusable
     frame.loc[0, "label"] = 2  # ... except this one (still < 2 training rows)
-    frame.loc[0, "f0"] = 0.0
     frame.to_parquet(tmp_path / "t.parquet")
     message = _error(config("parquet", tmp_path / "t.parquet"))
-    assert "'2' (1)" in message and "non_finite_feature: 3" in message and "fewer than 2 training rows" in message
+    assert "'2' (1)" in message and "invalid_split: 3" in message and "fewer than 2 training rows" in message
 
 
 @pytest.mark.parametrize(
     "frame, expected",
     [
         (pd.DataFrame({"target": [0, 1], "f0": [0.1, 0.2]}), "has no 'label' column (columns: target, f0)"),
-        (pd.DataFrame({"label": [0, 1], "name": ["a", "b"]}), "feature column(s) name are not numeric"),
+        (pd.DataFrame({"label": [0, 1], "when": pd.to_datetime(["2024-01-01", "2024-01-02"])}), "feature column(s) when are neither numbers, text nor booleans"),
         (pd.DataFrame({"label": [0, 1], "image": ["x.png", "y.png"]}), "not image bytes"),
     ],
-    ids=["no_label", "text_feature", "image_not_bytes"],
+    ids=["no_label", "date_feature", "image_not_bytes"],
 )
 def test_parquet_with_wrong_schema(tmp_path, frame, expected):
     frame.to_parquet(tmp_path / "wrong.parquet")

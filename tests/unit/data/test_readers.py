@@ -24,8 +24,12 @@ def test_parquet_features_keep_names_and_values(tmp_path):
     dataset = load_dataset(config("parquet", tmp_path / "t.parquet"))
     assert dataset.info.modality == "table" and dataset.info.feature_names == ["f0", "f1", "f2"]
     assert dataset.table["id"].tolist() == frame["id"].tolist()
-    np.testing.assert_array_equal(input_array(dataset), frame[["f0", "f1", "f2"]].to_numpy(np.float32))
+    np.testing.assert_array_equal(dataset.table[["f0", "f1", "f2"]].to_numpy(), frame[["f0", "f1", "f2"]].to_numpy())
     assert set(dataset.table["split"]) == {"train", "test"}
+    train = (dataset.table["split"] == "train").to_numpy()
+    inputs = input_array(dataset)  # the model sees the features standardised on the training rows
+    np.testing.assert_allclose(inputs[train].mean(axis=0), 0.0, atol=1e-6)
+    np.testing.assert_allclose(inputs[train].std(axis=0), 1.0, atol=1e-5)
 
 
 def test_parquet_folder_numbers_rows_across_files(tmp_path):
@@ -52,7 +56,7 @@ def test_csv_features_with_custom_columns(tmp_path):
     assert dataset.info.class_names == ["ant", "bee", "cow"]
     assert dataset.table["id"].tolist() == frame["key"].tolist()
     assert dataset.table["label_name"].tolist() == frame["target"].tolist()
-    np.testing.assert_allclose(input_array(dataset), frame[["f0", "f1", "f2"]].to_numpy(np.float32))
+    np.testing.assert_allclose(dataset.table[["f0", "f1", "f2"]].to_numpy(), frame[["f0", "f1", "f2"]].to_numpy())
 
 
 def test_csv_of_image_paths(tmp_path):
