@@ -120,7 +120,8 @@ def digits_imbalanced(seed: int):
     return _image_frame(images, noisy, split), positive
 
 
-def _table_flips(features: pd.DataFrame, labels: np.ndarray, seed: int, adjacent: bool):
+def _table_flips(features: pd.DataFrame, labels: np.ndarray, seed: int):
+    """10% of training labels moved to the next class (mod K)."""
     split = _split(labels, seed)
     classes = int(labels.max()) + 1
     noisy, positive = _flip_to(labels, np.flatnonzero(split == "train"), lambda y: (y + 1) % classes, seed)
@@ -134,22 +135,25 @@ def breast_cancer(seed: int):
     from sklearn.datasets import load_breast_cancer
 
     bunch = load_breast_cancer(as_frame=True)
-    return _table_flips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed, adjacent=True)
+    return _table_flips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed)
 
 
 def wine(seed: int):
     from sklearn.datasets import load_wine
 
     bunch = load_wine(as_frame=True)
-    return _table_flips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed, adjacent=True)
+    return _table_flips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed)
 
 
 def _generated(kind: str):
+    """issue-9a's generated tables (text categories, booleans, missing values, imbalanced ordered
+    classes), 2,000 rows, with 10% of training labels moved to an adjacent class."""
     def build(seed: int):
-        from exemplar.data import synthetic  # issue-9a's generated tables (categorical, missing, imbalance)
+        from exemplar.data import synthetic
 
-        features, labels = synthetic.make_table(kind, seed=seed)
-        return _table_flips(features, np.asarray(labels, dtype=np.int64), seed, adjacent=True)
+        table = synthetic.TABLES[kind](rows=2000, seed=seed)
+        noisy, flipped = synthetic.plant_adjacent_flips(table, 0.10, seed, synthetic.CLASS_ORDER[kind])
+        return noisy, noisy["id"].isin(flipped).to_numpy()
 
     return build
 
@@ -157,7 +161,7 @@ def _generated(kind: str):
 SCENARIOS = {
     "digits_symmetric": digits_symmetric, "digits_confusable": digits_confusable, "digits_atypical": digits_atypical,
     "digits_imbalanced": digits_imbalanced, "breast_cancer": breast_cancer, "wine": wine,
-    "table_mixed": _generated("mixed"), "table_imbalanced": _generated("imbalanced"),
+    "table_loans": _generated("loans"), "table_triage": _generated("triage"),
 }
 KINDS = {name: ("atypical" if name == "digits_atypical" else "label") for name in SCENARIOS}
 
