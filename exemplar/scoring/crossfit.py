@@ -150,6 +150,8 @@ def label_issues(probs: np.ndarray, labels: np.ndarray, is_fit: np.ndarray) -> t
     Returns ((N,) bool ``is_label_issue`` from ``cleanlab.filter.find_label_issues``, and (N,)
     ``label_issue_score`` = 1 - ``cleanlab.rank.get_label_quality_scores`` with per-class-threshold
     adjusted self-confidence). Thresholds come from the fitted rows; other rows are judged separately.
+    ``n_jobs=1``: cleanlab's default forks a multiprocessing pool, which deadlocked the score stage (a
+    fork of a process running Prefect's threads inherits held locks; 3 of 7 pipeline processes hung here).
     """
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
@@ -157,7 +159,7 @@ def label_issues(probs: np.ndarray, labels: np.ndarray, is_fit: np.ndarray) -> t
     flags = np.zeros(len(labels), dtype=bool)
     for rows in (np.flatnonzero(is_fit), np.flatnonzero(~is_fit)):
         if len(rows) and len(np.unique(labels[rows])) > 1:
-            flags[rows] = find_label_issues(labels[rows], _clipped(probs[rows]), filter_by="prune_by_noise_rate")
+            flags[rows] = find_label_issues(labels[rows], _clipped(probs[rows]), filter_by="prune_by_noise_rate", n_jobs=1)
     quality = get_label_quality_scores(labels, _clipped(probs), method="self_confidence", adjust_pred_probs=True)
     return flags, 1.0 - quality
 
