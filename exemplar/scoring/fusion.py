@@ -31,12 +31,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from exemplar.scoring.registry import declared
+from exemplar.scoring.registry import SIGNALS, declared
 
 FUSION_METHODS = ("family_z_max", "family_z_mean", "family_rank_max", "rank_mean")
 MAD_TO_STD = 1.4826
 SPARSE_CAP_QUANTILE = 0.99
-CONFLICT_COLUMN = "is_label_conflict"
+CONFLICT_COLUMN = "is_label_conflict"  # keep.parquet; declared as SIGNALS["label_conflict"]
 
 
 def fused_columns(columns: list[str], exclude: tuple[str, ...] = ()) -> list[str]:
@@ -46,7 +46,7 @@ def fused_columns(columns: list[str], exclude: tuple[str, ...] = ()) -> list[str
 
 def families(columns: list[str]) -> list[str]:
     """The declared family of each ``<name>_score`` column (``is_label_conflict`` -> label)."""
-    return ["label" if c == CONFLICT_COLUMN else declared(c).family for c in columns]
+    return [SIGNALS["label_conflict"].family if c == CONFLICT_COLUMN else declared(c).family for c in columns]
 
 
 def robust_z(values: pd.DataFrame) -> pd.DataFrame:
@@ -103,8 +103,9 @@ def _inputs(scores: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """(N, C) float64 fusion inputs: the fused columns times their declared direction and, when present,
     ``is_label_conflict`` as 0/1."""
     table = scores[columns].astype(np.float64) * [float(declared(c).direction) for c in columns]
-    if CONFLICT_COLUMN in scores.columns and columns:
-        table[CONFLICT_COLUMN] = scores[CONFLICT_COLUMN].fillna(False).astype(np.float64)
+    if CONFLICT_COLUMN in scores.columns and columns and SIGNALS["label_conflict"].direction:
+        conflict = scores[CONFLICT_COLUMN].fillna(False).astype(np.float64)
+        table[CONFLICT_COLUMN] = conflict * SIGNALS["label_conflict"].direction
     return table
 
 
