@@ -12,13 +12,25 @@ import sys
 from prefect import flow
 
 from flows import cli
-from tasks.score import score
+from flows.runners import build_task_runner
+from tasks.crossfit import combine, crossfit_fold, needs_crossfit
 from tasks.run import standalone_tracking
+from tasks.score import score
 
 
 @flow(name="score")
+def _score(cfg: dict, run_dir: str, track: dict) -> dict:
+    """The K cross-fitting folds as tasks on the configured runner, then every signal."""
+    folds = int(cfg["score"].get("oos", {}).get("folds", 5))
+    futures = [crossfit_fold.submit(cfg, run_dir, fold) for fold in range(folds)] if needs_crossfit(cfg) else []
+    oos_probs = combine(cfg, run_dir, [future.result() for future in futures]) if futures else None
+    return score(cfg, run_dir, track, oos_probs)
+
+
 def score_flow(cfg: dict, run_dir: str, track: dict | None = None) -> dict:
-    return score(cfg, run_dir, track or standalone_tracking(cfg))
+    """Score every example: cross-fitted folds spread by the task runner chosen with ``runner=``."""
+    scored = _score.with_options(task_runner=build_task_runner(cfg))
+    return scored(cfg, run_dir, track or standalone_tracking(cfg))
 
 
 if __name__ == "__main__":

@@ -21,11 +21,11 @@ def _stage_metrics(layout: RunLayout) -> dict:
     return {path.stem: read_json(path) for path in sorted(layout.stages.glob("*.json"))}
 
 
-def _influence(layout: RunLayout, content: dict, top_k: int) -> list[dict]:
-    """Proponents/opponents of the test examples highest in the review queue (if TracIn wrote them)."""
-    if not layout.influence_topk.exists():
+def _influence(layout: RunLayout, scores, top_k: int) -> list[dict]:
+    """Proponents/opponents of the test examples first in the test queue (``audit_rank_test``), if TracIn wrote them."""
+    if not layout.influence_topk.exists() or "audit_rank_test" not in scores:
         return []
-    test_ids = [e["id"] for e in content["review_queue"] if e["split"] == "test"][: max(1, top_k // 3)]
+    test_ids = scores.dropna(subset=["audit_rank_test"]).sort_values("audit_rank_test")["id"].tolist()[: max(1, top_k // 3)]
     return influence_neighbours(pq.read_table(layout.influence_topk).to_pandas(), test_ids)
 
 
@@ -43,7 +43,7 @@ def report(cfg: dict, run_dir: str, track: dict) -> dict:
         content["stages"] = stages
         content["compression"] = compression_rows(stages["compress"])
         content["compression_note"] = stages["compress"].get("note")
-        content["influence"] = _influence(layout, content, config.top_k)
+        content["influence"] = _influence(layout, scores, config.top_k)
         shown = {e["id"] for e in content["review_queue"]} | {e["id"] for rows in content["top_by_signal"].values() for e in rows}
         shown |= {n["id"] for entry in content["influence"] for kind in ("proponent", "opponent") for n in entry[kind]}
         html = render_html(content, thumbnails(dataset, shown, config.thumbnail_pixels))

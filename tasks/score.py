@@ -48,7 +48,7 @@ def _dynamics(layout: RunLayout, cfg: dict) -> list[pd.DataFrame]:
 
 
 @stage_task("score")
-def score(cfg: dict, run_dir: str, track: dict) -> dict:
+def score(cfg: dict, run_dir: str, track: dict, oos_probs: np.ndarray | None = None) -> dict:
     layout = RunLayout(run_dir)
     config = ScoreConfig(**cfg["score"])
     config.validate()
@@ -58,7 +58,7 @@ def score(cfg: dict, run_dir: str, track: dict) -> dict:
         dataset = read_dataset(layout.dataset)
         x, y = tensors(dataset)
         is_train = split_rows(dataset, "train") & read_keep(layout.keep, dataset.table["id"])  # rows trained on
-        data = ScoringData(dataset.table["id"].to_numpy(dtype=object), x, y, is_train)
+        data = ScoringData(dataset.table["id"].to_numpy(dtype=object), x, y, is_train, oos_probs)
         checkpoints = [_ref(p) for p in checkpoint_files(layout, seed)]
         result = score_examples(data, checkpoints, config, _other_seed_early(layout, cfg, config.el2n_epoch), _dynamics(layout, cfg))
         write_parquet(result.scores, layout.signal_scores)

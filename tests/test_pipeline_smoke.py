@@ -35,7 +35,11 @@ def test_scores_have_one_row_per_example_keyed_by_id(finished_run):
     dataset = pd.read_parquet(run_dir / "dataset.parquet")
     assert set(REQUIRED) <= set(scores.columns)
     assert scores["id"].is_unique and set(scores["id"]) == set(dataset["id"])
-    assert sorted(scores["audit_rank"]) == list(range(1, len(scores) + 1))
+    is_test = scores["split"] == "test"  # training and test rows are ranked separately
+    assert sorted(scores.loc[~is_test, "audit_rank"]) == list(range(1, int((~is_test).sum()) + 1))
+    assert sorted(scores.loc[is_test, "audit_rank_test"]) == list(range(1, int(is_test.sum()) + 1))
+    assert scores.loc[is_test, "audit_rank"].isna().all() and scores.loc[~is_test, "audit_rank_test"].isna().all()
+    assert {"oos_confidence_score", "oos_margin_score", "label_issue_score", "is_label_issue"} <= set(scores.columns)
 
 
 def test_report_is_self_contained_with_inline_thumbnails(finished_run):

@@ -24,6 +24,7 @@ import torch
 
 from exemplar.errors import ExemplarError
 from exemplar.scoring.config import ScoreConfig, early_checkpoint_index
+from exemplar.scoring.crossfit import crossfit_signals
 from exemplar.scoring.dynamics import average_seeds, dynamics_scores
 from exemplar.scoring.gradients import GaussianProjector, example_gradient_norms, gradient_sketch
 from exemplar.scoring.outlier import knn_distance
@@ -46,6 +47,7 @@ class ScoringData:
     x: torch.Tensor  # (N, ...) float32 model inputs
     labels: torch.Tensor  # (N,) int64 given labels
     is_train: np.ndarray  # (N,) bool: training rows (TracIn candidates, kNN reference set)
+    oos_probs: np.ndarray | None = None  # (N, K) cross-fitted out-of-sample probabilities (exemplar.scoring.crossfit)
 
 
 @dataclass
@@ -193,6 +195,11 @@ def _pieces(sweep: _Sweep, data: ScoringData, config: ScoreConfig, dynamics: lis
         pieces["outlier"] = knn_distance(sweep.final.embeddings, data.is_train, config.outlier_k)
     if "input_knn" in needs:
         pieces["input_outlier"] = knn_distance(data.x.numpy(), data.is_train, config.outlier_k)
+    if "crossfit" in needs:
+        if data.oos_probs is None:
+            raise ExemplarError("the oos_* / label_issue scores need cross-fitted probabilities (ScoringData.oos_probs). "
+                                "Fix: run the score flow (it fits the folds), or drop them from score.signals.")
+        pieces.update(crossfit_signals(data.oos_probs, data.labels.numpy(), data.is_train))
     return pieces
 
 
@@ -229,6 +236,8 @@ def score_examples(
     context = ScoringContext(data.labels.numpy(), sweep.final.logits, sweep.early_logits, _pieces(sweep, data, config, dynamics or []))
     scores = compute_scores(data.ids, context, config.signals)
     scores.insert(1, "pred", sweep.final.logits.argmax(axis=1))
+    if "is_label_issue" in context.pieces:
+        scores["is_label_issue"] = context.pieces["is_label_issue"]
     started = time.perf_counter()
     influence = _influence(sweep, data, config)
     _timed(sweep, "influence_topk", started)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from exemplar.errors import ExemplarError
+from exemplar.scoring.crossfit import CrossfitConfig
 
 TRACIN_SCOPES = ("last_layer", "layers", "all")
 GRADIENT_METHODS = ("kronecker", "vmap", "hooks")
@@ -13,6 +14,7 @@ VOG_LABELS = ("given", "predicted")
 DEFAULT_SIGNALS = [
     "loss", "margin", "el2n", "grand", "confidently_wrong", "self_influence", "vog",
     "forgetting", "low_confidence", "variability", "outlier", "input_outlier",
+    "oos_confidence", "oos_margin", "label_issue",
 ]
 
 
@@ -34,6 +36,11 @@ class ScoreConfig:
     vog_label: str = "given"  # given | predicted (the final model's prediction, for unlabelled data)
     vog_absolute: bool = False  # |z| instead of z
     outlier_k: int = 10  # neighbours for outlier_score and input_outlier_score
+    oos: CrossfitConfig = field(default_factory=CrossfitConfig)  # cross-fitted out-of-sample predictions
+
+    def __post_init__(self) -> None:
+        if isinstance(self.oos, dict) or hasattr(self.oos, "keys"):
+            self.oos = CrossfitConfig(**dict(self.oos))
 
     def validate(self) -> None:
         """Raise ExemplarError naming the first bad setting and its fix."""
@@ -50,6 +57,7 @@ class ScoreConfig:
             raise ExemplarError("score.projection_dim and score.influence_top_k must be >= 0.")
         if self.tracin_scope == "layers" and not self.tracin_layers:
             raise ExemplarError("score.tracin_scope=layers needs score.tracin_layers, e.g. ['backbone.head', 'backbone.neck'].")
+        self.oos.validate()
         if self.tracin_scope == "all" and self.projection_dim == 0:
             raise ExemplarError("score.tracin_scope=all needs a projection (score.projection_dim > 0, e.g. 512).")
 

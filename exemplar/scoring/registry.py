@@ -4,6 +4,13 @@ A scorer reads the :class:`ScoringContext` filled by :func:`exemplar.scoring.aud
 and returns an (N,) float array, higher = more worth a look (NaN where undefined, e.g. training
 dynamics for test rows). ``compute_scores`` emits one ``<name>_score`` column per chosen name.
 ``NEEDS`` tells the orchestrator which costly pieces a scorer requires, so unused ones are skipped.
+
+``SIGNALS`` declares, next to the registration, what each score means to the fusion
+(:mod:`exemplar.scoring.fusion`): its **family** (``label``: the given label disagrees with a model;
+``atypical``: the input is unlike the rest; ``compression``: compressed models disagree with dense
+ones) and its **direction** as measured by ``benchmarks/bench_quality.py`` across the suite:
++1 = higher is more suspicious for that family, -1 = lower is, 0 = kept in ``scores.parquet`` but left out of the
+default fusion (the measured direction is wrong or depends on the data; see docs/scoring.md).
 """
 
 from __future__ import annotations
@@ -40,14 +47,42 @@ SCORERS: dict[str, Scorer] = {
     "confidently_wrong": lambda s: confidently_wrong_score(s.final_logits, s.labels),
     **{name: _piece(name) for name in (
         "grand", "self_influence", "vog", "forgetting", "low_confidence", "variability", "outlier", "input_outlier",
+        "oos_confidence", "oos_margin", "label_issue",
     )},
+}
+
+
+@dataclass(frozen=True)
+class Signal:
+    family: str  # label | atypical | compression
+    direction: int  # +1: higher = more suspicious; -1: lower is; 0: not fused by default (direction measured unstable)
+
+
+# Directions from benchmarks/results/quality.json (suite of scenarios x seeds; docs/scoring.md).
+SIGNALS: dict[str, Signal] = {
+    "loss": Signal("label", 1), "margin": Signal("label", 1), "el2n": Signal("label", 1), "grand": Signal("label", 1),
+    "confidently_wrong": Signal("label", 1), "self_influence": Signal("label", 1), "forgetting": Signal("label", 1),
+    "low_confidence": Signal("label", 1),
+    "variability": Signal("label", 0),  # AUROC 0.002 on flips: low variability marks both mislabelled and easy rows
+    "oos_confidence": Signal("label", 1), "oos_margin": Signal("label", 1), "label_issue": Signal("label", 1),
+    "label_conflict": Signal("label", 1),  # is_label_conflict from keep.parquet (duplicates whose labels disagree)
+    "vog": Signal("atypical", 0),  # signed z inverted (AUROC 0.10-0.15); |z| (score.vog_absolute) weak: not fused
+    "outlier": Signal("atypical", 1), "input_outlier": Signal("atypical", 1),
+    "cie": Signal("compression", 1),  # written by the compress stage (exemplar/compression/cie.py)
 }
 
 # What each costly scorer needs computed (the cheap logit-based ones need nothing extra).
 NEEDS: dict[str, str] = {
     "grand": "grand", "self_influence": "tracin", "vog": "vog", "forgetting": "dynamics",
     "low_confidence": "dynamics", "variability": "dynamics", "outlier": "embedding_knn", "input_outlier": "input_knn",
+    "oos_confidence": "crossfit", "oos_margin": "crossfit", "label_issue": "crossfit",
 }
+
+
+def declared(column: str) -> Signal:
+    """The declaration of a ``<name>_score`` column; an undeclared column is a family of its own, direction +1."""
+    name = column.removesuffix("_score")
+    return SIGNALS.get(name, Signal(name, 1))
 
 
 def check_names(names: list[str]) -> None:

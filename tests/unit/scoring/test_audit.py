@@ -19,7 +19,8 @@ def refs(seeds=(0, 1, 2), epochs=(2, 4, 6)) -> list[CheckpointRef]:
 
 def tiny_data(n: int = 24, train: int = 18) -> ScoringData:
     x, y = tiny_inputs("image", n=n)
-    return ScoringData(np.array([f"e{i:02d}" for i in range(n)], dtype=object), x, y, np.arange(n) < train)
+    probs = np.random.default_rng(0).dirichlet(np.ones(3), size=n)  # stands in for the cross-fitted folds
+    return ScoringData(np.array([f"e{i:02d}" for i in range(n)], dtype=object), x, y, np.arange(n) < train, probs)
 
 
 def dynamics(data: ScoringData) -> pd.DataFrame:
@@ -38,11 +39,12 @@ def config(**changes) -> ScoreConfig:
 def test_every_default_signal_is_computed_with_the_shared_format():
     data = tiny_data()
     result = score_examples(data, refs(), config(), dynamics=[dynamics(data)])
-    assert list(result.scores.columns) == ["id", "pred"] + [f"{n}_score" for n in DEFAULT_SIGNALS]
+    assert list(result.scores.columns) == ["id", "pred"] + [f"{n}_score" for n in DEFAULT_SIGNALS] + ["is_label_issue"]
     assert result.scores["id"].tolist() == data.ids.tolist()
     dynamic = result.scores[["forgetting_score", "low_confidence_score", "variability_score"]]
     assert dynamic[data.is_train].notna().all().all() and dynamic[~data.is_train].isna().all().all()
-    others = result.scores.drop(columns=dynamic.columns).drop(columns="id")
+    assert result.scores["is_label_issue"].dtype == bool
+    others = result.scores.drop(columns=dynamic.columns).drop(columns=["id", "is_label_issue"])
     assert np.isfinite(others.to_numpy(dtype=float)).all()
     assert result.summary["el2n_checkpoint_epoch"] == 4
     assert result.summary["checkpoints"] == [2, 4, 6] and result.summary["learning_rates"] == LRS

@@ -56,3 +56,81 @@ def test_no_columns_gives_zero_scores_and_id_order():
 def test_unknown_method_is_rejected():
     with pytest.raises(ValueError, match="fusion method"):
         fuse_scores(planted(), ["loss_score"], "vote")
+
+
+# ------------------------------------------------------------- declared directions, families, groups
+
+from exemplar.scoring.registry import SIGNALS  # noqa: E402
+
+
+def hand_made(n: int = 120, seed: int = 0) -> pd.DataFrame:
+    """Every declared signal as mild noise over training rows of two classes (no split column)."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"id": [f"r{i:03d}" for i in range(n)], "label": np.arange(n) % 2})
+    for name in SIGNALS:
+        if name != "label_conflict":  # the boolean is_label_conflict: its own test below
+            frame[f"{name}_score"] = rng.normal(size=n)
+    return frame
+
+
+@pytest.mark.parametrize("name", sorted(set(SIGNALS) - {"label_conflict"}))
+def test_fused_direction_of_each_declared_signal(name):
+    """Moving one signal on one row in its declared direction puts that row first, the other way never
+    raises it, and a signal declared 0 (left out of the fusion) leaves audit_score untouched."""
+    frame = hand_made()
+    columns = [c for c in frame.columns if c.endswith("_score")]
+    before = fuse_scores(frame, columns)
+    frame.loc[17, f"{name}_score"] = 50.0
+    after = fuse_scores(frame, columns)
+    direction = SIGNALS[name].direction
+    if direction:
+        frame.loc[17, f"{name}_score"] = 50.0 * direction  # the suspicious way: the row goes first
+        assert fuse_scores(frame, columns).loc[17, "audit_rank"] == 1, name
+        frame.loc[17, f"{name}_score"] = -50.0 * direction  # the other way: the row must not rise
+        assert fuse_scores(frame, columns).loc[17, "audit_score"] <= before.loc[17, "audit_score"] + 1e-9
+    else:
+        np.testing.assert_allclose(after["audit_score"], before["audit_score"])
+
+
+def test_training_and_test_rows_are_ranked_separately():
+    frame = hand_made(80).assign(split=["train", "test", "train", "train"] * 20)
+    fused = fuse_scores(frame, [c for c in frame.columns if c.endswith("_score")])
+    train, test = fused[fused["split"] == "train"], fused[fused["split"] == "test"]
+    assert sorted(train["audit_rank"]) == list(range(1, 61)) and train["audit_rank_test"].isna().all()
+    assert sorted(test["audit_rank_test"]) == list(range(1, 21)) and test["audit_rank"].isna().all()
+    # a test row with huge loss does not change the training ranking
+    moved = frame.copy()
+    moved.loc[moved["split"] == "test", "loss_score"] *= 100
+    again = fuse_scores(moved, [c for c in frame.columns if c.endswith("_score")])
+    np.testing.assert_allclose(again.loc[frame["split"] == "train", "audit_rank"], train["audit_rank"])
+
+
+def test_scores_are_normalised_within_the_given_class():
+    """Class 1 is uniformly harder (loss + 5): without per-class normalisation its rows would fill the
+    queue; within class, the planted row of class 0 comes first."""
+    frame = hand_made(100)
+    frame.loc[frame["label"] == 1, ["loss_score", "margin_score"]] += 5.0
+    frame.loc[4, ["loss_score", "margin_score", "oos_confidence_score"]] = 4.0  # class 0: clear outlier in its class
+    fused = fuse_scores(frame, ["loss_score", "margin_score", "oos_confidence_score"])
+    assert fused.loc[4, "audit_rank"] == 1
+
+
+def test_a_sparse_single_member_family_cannot_take_over_the_queue():
+    frame = hand_made(200)
+    columns = [c for c in frame.columns if c.endswith("_score")]
+    frame["cie_score"] = 0.0
+    frame.loc[[10, 11, 12, 13, 14], "cie_score"] = 2.0  # MAD 0: std fallback would give z ~ 6+
+    frame.loc[50, [c for c in columns if SIGNALS[c.removesuffix("_score")].family == "label"]] = 1.5
+    fused = fuse_scores(frame, columns)
+    assert fused.loc[50, "audit_rank"] == 1
+    assert fused.loc[[10, 11, 12, 13, 14], "audit_rank"].max() <= 20  # still reviewed early, not ignored
+
+
+def test_label_conflicts_feed_the_label_family():
+    frame = hand_made(100)
+    columns = [c for c in frame.columns if c.endswith("_score")]
+    plain = fuse_scores(frame, columns)
+    frame["is_label_conflict"] = False
+    frame.loc[30, "is_label_conflict"] = True
+    flagged = fuse_scores(frame, columns)
+    assert flagged.loc[30, "audit_rank"] < plain.loc[30, "audit_rank"]

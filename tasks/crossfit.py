@@ -1,0 +1,46 @@
+"""Cross-fitting folds as Prefect tasks: each fold fits the out-of-sample learner on the other folds'
+training rows and predicts every row (exemplar/scoring/crossfit.py). The score flow submits the K folds
+to the configured task runner (so ``runner=dask`` spreads them) and combines them before scoring."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from exemplar.scoring.config import ScoreConfig
+from exemplar.scoring.crossfit import combine_folds, fit_fold, fold_assignment, resolve_learner
+from tasks._prefect import stage_task
+from tasks.datasets import read_dataset, read_keep, split_rows
+from tasks.layout import RunLayout
+from exemplar.data.canonical import input_array
+
+
+def needs_crossfit(cfg: dict) -> bool:
+    """Whether any requested signal reads the cross-fitted probabilities."""
+    from exemplar.scoring.registry import NEEDS
+
+    return any(NEEDS.get(name) == "crossfit" for name in cfg["score"]["signals"])
+
+
+def _inputs(run_dir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, str]:
+    """(x (N, ...), labels (N,), is_fit (N,) = kept training rows, num_classes, modality) of the run."""
+    layout = RunLayout(run_dir)
+    dataset = read_dataset(layout.dataset)
+    labels = dataset.table["label"].to_numpy(dtype=np.int64)
+    is_fit = split_rows(dataset, "train") & read_keep(layout.keep, dataset.table["id"])
+    return input_array(dataset), labels, is_fit, dataset.info.num_classes, dataset.info.modality
+
+
+@stage_task("crossfit-fold")
+def crossfit_fold(cfg: dict, run_dir: str, fold: int) -> np.ndarray:
+    """(N, num_classes) probabilities of the model fit without `fold` (and without non-training rows)."""
+    config = ScoreConfig(**cfg["score"]).oos
+    x, labels, is_fit, num_classes, modality = _inputs(run_dir)
+    assignment = fold_assignment(labels, is_fit, config.folds, config.seed)
+    return fit_fold(x, labels, assignment, fold, num_classes, resolve_learner(config.learner, modality), config)
+
+
+def combine(cfg: dict, run_dir: str, fold_probs: list[np.ndarray]) -> np.ndarray:
+    """(N, num_classes) out-of-sample probabilities from the K fold results."""
+    config = ScoreConfig(**cfg["score"]).oos
+    _, labels, is_fit, _, _ = _inputs(run_dir)
+    return combine_folds(fold_probs, fold_assignment(labels, is_fit, config.folds, config.seed))

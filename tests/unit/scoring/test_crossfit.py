@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+
+from exemplar.errors import ExemplarError
+from exemplar.scoring.config import ScoreConfig
+from exemplar.scoring.crossfit import (
+    CrossfitConfig, combine_folds, crossfit_probabilities, crossfit_signals, fit_fold, fold_assignment,
+    normalized_margin_score, resolve_learner, self_confidence_score, training_rows,
+)
+
+
+def blobs(n: int = 150, classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Well separated Gaussian blobs (N, 4) with labels (N,)."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % classes
+    return rng.normal(size=(n, 4)) * 0.5 + labels[:, None] * 4.0, labels
+
+
+def test_fold_assignment_is_stratified_seeded_and_covers_only_fitted_rows():
+    _, labels = blobs()
+    is_fit = np.arange(150) < 120
+    assignment = fold_assignment(labels, is_fit, 5, seed=3)
+    assert (assignment[~is_fit] == -1).all() and set(assignment[is_fit]) == set(range(5))
+    for fold in range(5):
+        assert np.bincount(labels[assignment == fold], minlength=3).tolist() == [8, 8, 8]
+    np.testing.assert_array_equal(assignment, fold_assignment(labels, is_fit, 5, seed=3))
+    assert not np.array_equal(assignment, fold_assignment(labels, is_fit, 5, seed=4))
+
+
+def test_out_of_fold_rows_never_appear_in_their_own_models_training_set():
+    _, labels = blobs()
+    is_fit = np.arange(150) % 7 != 0
+    assignment = fold_assignment(labels, is_fit, 5, seed=0)
+    for fold in range(5):
+        fit_on = training_rows(assignment, fold)
+        assert not (fit_on & (assignment == fold)).any()
+        assert not (fit_on & ~is_fit).any()  # test/dropped rows are never fit on
+        assert (fit_on | (assignment == fold) | ~is_fit).all()
+
+
+def test_each_fitted_row_takes_its_own_folds_model_and_other_rows_the_mean():
+    assignment = np.array([0, 1, 2, -1, 1, 0])
+    fold_probs = [np.tile(np.eye(3)[k], (6, 1)) for k in range(3)]  # model k predicts class k everywhere
+    combined = combine_folds(fold_probs, assignment)
+    np.testing.assert_allclose(combined[[0, 1, 2, 4, 5]], np.eye(3)[[0, 1, 2, 1, 0]])
+    np.testing.assert_allclose(combined[3], [1 / 3, 1 / 3, 1 / 3])
+
+
+def test_out_of_sample_probabilities_do_not_memorise_random_labels():
+    rng = np.random.default_rng(0)
+    x, labels = rng.normal(size=(120, 60)), rng.integers(0, 3, 120)
+    is_fit = np.ones(120, dtype=bool)
+    config = CrossfitConfig(learner="logistic")
+    in_sample = fit_fold(x, labels, np.zeros(120, dtype=int), 1, 3, "logistic", config).argmax(axis=1)  # fit on every row
+    out_of_sample = crossfit_probabilities(x, labels, is_fit, 3, config).argmax(axis=1)
+    assert np.mean(in_sample == labels) > 0.9
+    assert np.mean(out_of_sample == labels) < 0.55
+
+
+@pytest.mark.parametrize("learner", ["hgb", "logistic"])
+def test_a_planted_flip_tops_every_out_of_sample_signal(learner):
+    x, labels = blobs()
+    noisy = labels.copy()
+    noisy[7] = (labels[7] + 1) % 3
+    is_fit = np.arange(150) < 130
+    probs = crossfit_probabilities(x, noisy, is_fit, 3, CrossfitConfig(learner=learner, max_iter=30))
+    signals = crossfit_signals(probs, noisy, is_fit)
+    for name in ("oos_confidence", "oos_margin", "label_issue"):
+        assert np.argmax(signals[name]) == 7, name
+    assert signals["is_label_issue"][7] and signals["is_label_issue"].sum() <= 3
+
+
+def test_signal_formulas_by_hand():
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
+    labels = np.array([0, 1])
+    np.testing.assert_allclose(self_confidence_score(probs, labels), [0.3, 0.7])
+    np.testing.assert_allclose(normalized_margin_score(probs, labels), [-0.5, 0.3])
+
+
+def test_config_is_nested_and_validated():
+    assert ScoreConfig(oos={"learner": "hgb", "folds": 3}).oos == CrossfitConfig(learner="hgb", folds=3)
+    assert resolve_learner("auto", "table") == "hgb" and resolve_learner("auto", "image") == "logistic"
+    with pytest.raises(ExemplarError, match="score.oos.learner"):
+        ScoreConfig(oos={"learner": "forest"}).validate()
+    with pytest.raises(ExemplarError, match="score.oos.folds"):
+        fold_assignment(np.zeros(6, dtype=int), np.ones(6, dtype=bool), 5, 0)
