@@ -113,10 +113,7 @@ def main(name: str, runner: Callable[[dict, Path], object], report: Callable[[ob
 
 
 def print_summary(result: object, out_dir: Path) -> None:
-    import json
-
-    print(json.dumps(result, indent=2, sort_keys=True, default=str))
-    print(f"outputs in {out_dir}")
+    """Nothing more: the stage printed its one line (tasks/progress.py); the full summary is in out_dir/stages/."""
 
 
 def run_stage(name: str, stage_flow: Callable[..., object], argv: list[str] | None = None) -> int:

@@ -19,15 +19,16 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import cli
 from tasks.compress import compress, compress_seed
-from tasks.run import standalone_tracking
+from tasks.run import grouped_stage
 from tasks.train import population_seeds
 
 
 @flow(name="compress", task_runner=ThreadPoolTaskRunner(max_workers=1))
+@grouped_stage
 def compress_flow(cfg: dict, run_dir: str, track: dict | None = None) -> dict:
     futures = [compress_seed.submit(cfg, run_dir, seed) for seed in population_seeds(cfg)]
     records = [future.result() for future in futures]
-    return compress(cfg, run_dir, track or standalone_tracking(cfg), records)
+    return compress(cfg, run_dir, track, records)
 
 
 if __name__ == "__main__":

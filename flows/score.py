@@ -13,12 +13,13 @@ from prefect import flow
 
 from flows import cli
 from tasks.score import score
-from tasks.run import standalone_tracking
+from tasks.run import grouped_stage
 
 
 @flow(name="score")
+@grouped_stage
 def score_flow(cfg: dict, run_dir: str, track: dict | None = None) -> dict:
-    return score(cfg, run_dir, track or standalone_tracking(cfg))
+    return score(cfg, run_dir, track)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from prefect import flow
 from flows import cli
 from exemplar.training.distributed import world_from_environment
 from flows.runners import build_task_runner
-from tasks.run import standalone_tracking
+from tasks.run import grouped_stage, standalone_tracking
 from tasks.train import population_seeds, train, train_distributed
 
 
@@ -31,10 +31,11 @@ def _train_seeds(cfg: dict, run_dir: str, track: dict) -> dict:
     return {"seeds": [future.result() for future in futures]}
 
 
+@grouped_stage
 def train_flow(cfg: dict, run_dir: str, track: dict | None = None) -> dict:
     """Train every seed of the population as Prefect tasks on the configured task runner."""
     seeded = _train_seeds.with_options(task_runner=build_task_runner(cfg))
-    return seeded(cfg, run_dir, track or standalone_tracking(cfg))
+    return seeded(cfg, run_dir, track)
 
 
 def is_torchrun(environ=None) -> bool:

@@ -28,7 +28,7 @@ from exemplar.compression.results import accuracy_summary, cie_summary, class_im
 from exemplar.models.factory import classifier_from_checkpoint
 from exemplar.training.checkpoints import load_checkpoint
 from exemplar.training.config import TrainConfig
-from tasks import tracking
+from tasks import progress, tracking
 from tasks._io import read_json, write_json, write_parquet
 from tasks._prefect import stage_task
 from tasks.datasets import checkpoint_files, read_dataset, read_keep, split_rows, tensors
@@ -97,6 +97,7 @@ def _run_seed(cfg: dict, config: CompressConfig, layout: RunLayout, seed: int) -
     predictions, metrics = measure(dense, data, config)
     columns, rows, details = {"id": ids.to_numpy(), "pred_dense": predictions}, [_model_row("dense", "dense", seed, metrics, {})], {}
     for compressed in compressed_models(dense, config, data, finetune_config(cfg, config, seed)):
+        progress.advance(detail=f"compress: seed {seed} {compressed.tag}")
         predictions, metrics = measure(compressed.model, data, config)
         columns[f"pred_{compressed.tag}"] = predictions
         rows.append(_model_row(compressed.tag, compressed.kind, seed, metrics, compressed.details))

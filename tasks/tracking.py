@@ -47,8 +47,17 @@ def create_run(uri: str, experiment: str, name: str, parent_run_id: str | None =
     all_tags = {"mlflow.runName": name, "git_commit": commit, "mlflow.source.git.commit": commit}
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
+    if flow_run := prefect_flow_run_id():
+        all_tags["prefect.flow_run_id"] = flow_run
     all_tags.update({k: str(v) for k, v in (tags or {}).items()})
     return mlflow_client.create_run(experiment_id, tags=all_tags, run_name=name).info.run_id
+
+
+def prefect_flow_run_id() -> str | None:
+    """The id of the Prefect flow run this code runs in, if any."""
+    from prefect.runtime import flow_run
+
+    return flow_run.get_id()
 
 
 @contextlib.contextmanager
@@ -118,6 +127,11 @@ def set_tags(uri: str, run_id: str, tags: dict) -> None:
 
 def log_artifact(uri: str, run_id: str, path: Path, artifact_path: str | None = None) -> None:
     client(uri).log_artifact(run_id, str(path), artifact_path)
+
+
+def log_dict(uri: str, run_id: str, payload: dict, name: str) -> None:
+    """Store `payload` as the JSON artifact `name` of the run."""
+    client(uri).log_dict(run_id, payload, name)
 
 
 def log_model(uri: str, run_id: str, model, example) -> None:
