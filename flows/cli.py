@@ -101,8 +101,11 @@ def main(name: str, runner: Callable[[dict, Path], object], report: Callable[[ob
     out_dir = resolve_out_dir(cfg)
     created = not out_dir.exists()
     quiet_prefect_failures()
+    from flows.repro_server import prefect_api_for_dvc
+
     try:
-        result = runner(cfg, out_dir)
+        with prefect_api_for_dvc():  # under DVC: one Prefect server for the whole repro, not one per stage
+            result = runner(cfg, out_dir)
     except ExemplarError as error:
         if created:
             shutil.rmtree(out_dir, ignore_errors=True)

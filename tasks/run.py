@@ -51,15 +51,12 @@ def standalone_tracking(cfg: dict) -> dict:
 # --- the parent run --------------------------------------------------------------------------------
 
 
-def create_parent(cfg: dict, run_dir: str, name: str, group: str | None) -> dict:
+def create_parent(cfg: dict, run_dir: str, name: str, group: str | None, tags: dict | None = None) -> dict:
     """Create a parent run named `name` with the run's identity as tags; returns the tracking handle."""
     track = standalone_tracking(cfg)
-    tags = {"out_dir": str(run_dir), "exemplar.stage": "pipeline", "git_dirty": str(git_dirty()).lower(),
+    base = {"out_dir": str(run_dir), "exemplar.stage": "pipeline", "git_dirty": str(git_dirty()).lower(),
             "exemplar.config_digest": config_digest(cfg)}
-    if group:
-        tags["exemplar.group"] = group
-    if os.environ.get("DVC_EXP_NAME"):
-        tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
+    tags = {**base, **({"exemplar.group": group} if group else {}), **(tags or {})}
     run_id = tracking.create_run(track["uri"], track["experiment"], name, tags=tags)
     tracking.log_params(track["uri"], run_id, {k: v for k, v in cfg.items() if k != "tracking"})
     tracking.log_dict(track["uri"], run_id, cfg, "config.json")
@@ -140,7 +137,8 @@ def join_group(cfg: dict, run_dir: str, environ: Mapping[str, str] | None = None
         track = {**track, "parent_run_id": found["parent_run_id"]}
         tracking.client(track["uri"]).update_run(track["parent_run_id"], status="RUNNING")
         return track
-    track = create_parent(cfg, run_dir, name or f"{Path(run_dir).name} {time.strftime('%Y-%m-%d %H:%M:%S')}", key)
+    label = name or f"{Path(run_dir).name} {time.strftime('%Y-%m-%d %H:%M:%S')}"
+    track = create_parent(cfg, run_dir, label, key, {"dvc.exp_name": name} if name else None)
     write_json({"group": key, "uri": track["uri"], "parent_run_id": track["parent_run_id"]}, path)
     return track
 

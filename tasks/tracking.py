@@ -7,6 +7,7 @@ import contextlib
 import functools
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,6 +135,9 @@ def log_dict(uri: str, run_id: str, payload: dict, name: str) -> None:
     client(uri).log_dict(run_id, payload, name)
 
 
+_EXPORT_LOCK = threading.Lock()  # torch.export is not thread-safe: seeds on threads (or Dask threads) export in turn
+
+
 def log_model(uri: str, run_id: str, model, example) -> None:
     """Log a torch model with `mlflow.pytorch` in the safe ``pt2`` (torch.export) format.
 
@@ -143,7 +147,7 @@ def log_model(uri: str, run_id: str, model, example) -> None:
     import torch
 
     mlflow.set_tracking_uri(uri)
-    with mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
+    with _EXPORT_LOCK, mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
         mlflow.pytorch.log_model(
             model, name="model", input_example=example, serialization_format="pt2",
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],

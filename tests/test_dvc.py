@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -32,7 +33,7 @@ def tracking_uri(root: Path) -> str:
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PYTHONWARNINGS": "ignore",
-           "MLFLOW_TRACKING_URI": tracking_uri(cwd)}
+           "MLFLOW_TRACKING_URI": tracking_uri(cwd), "PREFECT_HOME": str(cwd / ".prefect")}
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
@@ -104,6 +105,16 @@ def test_repro_prints_one_line_per_stage_and_headline_metrics_only(reproduced, r
     assert len(ours) <= len(STAGES) + 4, ours
     metrics = json.loads((reproduced / "artifacts" / "headline.json").read_text())
     assert 5 <= len(metrics) <= 60 and "test_accuracy" in metrics
+
+
+def test_the_stages_shared_one_prefect_server_that_stopped_with_dvc(reproduced):
+    servers = reproduced / ".prefect" / "repro-servers"
+    deadline = time.monotonic() + 30
+    while list(servers.glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    history = (servers / "history.log").read_text().splitlines()
+    assert [line.split()[1] for line in history] == ["started", "stopped"], history
+    assert not list(servers.glob("*.json"))
 
 
 def test_second_repro_is_a_no_op(reproduced):
