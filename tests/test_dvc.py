@@ -133,3 +133,8 @@ def test_exp_run_with_a_set_param(reproduced):
     params = yaml.safe_load((reproduced / "params.yaml").read_text())
     assert params["train"]["epochs"] == 3
     assert len(list((reproduced / "artifacts" / "checkpoints" / "seed_0").glob("epoch_*.pt"))) == 3
+    _, parents, nested = pipeline_runs(reproduced)
+    [experiment] = [p for p in parents if "dvc.exp_name" in p.data.tags]  # one more parent: the experiment's
+    assert experiment.info.run_name == experiment.data.tags["dvc.exp_name"]
+    assert experiment.data.params["train.epochs"] == "3"
+    assert {r.data.tags["exemplar.stage"] for r in nested if r.data.tags["mlflow.parentRunId"] == experiment.info.run_id} >= {"train-seed0", "score", "report"}
