@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overrides", nargs="*", default=[], help="Hydra overrides for both runs (default: none)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["run", "dvc", "error"])
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--per-stage-servers", action="store_true",
+                        help="also time `dvc repro --force` with EXEMPLAR_SHARED_PREFECT=0 (a temporary Prefect server per stage)")
     args = parser.parse_args(argv)
     results = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "git_commit": git_commit(), "cpu_count": os.cpu_count(),
                "overrides": args.overrides, "load_average_start": [round(x, 2) for x in os.getloadavg()],
@@ -97,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             project = clone(scratch, args.overrides)
             results["dvc_repro"] = timed(["dvc", "repro"], project, {**env, "PREFECT_HOME": str(project / ".prefect")})
             results["dvc_repro_noop"] = timed(["dvc", "repro"], project, {**env, "PREFECT_HOME": str(project / ".prefect")})
+            if args.per_stage_servers:
+                results["dvc_repro_per_stage_servers"] = timed(["dvc", "repro", "--force"], project, {
+                    **env, "PREFECT_HOME": str(project / ".prefect"), "EXEMPLAR_SHARED_PREFECT": "0"})
+                results["dvc_repro_shared_server"] = timed(["dvc", "repro", "--force"], project, {**env, "PREFECT_HOME": str(project / ".prefect")})
     if "make_run" in results and "dvc_repro" in results:
         results["dvc_over_make_run"] = round(results["dvc_repro"]["wall_seconds"] / results["make_run"]["wall_seconds"], 3)
     results["load_average_end"] = [round(x, 2) for x in os.getloadavg()]

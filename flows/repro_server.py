@@ -7,7 +7,8 @@ that ran the stages exits; the next stages find it in ``$PREFECT_HOME/repro-serv
 
     python -m flows.repro_server --watch PID --started T --state FILE   # the supervisor (started for you)
 
-Nothing changes outside DVC or when ``PREFECT_API_URL`` is set (a server you run yourself wins).
+Nothing changes outside DVC or when ``PREFECT_API_URL`` is set (a server you run yourself wins);
+``EXEMPLAR_SHARED_PREFECT=0`` turns it off (each stage then starts the temporary server, as before).
 If the shared server cannot start, the stage falls back to the temporary server.
 """
 
@@ -33,7 +34,7 @@ STARTUP_SECONDS = 120
 def prefect_api_for_dvc(environ=None) -> Iterator[str | None]:
     """While the block runs, point Prefect at this repro's shared server (started if needed); yields its URL."""
     environ = os.environ if environ is None else environ
-    if environ.get("PREFECT_API_URL") or not environ.get("DVC_ROOT"):
+    if environ.get("PREFECT_API_URL") or not environ.get("DVC_ROOT") or environ.get("EXEMPLAR_SHARED_PREFECT") == "0":
         yield None
         return
     from tasks.run import dvc_ancestor

@@ -40,9 +40,10 @@ def display() -> Iterator:
     if active is not None:
         yield active
         return
-    from rich.progress import Progress
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(console=_console(), transient=True, redirect_stdout=False, redirect_stderr=False) as bar:
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=_console(), transient=True, redirect_stdout=False, redirect_stderr=False) as bar:
         yield bar
 
 
