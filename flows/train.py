@@ -21,6 +21,7 @@ from prefect import flow
 from flows import cli
 from exemplar.training.distributed import world_from_environment
 from flows.runners import build_task_runner
+from tasks import progress
 from tasks.run import grouped_stage, standalone_tracking
 from tasks.train import population_seeds, train, train_distributed
 
@@ -49,7 +50,7 @@ def _distributed_stage(cfg: dict, out_dir: Path) -> dict:
 
 def _print_on_rank_zero(result: dict, out_dir: Path) -> None:
     if result.get("rank", 0) == 0:
-        cli.print_summary(result, out_dir)
+        print(f"train    {progress.summary('train', result)}  -> {out_dir}")
 
 
 def main(argv: list[str] | None = None) -> int:
