@@ -188,11 +188,14 @@ def main(name: str, runner: Callable[[dict, Path], object], report: Callable[[ob
     out_dir = resolve_out_dir(cfg)
     created = not out_dir.exists()
     quiet_prefect_failures()
+    from flows.repro_server import prefect_api_for_dvc
+
     try:
         with writer_lock(cfg, out_dir):
             prepare_run_dir(cfg, out_dir, whole_run=name == "pipeline")
             prepare_tracking(cfg, out_dir)
-            result = runner(cfg, out_dir)
+            with prefect_api_for_dvc():  # under DVC: one Prefect server for the whole repro, not one per stage
+                result = runner(cfg, out_dir)
     except (ExemplarError, OSError) as error:
         if created:
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -282,10 +285,7 @@ def writer_lock(cfg: dict, out_dir: Path):
 
 
 def print_summary(result: object, out_dir: Path) -> None:
-    import json
-
-    print(json.dumps(result, indent=2, sort_keys=True, default=str))
-    print(f"outputs in {out_dir}")
+    """Nothing more: the stage printed its one line (tasks/progress.py); the full summary is in out_dir/stages/."""
 
 
 def run_stage(name: str, stage_flow: Callable[..., object], argv: list[str] | None = None) -> int:

@@ -14,12 +14,13 @@ from prefect import flow
 
 from flows import cli
 from tasks.compress import compress
-from tasks.run import standalone_tracking
+from tasks.run import grouped_stage
 
 
 @flow(name="compress")
+@grouped_stage
 def compress_flow(cfg: dict, run_dir: str, track: dict | None = None) -> dict:
-    return compress(cfg, run_dir, track or standalone_tracking(cfg))
+    return compress(cfg, run_dir, track)
 
 
 if __name__ == "__main__":

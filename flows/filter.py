@@ -12,12 +12,13 @@ from prefect import flow
 
 from flows import cli
 from tasks.filter import filter_rows
-from tasks.run import standalone_tracking
+from tasks.run import grouped_stage
 
 
 @flow(name="filter")
+@grouped_stage
 def filter_flow(cfg: dict, run_dir: str, track: dict | None = None) -> dict:
-    return filter_rows(cfg, run_dir, track or standalone_tracking(cfg))
+    return filter_rows(cfg, run_dir, track)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,13 @@ from prefect import flow
 
 from flows import cli
 from tasks.ingest import ingest
-from tasks.run import standalone_tracking
+from tasks.run import grouped_stage
 
 
 @flow(name="ingest")
+@grouped_stage
 def ingest_flow(cfg: dict, run_dir: str, track: dict | None = None) -> dict:
-    return ingest(cfg, run_dir, track or standalone_tracking(cfg))
+    return ingest(cfg, run_dir, track)
 
 
 if __name__ == "__main__":

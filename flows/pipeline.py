@@ -56,6 +56,11 @@ def print_headline(result: dict, out_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["compare"]:  # `exemplar compare RUN_A RUN_B`
+        from flows.compare import main as compare
+
+        return compare(argv[1:])
     return cli.main("pipeline", lambda cfg, out_dir: pipeline_flow(cfg, str(out_dir)), print_headline, argv)
 
 

@@ -12,12 +12,13 @@ from prefect import flow
 
 from flows import cli
 from tasks.report import report
-from tasks.run import standalone_tracking
+from tasks.run import grouped_stage
 
 
 @flow(name="report")
+@grouped_stage
 def report_flow(cfg: dict, run_dir: str, track: dict | None = None) -> dict:
-    return report(cfg, run_dir, track or standalone_tracking(cfg))
+    return report(cfg, run_dir, track)
 
 
 if __name__ == "__main__":

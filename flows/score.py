@@ -14,7 +14,7 @@ from prefect import flow
 from flows import cli
 from flows.runners import build_task_runner
 from tasks.crossfit import combine, crossfit_fold, needs_crossfit
-from tasks.run import standalone_tracking
+from tasks.run import grouped_stage
 from tasks.score import score
 
 
@@ -27,10 +27,11 @@ def _score(cfg: dict, run_dir: str, track: dict) -> dict:
     return score(cfg, run_dir, track, oos_probs)
 
 
+@grouped_stage
 def score_flow(cfg: dict, run_dir: str, track: dict | None = None) -> dict:
     """Score every example: cross-fitted folds spread by the task runner chosen with ``runner=``."""
     scored = _score.with_options(task_runner=build_task_runner(cfg))
-    return scored(cfg, run_dir, track or standalone_tracking(cfg))
+    return scored(cfg, run_dir, track)
 
 
 if __name__ == "__main__":

@@ -24,9 +24,10 @@ from prefect import flow
 from flows import cli
 from exemplar.training.distributed import world_from_environment
 from flows.runners import build_task_runner
-from tasks.run import standalone_tracking
 from flows.runners import runner_config
+from tasks import progress
 from tasks.population import train_crossfit, train_seeds, uses_ensemble
+from tasks.run import grouped_stage, standalone_tracking
 from tasks.train import population_seeds, train, train_distributed
 
 
@@ -40,10 +41,11 @@ def _train_seeds(cfg: dict, run_dir: str, track: dict) -> dict:
     return {"seeds": seeds, "crossfit": train_crossfit(cfg, run_dir, track)}
 
 
+@grouped_stage
 def train_flow(cfg: dict, run_dir: str, track: dict | None = None) -> dict:
     """Train every seed of the population as Prefect tasks on the configured task runner."""
     seeded = _train_seeds.with_options(task_runner=build_task_runner(cfg))
-    return seeded(cfg, run_dir, track or standalone_tracking(cfg))
+    return seeded(cfg, run_dir, track)
 
 
 def is_torchrun(environ=None) -> bool:
@@ -62,7 +64,7 @@ def _distributed_stage(cfg: dict, out_dir: Path) -> dict:
 
 def _print_on_rank_zero(result: dict, out_dir: Path) -> None:
     if result.get("rank", 0) == 0:
-        cli.print_summary(result, out_dir)
+        print(f"train    {progress.summary('train', result)}  -> {out_dir}")
 
 
 def main(argv: list[str] | None = None) -> int:

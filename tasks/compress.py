@@ -33,7 +33,7 @@ from exemplar.models.factory import classifier_from_checkpoint
 from exemplar.training.checkpoints import list_checkpoints, load_checkpoint
 from exemplar.training.config import TrainConfig
 from exemplar.training.folds import held_out_mask, member_rows
-from tasks import tracking
+from tasks import progress, tracking
 from tasks._io import read_json, write_json, write_parquet
 from tasks._prefect import stage_task
 from tasks.datasets import read_dataset, read_keep, split_rows, tensors
@@ -116,6 +116,7 @@ def run_population(cfg: dict, layout: RunLayout, checkpoints: list[dict]) -> dic
     columns, rows, details = {"id": ids.to_numpy()}, [], {}
     with torch_threads(config.threads):
         for level in compress_population(models, data, config, finetune_config(cfg, config)):
+            progress.advance(detail=f"compress: {len(models)} models at {level.tag}")
             for m, seed in enumerate(data.seeds):
                 columns[f"pred_{level.tag}__{m}"] = level.predictions[m]
                 rows.append(_model_row(level.tag, level.kind, seed, crossfit[m], level.metrics[m], level.details[m]))

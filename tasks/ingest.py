@@ -13,7 +13,7 @@ from exemplar.data.config import DataConfig
 from exemplar.data.ingest import IngestStream
 from exemplar.data.loaders import open_stream
 from exemplar.data.quarantine import quarantine_arrow
-from tasks import tracking
+from tasks import progress, tracking
 from tasks._io import _atomic, write_json, write_parquet
 from tasks._prefect import stage_task
 from tasks.layout import RunLayout
@@ -26,6 +26,7 @@ def write_stream(stream: IngestStream, path: Path) -> Path:
         with pq.ParquetWriter(temp, stream.schema) as writer:
             for table in stream.batches():
                 writer.write_table(table)
+                progress.advance(table.num_rows, detail="ingest: rows read")
 
     return _atomic(path, write)
 

@@ -62,6 +62,7 @@ class RunLayout:
     report_html = property(lambda self: self.root / "report.html")
     report_json = property(lambda self: self.root / "report.json")
     metrics = property(lambda self: self.root / "metrics.json")
+    headline = property(lambda self: self.root / "headline.json")  # the headline metrics alone (DVC's metrics file)
 
     def checkpoints(self, seed: int) -> Path:
         return self.checkpoints_root / f"seed_{seed}"

@@ -51,6 +51,7 @@ def report(cfg: dict, run_dir: str, track: dict) -> dict:
         write_json(content, layout.report_json)
         write_text(html, layout.report_html)
         write_json({"headline": metrics, "stages": stages}, layout.metrics)
+        write_json(metrics, layout.headline)
         tracking.log_metrics(track["uri"], run_id, metrics)
         for run in {run_id, track["parent_run_id"]} - {None}:
             for path in (layout.report_html, layout.report_json, layout.metrics):

@@ -13,7 +13,7 @@ from exemplar.scoring.allocator import keep_freed_memory
 from exemplar.scoring.audit import CheckpointRef, ScoringData, score_examples
 from exemplar.scoring.config import ScoreConfig, early_checkpoint_index
 from exemplar.training.checkpoints import PATTERN, load_checkpoint
-from tasks import tracking
+from tasks import progress, tracking
 from tasks._io import write_json, write_parquet
 from tasks._prefect import stage_task
 from tasks.datasets import checkpoint_files, read_dataset, read_keep, split_rows, tensors
@@ -23,6 +23,7 @@ from tasks.train import population_seeds
 
 def _ref(path) -> CheckpointRef:
     def load():
+        progress.advance(detail=f"score: checkpoint {path.parent.name}/{path.name}")
         checkpoint = load_checkpoint(path)
         return classifier_from_checkpoint(checkpoint), float(checkpoint["lr"])
 

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,8 +48,17 @@ def create_run(uri: str, experiment: str, name: str, parent_run_id: str | None =
     all_tags = {"mlflow.runName": name, "git_commit": commit, "mlflow.source.git.commit": commit}
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
+    if flow_run := prefect_flow_run_id():
+        all_tags["prefect.flow_run_id"] = flow_run
     all_tags.update({k: str(v) for k, v in (tags or {}).items()})
     return mlflow_client.create_run(experiment_id, tags=all_tags, run_name=name).info.run_id
+
+
+def prefect_flow_run_id() -> str | None:
+    """The id of the Prefect flow run this code runs in, if any."""
+    from prefect.runtime import flow_run
+
+    return flow_run.get_id()
 
 
 @contextlib.contextmanager
@@ -120,6 +130,14 @@ def log_artifact(uri: str, run_id: str, path: Path, artifact_path: str | None = 
     client(uri).log_artifact(run_id, str(path), artifact_path)
 
 
+def log_dict(uri: str, run_id: str, payload: dict, name: str) -> None:
+    """Store `payload` as the JSON artifact `name` of the run."""
+    client(uri).log_dict(run_id, payload, name)
+
+
+_EXPORT_LOCK = threading.Lock()  # torch.export is not thread-safe: seeds on threads (or Dask threads) export in turn
+
+
 def log_model(uri: str, run_id: str, model, example) -> None:
     """Log a torch model with `mlflow.pytorch` in the safe ``pt2`` (torch.export) format.
 
@@ -129,7 +147,7 @@ def log_model(uri: str, run_id: str, model, example) -> None:
     import torch
 
     mlflow.set_tracking_uri(uri)
-    with mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
+    with _EXPORT_LOCK, mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
         mlflow.pytorch.log_model(
             model, name="model", input_example=example, serialization_format="pt2",
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],

@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import json
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,7 +31,7 @@ from exemplar.training.config import TrainConfig
 from exemplar.training.device import resolve_device, uses_amp
 from exemplar.training.loop import EpochResult, evaluate, fit
 from exemplar.training.schedules import steps_per_epoch
-from tasks import tracking
+from tasks import progress, tracking
 from tasks._io import write_json, write_parquet
 from tasks._prefect import stage_task
 from tasks.datasets import read_dataset, read_keep, split_rows, tensors
@@ -81,11 +80,7 @@ def population_seeds(cfg: dict) -> list[int]:
 _PROGRESS_LOCK = threading.Lock()  # rich allows one live display at a time; parallel seeds stay quiet
 
 
-def is_interactive(stream=None, environ=None) -> bool:
-    """A progress bar is drawn only when stderr is a terminal and ``$CI`` is unset."""
-    stream = sys.stderr if stream is None else stream
-    environ = os.environ if environ is None else environ
-    return bool(getattr(stream, "isatty", lambda: False)()) and not environ.get("CI")
+is_interactive = progress.is_interactive
 
 
 @contextlib.contextmanager
@@ -94,12 +89,9 @@ def progress_callbacks(config: TrainConfig, rows: int, enabled: bool) -> Iterato
     if not enabled or not _PROGRESS_LOCK.acquire(blocking=False):
         yield None, None
         return
-    from rich.console import Console
-    from rich.progress import Progress
-
     steps = steps_per_epoch(rows, config.batch_size)
     try:
-        with Progress(console=Console(stderr=True), transient=True, redirect_stdout=False, redirect_stderr=False) as bar:
+        with progress.display() as bar:  # the stage's live display (one at a time), or its own
             task = bar.add_task(f"train seed {config.seed}", total=config.epochs * steps)
 
             def on_batch(epoch: int, step: int) -> None:
@@ -107,7 +99,7 @@ def progress_callbacks(config: TrainConfig, rows: int, enabled: bool) -> Iterato
 
             def on_epoch(result: EpochResult) -> None:
                 shown = f" test acc {result.test_accuracy:.4f}" if result.test_accuracy is not None else ""
-                bar.update(task, description=f"seed {config.seed} epoch {result.epoch} loss {result.train_loss:.4f}{shown}")
+                bar.update(task, description=f"train seed {config.seed} epoch {result.epoch}/{config.epochs} loss {result.train_loss:.4f} acc {result.train_accuracy:.4f}{shown}")
 
             yield on_batch, on_epoch
     finally:

@@ -1,4 +1,5 @@
-"""`dvc repro` runs the same stage flows as the pipeline, and a second `dvc repro` does nothing.
+"""`dvc repro` runs the same stage flows as the pipeline, and a second `dvc repro` does nothing; one
+repro is one parent MLflow run with every stage's run nested under it; it prints one line per stage.
 
 The project is copied into a fresh git repository so the test never touches this checkout's
 artifacts/ or dvc.lock.
@@ -6,24 +7,33 @@ artifacts/ or dvc.lock.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from mlflow.tracking import MlflowClient
 
 from tests.conftest import PROJECT_ROOT
 
 COPIED = ["conf", "flows", "tasks", "exemplar", "dvc.yaml", "params.yaml", ".dvc/config"]
+STAGES = ["ingest", "filter", "train", "score", "compress", "report"]
 SHRINK = {"data": {"limit": 300}, "train": {"epochs": 2, "checkpoint_every": 1, "population": 2}}
 
 
+def tracking_uri(root: Path) -> str:
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PYTHONWARNINGS": "ignore",
+           "MLFLOW_TRACKING_URI": tracking_uri(cwd), "PREFECT_HOME": str(cwd / ".prefect")}
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
@@ -48,9 +58,22 @@ def dvc_project(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reproduced(dvc_project: Path) -> Path:
-    run(["dvc", "repro"], dvc_project)
+def repro_output(dvc_project: Path) -> str:
+    done = run(["dvc", "repro"], dvc_project)
+    return done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def reproduced(dvc_project: Path, repro_output: str) -> Path:
     return dvc_project
+
+
+def pipeline_runs(root: Path) -> tuple[MlflowClient, list, list]:
+    """(client, parent runs, nested runs) in the clone's MLflow store."""
+    client = MlflowClient(tracking_uri(root))
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    parents = [r for r in runs if r.data.tags.get("exemplar.stage") == "pipeline"]
+    return client, parents, [r for r in runs if "mlflow.parentRunId" in r.data.tags]
 
 
 def test_repro_writes_the_pipeline_outputs(reproduced):
@@ -59,6 +82,39 @@ def test_repro_writes_the_pipeline_outputs(reproduced):
         assert (artifacts / name).is_file(), name
     assert len(pd.read_parquet(artifacts / "scores.parquet")) == SHRINK["data"]["limit"]
     assert (reproduced / "dvc.lock").is_file()
+
+
+def test_one_repro_is_one_parent_run_with_the_stage_runs_nested(reproduced):
+    client, parents, nested = pipeline_runs(reproduced)
+    assert len(parents) == 1, [p.info.run_name for p in parents]
+    parent = parents[0]
+    assert {r.data.tags["mlflow.parentRunId"] for r in nested} == {parent.info.run_id}
+    stages = {r.data.tags["exemplar.stage"] for r in nested}
+    assert stages == {"ingest", "filter", "train-seed0", "train-seed1", "score", "compress", "report"}
+    assert parent.info.status == "FINISHED" and parent.info.run_name.startswith("artifacts")
+    tags = parent.data.tags
+    assert tags["dataset_hash"] == json.loads((reproduced / "artifacts" / "headline.json").read_text())["dataset_hash"]
+    assert {"git_commit", "git_dirty", "prefect.flow_run_id", "exemplar.config_digest"} <= set(tags)
+    assert parent.data.params["train.epochs"] == "2" and "test_accuracy" in parent.data.metrics
+    assert "config.json" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+
+
+def test_repro_prints_one_line_per_stage_and_headline_metrics_only(reproduced, repro_output):
+    ours = [line for line in repro_output.splitlines() if line and not line.startswith(("Running stage", "> ", "Updating lock", "Generating lock", "Use `dvc push`", "To track the changes", "\tgit add", "To enable auto staging"))]
+    assert len([line for line in ours if line.split()[0] in STAGES]) == len(STAGES), ours
+    assert len(ours) <= len(STAGES) + 4, ours
+    metrics = json.loads((reproduced / "artifacts" / "headline.json").read_text())
+    assert 5 <= len(metrics) <= 60 and "test_accuracy" in metrics
+
+
+def test_the_stages_shared_one_prefect_server_that_stopped_with_dvc(reproduced):
+    servers = reproduced / ".prefect" / "repro-servers"
+    deadline = time.monotonic() + 30
+    while list(servers.glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    history = (servers / "history.log").read_text().splitlines()
+    assert [line.split()[1] for line in history] == ["started", "stopped"], history
+    assert not list(servers.glob("*.json"))
 
 
 def test_second_repro_is_a_no_op(reproduced):
@@ -77,3 +133,8 @@ def test_exp_run_with_a_set_param(reproduced):
     params = yaml.safe_load((reproduced / "params.yaml").read_text())
     assert params["train"]["epochs"] == 3
     assert len(list((reproduced / "artifacts" / "checkpoints" / "seed_0").glob("epoch_*.pt"))) == 3
+    _, parents, nested = pipeline_runs(reproduced)
+    [experiment] = [p for p in parents if "dvc.exp_name" in p.data.tags]  # one more parent: the experiment's
+    assert experiment.info.run_name == experiment.data.tags["dvc.exp_name"]
+    assert experiment.data.params["train.epochs"] == "3"
+    assert {r.data.tags["exemplar.stage"] for r in nested if r.data.tags["mlflow.parentRunId"] == experiment.info.run_id} >= {"train-seed0", "score", "report"}

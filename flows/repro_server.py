@@ -1,0 +1,191 @@
+"""One Prefect server per ``dvc repro`` / ``dvc exp run``, shared by its stage processes.
+
+Without ``PREFECT_API_URL`` every ``python -m flows.<stage>`` would start (and stop) Prefect's temporary
+server: 4-25 s per stage on a busy 2-core machine. Under DVC, the first stage starts one server for the
+whole repro instead, through a small supervisor process that stops it as soon as the ``dvc`` process
+that ran the stages exits; the next stages find it in ``$PREFECT_HOME/repro-servers/<dvc pid>.json``.
+
+    python -m flows.repro_server --watch PID --started T --state FILE   # the supervisor (started for you)
+
+Nothing changes outside DVC or when ``PREFECT_API_URL`` is set (a server you run yourself wins);
+``EXEMPLAR_SHARED_PREFECT=0`` turns it off (each stage then starts the temporary server, as before).
+If the shared server cannot start, the stage falls back to the temporary server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+STARTUP_SECONDS = 120
+
+
+@contextlib.contextmanager
+def prefect_api_for_dvc(environ=None) -> Iterator[str | None]:
+    """While the block runs, point Prefect at this repro's shared server (started if needed); yields its URL."""
+    environ = os.environ if environ is None else environ
+    if environ.get("PREFECT_API_URL") or not environ.get("DVC_ROOT") or environ.get("EXEMPLAR_SHARED_PREFECT") == "0":
+        yield None
+        return
+    from tasks.run import dvc_ancestor
+
+    ancestor = dvc_ancestor()
+    url = shared_server(*ancestor) if ancestor else None
+    if url is None:
+        yield None
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        yield url
+
+
+def state_path(pid: int) -> Path:
+    return Path(os.environ["PREFECT_HOME"]) / "repro-servers" / f"{pid}.json"
+
+
+def shared_server(pid: int, started: float) -> str | None:
+    """The URL of the server for the dvc process `pid`: the running one, or a new one (None on failure)."""
+    path = state_path(pid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # stages run one at a time, but two repros may share PREFECT_HOME
+        url = _running(path, started)
+        if url is None:
+            _start_supervisor(pid, started, path)
+            url = _wait_for(path, started)
+    return url
+
+
+def _running(path: Path, started: float) -> str | None:
+    """The recorded server's URL if it belongs to this dvc process and answers its health check."""
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if abs(state.get("started", 0) - started) > 1e-3 or not healthy(state["url"]):
+        return None
+    return state["url"]
+
+
+def healthy(url: str, timeout: float = 2.0) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{url}/health", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _start_supervisor(pid: int, started: float, path: Path) -> None:
+    path.unlink(missing_ok=True)
+    log = open(path.with_suffix(".log"), "w")
+    command = [sys.executable, "-m", "flows.repro_server", "--watch", str(pid), "--started", repr(started), "--state", str(path)]
+    subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                     cwd=Path(__file__).resolve().parents[1])
+    log.close()
+
+
+def _wait_for(path: Path, started: float) -> str | None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        url = _running(path, started) if path.exists() else None
+        if url:
+            return url
+        time.sleep(0.2)
+    return None
+
+
+# --- the supervisor ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(port: int) -> subprocess.Popen:
+    """Prefect's API (no UI, no background services) on 127.0.0.1:`port`, as its temporary server runs it."""
+    import prefect
+    from prefect.settings import get_current_settings
+
+    env = {**os.environ, **get_current_settings().to_environment_variables(exclude_unset=True),
+           "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent), "--factory",
+               "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
+               "--log-level", "error", "--lifespan", "on"]
+    return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+
+
+def is_alive(pid: int, started: float) -> bool:
+    import psutil
+
+    try:
+        return abs(psutil.Process(pid).create_time() - started) < 1e-3
+    except psutil.Error:
+        return False
+
+
+def supervise(pid: int, started: float, path: Path) -> int:
+    """Run the server while the dvc process lives; record it in `path`; stop it and clean up after."""
+    port = free_port()
+    server = start_server(port)
+    stop = lambda *_: server.terminate()  # noqa: E731
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        url = f"http://127.0.0.1:{port}/api"
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while not healthy(url) and server.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if server.poll() is not None or not healthy(url):
+            return 1
+        _history(path, f"started {url} (pid {server.pid}) for dvc pid {pid}")
+        temp = path.with_suffix(".tmp")
+        temp.write_text(json.dumps({"url": url, "started": started, "server_pid": server.pid, "supervisor_pid": os.getpid()}))
+        os.replace(temp, path)
+        while server.poll() is None and is_alive(pid, started):
+            time.sleep(0.5)
+        return 0
+    finally:
+        for leftover in (path, path.with_suffix(".lock"), path.with_suffix(".log")):
+            leftover.unlink(missing_ok=True)
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+        _history(path, f"stopped pid {server.pid} (dvc pid {pid} gone)")
+
+
+def _history(path: Path, line: str) -> None:
+    """One line per server start and stop in repro-servers/history.log (what the tests read)."""
+    with open(path.parent / "history.log", "a") as log:
+        log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import flows  # noqa: F401  (quiet, offline Prefect defaults)
+
+    parser = argparse.ArgumentParser(prog="python -m flows.repro_server", description=__doc__.splitlines()[0])
+    parser.add_argument("--watch", type=int, required=True, help="pid of the dvc process")
+    parser.add_argument("--started", type=float, required=True, help="its start time (psutil create_time)")
+    parser.add_argument("--state", type=Path, required=True, help="where to record the server's URL")
+    args = parser.parse_args(argv)
+    return supervise(args.watch, args.started, args.state)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
