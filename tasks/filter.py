@@ -13,7 +13,7 @@ from exemplar.data.ingest import check_trainable
 from exemplar.models.factory import ModelConfig
 from exemplar.pruning.config import PruneConfig, score_column, score_name
 from exemplar.pruning.filtering import class_balance, filter_dataset
-from exemplar.pruning.policy import apply_policy, check_scores_file, random_scores
+from exemplar.pruning.policy import apply_policy, check_scores_file, random_scores, stored_score_names
 from exemplar.pruning.proxy import ProxyData, proxy_scores
 from exemplar.training.config import TrainConfig
 from tasks import tracking
@@ -28,9 +28,10 @@ def candidate_rows(dataset: Dataset, mask: pd.DataFrame) -> np.ndarray:
     return mask["keep"].to_numpy() & (dataset.table["split"] == "train").to_numpy()
 
 
-def pruning_scores(cfg: dict, dataset: Dataset, mask: pd.DataFrame, names: list[str], random_seed: int) -> pd.DataFrame:
-    """Scores indexed by id, one ``<name>_score`` column per name: ``random`` seeded by `random_seed`,
-    the columns ``prune.scores_from`` holds read from it, the rest from one proxy run on the candidates."""
+def pruning_scores(cfg: dict, dataset: Dataset, mask: pd.DataFrame, names: list[str], random_seed: int, from_file_only: bool = True) -> pd.DataFrame:
+    """Scores indexed by id, one ``<name>_score`` column per name: ``random`` seeded by `random_seed`;
+    with ``prune.scores_from``, the names read from that file (all of them, or with `from_file_only`
+    False those it holds); the rest from one proxy run on the candidate rows."""
     config = PruneConfig(**cfg["prune"])
     rows = candidate_rows(dataset, mask)
     ids = dataset.table["id"].to_numpy()[rows]
@@ -38,7 +39,8 @@ def pruning_scores(cfg: dict, dataset: Dataset, mask: pd.DataFrame, names: list[
     wanted = [score_name(n) for n in names]
     if "random" in wanted:
         frame["random_score"] = random_scores(ids, random_seed)
-    from_file = [n for n in wanted if n != "random" and config.scores_from]
+    stored = (wanted if from_file_only else stored_score_names(config.scores_from)) if config.scores_from else []
+    from_file = [n for n in wanted if n != "random" and n in stored]
     if from_file:
         check_scores_file(config.scores_from, from_file)
         stored = pd.read_parquet(config.scores_from, columns=["id", *map(score_column, from_file)]).drop_duplicates("id")

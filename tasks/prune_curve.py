@@ -58,14 +58,15 @@ def _read_mask(layout: RunLayout, ids: pd.Series) -> pd.DataFrame:
 
 @stage_task("prune-curve-scores")
 def score_candidates(cfg: dict, run_dir: str, track: dict) -> dict:
-    """Every curve score but ``random`` for the candidate rows (from ``prune.scores_from`` or one proxy run)."""
+    """Every curve score but ``random`` for the candidate rows: those ``prune.scores_from`` holds from it,
+    the others from one proxy run."""
     layout = RunLayout(run_dir)
     curve = PruneConfig(**cfg["prune"]).curve_config()
     names = [n for n in curve.scores if n != "random"]
     with tracking.stage_run(track["uri"], track["experiment"], "prune-curve-scores", track["parent_run_id"], {"scores": names}) as run_id:
         dataset = read_dataset(layout.dataset)
         started = time.perf_counter()
-        scores = pruning_scores(cfg, dataset, _read_mask(layout, dataset.table["id"]), names, 0)
+        scores = pruning_scores(cfg, dataset, _read_mask(layout, dataset.table["id"]), names, 0, from_file_only=False)
         seconds = time.perf_counter() - started
         write_parquet(scores.reset_index(), layout.root / SCORES_FILE)
         tracking.log_metrics(track["uri"], run_id, {"seconds": seconds, "rows": len(scores)})

@@ -108,3 +108,19 @@ def test_curve_flow_on_a_tiny_config(prefect_server, tmp_path):
     children = client.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     names = {run.info.run_name for run in children}
     assert {"point-full-none-f1-s0", "point-random-random-f0.5-s0", "point-el2n-easy-f0.5-s0"} <= names
+
+
+def test_curve_scores_take_what_the_file_holds_and_the_rest_from_the_proxy(ingested, tmp_path):
+    from tasks.datasets import read_dataset
+    from tasks.filter import pruning_scores
+
+    run_dir, _ = ingested
+    dataset = read_dataset(RunLayout(run_dir).dataset)
+    path = tmp_path / "scores.parquet"
+    pd.DataFrame({"id": dataset.table["id"], "audit_score": np.arange(len(dataset.table), dtype=float)}).to_parquet(path)
+    mask = pd.DataFrame({"id": dataset.table["id"], "keep": True})
+    scores = pruning_scores(_cfg(f"prune.scores_from={path}"), dataset, mask, ["audit", "el2n", "random"], 0, from_file_only=False)
+    train = dataset.table[dataset.table["split"] == "train"]
+    assert scores.index.tolist() == train["id"].tolist()
+    assert (scores["audit_score"].to_numpy() == train.index.to_numpy()).all()
+    assert scores["el2n_score"].notna().all() and scores["random_score"].between(0, 1).all()

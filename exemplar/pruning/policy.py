@@ -39,7 +39,7 @@ def check_prune_settings(config: PruneConfig) -> None:
     """Raise ExemplarError for a pruning request that cannot work, before anything is trained.
 
     Checks the fraction or count, the direction, the score name, the proxy settings and, when
-    ``scores_from`` is set, that the file exists and holds ``id`` and the score's column. Ids are
+    ``scores_from`` is set, that the file exists and holds ``id`` (and the score's column when pruning). Ids are
     checked against the data later (:func:`check_score_ids`), once the data set is read.
     """
     if not 0.0 < config.fraction_kept <= 1.0:
@@ -58,7 +58,13 @@ def check_prune_settings(config: PruneConfig) -> None:
     if config.prototype_clusters is not None and config.prototype_clusters < 1:
         raise ExemplarError(f"prune.prototype_clusters must be >= 1 (or null for the number of classes), got {config.prototype_clusters}.")
     if config.scores_from:
-        check_scores_file(config.scores_from, [config.score] if score_name(config.score) != "random" else [])
+        needed = config.is_pruning and score_name(config.score) != "random"
+        check_scores_file(config.scores_from, [config.score] if needed else [])
+
+
+def stored_score_names(path: str) -> list[str]:
+    """Canonical names of the ``<name>_score`` columns a scores file holds."""
+    return [score_name(c) for c in pq.read_schema(path).names if c.endswith("_score")]
 
 
 def check_scores_file(path: str, names: list[str]) -> None:

@@ -107,9 +107,10 @@ def test_impossible_settings_fail_with_one_paragraph(settings_, message):
 def test_a_score_file_without_the_column_or_the_ids_fails(tmp_path):
     path = tmp_path / "scores.parquet"
     pd.DataFrame({"id": ["r0", "r1"], "el2n_score": [0.1, 0.2]}).to_parquet(path)
-    check_prune_settings(PruneConfig(scores_from=str(path), score="el2n_score"))
+    check_prune_settings(PruneConfig(scores_from=str(path), score="el2n_score", fraction_kept=0.5))
+    check_prune_settings(PruneConfig(scores_from=str(path), score="audit"))  # not pruning: the column is not needed
     with pytest.raises(ExemplarError, match=r"no column\(s\) \['audit_score'\]"):
-        check_prune_settings(PruneConfig(scores_from=str(path), score="audit"))
+        check_prune_settings(PruneConfig(scores_from=str(path), score="audit", fraction_kept=0.5))
     scores = pd.read_parquet(path).set_index("id")["el2n_score"]
     with pytest.raises(ExemplarError, match=r"for 2 of the 3 training row\(s\).*'r2', 'r3'"):
         check_score_ids(scores.iloc[:1], np.array(["r0", "r2", "r3"], dtype=object), str(path))
