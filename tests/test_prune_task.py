@@ -49,7 +49,7 @@ def test_filter_prunes_half_of_each_class_by_a_proxy_score(ingested):
     # hard: every kept row of a class scores at least as high as every pruned row of that class
     for label in total.index:
         rows = table["label"].to_numpy() == label
-        assert mask.loc[rows & mask["keep"].to_numpy() & train, "prune_score"].min() >= mask.loc[rows & pruned, "prune_score"].max()
+        assert mask.loc[rows & mask["keep"].to_numpy() & train, "prune_value"].min() >= mask.loc[rows & pruned, "prune_value"].max()
     assert json.loads((layout.stage_metrics("filter")).read_text())["dropped_by_reason"]["pruned_el2n_hard"] == pruned.sum()
 
 

@@ -13,7 +13,7 @@ Quotas: ``n_keep = count_kept`` or ``round(fraction_kept * n_candidates)``, kept
 over class sizes); otherwise one global ranking decides. Either way every class keeps at least
 ``min(min_per_class, its size)`` rows, and a request that cannot be met fails before any training.
 The result is a mask (never a rewrite): dropped candidates get ``drop_reason = "pruned_<score>_<keep>"``
-(``pruned_random`` for the random baseline) and every row its ``prune_score`` (NaN when not ranked).
+(``pruned_random`` for the random baseline) and every row its ``prune_value`` (the score it was ranked by; NaN when not ranked; not named ``*_score`` so the report does not fuse it).
 """
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ def apply_policy(mask: pd.DataFrame, table: pd.DataFrame, scores: pd.Series, con
     """Prune the candidates (training rows still kept in `mask`) by `scores` (indexed by id).
 
     `mask`: the filter's frame aligned with `table` (``id``, ``keep``, ``drop_reason``, ...);
-    `table`: ``id``, ``split``, ``label``. Returns (a new mask with ``prune_score`` added, summary).
+    `table`: ``id``, ``split``, ``label``. Returns (a new mask with ``prune_value`` added, summary).
     """
     is_candidate = mask["keep"].to_numpy() & (table["split"] == "train").to_numpy()
     ids = table["id"].to_numpy()[is_candidate]
@@ -218,8 +218,8 @@ def apply_policy(mask: pd.DataFrame, table: pd.DataFrame, scores: pd.Series, con
     labels = table["label"].to_numpy()[is_candidate]
     keep = select_rows(values, labels, config, len(class_names), class_names)
     out = mask.copy()
-    out["prune_score"] = np.nan
-    out.loc[is_candidate, "prune_score"] = values
+    out["prune_value"] = np.nan
+    out.loc[is_candidate, "prune_value"] = values
     dropped = np.flatnonzero(is_candidate)[~keep]
     out.loc[dropped, "keep"] = False
     out.loc[dropped, "drop_reason"] = drop_reason(config)

@@ -124,7 +124,7 @@ def test_apply_policy_masks_only_kept_training_rows_and_names_the_rule():
     out, summary = apply_policy(mask, table, scores, PruneConfig(count_kept=3, min_per_class=1), ["x", "y"])
     assert out["keep"].tolist() == [False, True, True, False, True, False, True, True]
     assert out["drop_reason"].tolist() == ["pruned_el2n_hard", "", "", "pruned_el2n_hard", "", "exact_duplicate", "", ""]
-    assert np.isnan(out["prune_score"].iloc[5]) and out["prune_score"].iloc[1] == 0.9
+    assert np.isnan(out["prune_value"].iloc[5]) and out["prune_value"].iloc[1] == 0.9
     assert summary["kept"] == 3 and summary["dropped_per_class"] == {"x": 1, "y": 1}
     assert mask["keep"].tolist()[0]  # the input mask is not modified
 
