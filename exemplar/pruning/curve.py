@@ -104,20 +104,24 @@ def compare_at(summary: pd.DataFrame, fraction: float) -> dict:
 
 def plot_curve(table: pd.DataFrame, paths: list) -> None:
     """Test accuracy (mean over seeds, band = min..max over seeds) against fraction kept, one line per
-    (score, direction); random is the dashed black line. Saved to every path in `paths` (.svg, .png)."""
+    (score, direction): one colour per score, solid = keep hard, dotted = keep easy, dash-dot = drop_top;
+    random is the dashed black line. Saved to every path in `paths` (.svg, .png)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     summary = summarise(table)
+    scores = [s for s in sorted(summary["score"].unique()) if s != "random"]
+    colours = {score: plt.get_cmap("tab10")(i % 10) for i, score in enumerate(scores)} | {"random": "black"}
+    dashes = {"hard": "-", "easy": ":", "drop_top": "-.", "random": "--"}
     figure, axes = plt.subplots(figsize=(8, 5))
     for (score, direction), line in summary.groupby(["score", "direction"], sort=True):
         line = line.sort_values("fraction_kept")
-        style = {"color": "black", "linestyle": "--"} if score == "random" else {"linestyle": "-" if direction == "hard" else ":"}
         label = score if score == "random" else f"{score} ({direction})"
-        drawn = axes.plot(line["fraction_kept"], line["mean"], marker="o", markersize=3, label=label, **style)[0]
-        axes.fill_between(line["fraction_kept"], line["min"], line["max"], color=drawn.get_color(), alpha=0.12, linewidth=0)
+        style = {"color": colours[score], "linestyle": dashes.get(direction, "-")}
+        axes.plot(line["fraction_kept"], line["mean"], marker="o", markersize=3, label=label, **style)
+        axes.fill_between(line["fraction_kept"], line["min"], line["max"], color=colours[score], alpha=0.10, linewidth=0)
     axes.set_xlabel("fraction of training rows kept")
     axes.set_ylabel("test accuracy (mean over seeds; band: min..max)")
     axes.invert_xaxis()
