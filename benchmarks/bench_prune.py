@@ -10,6 +10,8 @@
 
     MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736 OMP_WAIT_POLICY=PASSIVE \\
         nice -n 5 .venv/bin/python benchmarks/bench_prune.py [curve|noisy|all] [--out /tmp/bench_prune]
+    # the noisy part again with longer-trained curve points, reusing its audit run:
+    ... benchmarks/bench_prune.py noisy --out /tmp/bench_prune --reuse-audit --noisy-epochs 30
 """
 
 from __future__ import annotations
@@ -93,23 +95,26 @@ def noisy_digits(path: Path, fraction: float = 0.1, seed: int = 0) -> list[str]:
     return table["id"][flipped].tolist()
 
 
-def noisy_part(out: Path) -> dict:
+def noisy_part(out: Path, epochs: int | None, reuse_audit: bool) -> dict:
+    """`epochs`: the curve points' full-data epochs (None: the default); `reuse_audit`: keep an audit
+    run already in `out` (made by an earlier call with the same seeded data) instead of re-running it."""
     folder = out / "noisy"
     folder.mkdir(parents=True, exist_ok=True)
     data = folder / "noisy_digits.npz"
     flipped = set(noisy_digits(data))
     source = ["data=npz", f"data.path={data}"]
-    audit = run([sys.executable, "-m", "flows.pipeline", *source, f"out_dir={folder / 'audit'}"], out)
     scores = folder / "audit" / "scores.parquet"
+    audit = {"reused": str(scores)} if reuse_audit and scores.exists() else run([sys.executable, "-m", "flows.pipeline", *source, f"out_dir={folder / 'audit'}"], out)
+    name = "curve" if epochs is None else f"curve_epochs{epochs}"
     curve = run([
-        sys.executable, "-m", "flows.prune_curve", *source, f"out_dir={folder / 'curve'}", f"prune.scores_from={scores}",
+        sys.executable, "-m", "flows.prune_curve", *source, f"out_dir={folder / name}", f"prune.scores_from={scores}",
         "prune.curve.fractions=[1.0,0.9]", "prune.curve.scores=[random,audit]", f"prune.curve.seeds=[{','.join(map(str, NOISY_SEEDS))}]",
-        "prune.class_balanced=false",
+        "prune.class_balanced=false", *([f"prune.curve.epochs={epochs}"] if epochs else []),
     ], out)
-    table = pd.read_parquet(folder / "curve" / "prune_curve.parquet")
-    keep = pd.read_parquet(folder / "curve" / "keep.parquet")
+    table = pd.read_parquet(folder / name / "prune_curve.parquet")
+    keep = pd.read_parquet(folder / name / "keep.parquet")
     return {
-        "audit_run": {k: v for k, v in audit.items() if k != "stdout_tail"}, "curve_run": curve,
+        "audit_run": {k: v for k, v in audit.items() if k != "stdout_tail"}, "curve_run": curve, "full_data_epochs": epochs or "default",
         "flipped_training_rows": len(flipped), "accuracy": _noisy_accuracy(table),
         "precision_of_dropped": _precision(pd.read_parquet(scores), keep, flipped), "outputs": str(folder),
     }
@@ -138,6 +143,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("part", nargs="?", default="all", choices=["curve", "noisy", "all"])
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench_prune"))
+    parser.add_argument("--noisy-epochs", type=int, default=None, help="noisy part: full-data epochs of the curve points")
+    parser.add_argument("--reuse-audit", action="store_true", help="noisy part: reuse the audit run already in --out")
     parser.add_argument("overrides", nargs="*", help="extra overrides for the clean curve")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -145,11 +152,12 @@ def main() -> int:
     report.update({"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}})
     for part in (["curve", "noisy"] if args.part == "all" else [args.part]):
         started = {"commit": commit(), "command": shlex.join([sys.executable, *sys.argv]), "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        section = curve_part(args.out, args.overrides) if part == "curve" else noisy_part(args.out)
-        report["clean_curve" if part == "curve" else "noisy_labels"] = {**started, **section}
+        key = "clean_curve" if part == "curve" else "noisy_labels" + (f"_epochs{args.noisy_epochs}" if args.noisy_epochs else "")
+        section = curve_part(args.out, args.overrides) if part == "curve" else noisy_part(args.out, args.noisy_epochs, args.reuse_audit)
+        report[key] = {**started, **section}
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(report, indent=2, default=str) + "\n")
-        print(json.dumps(report[("clean_curve" if part == "curve" else "noisy_labels")], indent=2, default=str))
+        print(json.dumps(report[key], indent=2, default=str))
     return 0
 
 
