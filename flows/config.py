@@ -9,6 +9,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from exemplar.compression.config import CompressConfig
+from exemplar.data.decisions import read_decisions
 from exemplar.data.loaders import DataConfig
 from exemplar.errors import ExemplarError
 from exemplar.models.factory import ModelConfig
@@ -67,6 +68,8 @@ def validate(cfg: dict) -> None:
         except TypeError as error:
             raise ExemplarError(f"config section '{name}' does not match {cls.__name__}: {error}.") from error
     _require_existing_data_path(cfg["data"])
+    if cfg.get("decisions"):  # the file's form now; its ids and class names when ingest reads the data
+        read_decisions(cfg["decisions"])
     for component in built.values():
         if hasattr(component, "validate"):
             component.validate()

@@ -3,6 +3,9 @@ with label conflicts, split leakage and class balance reported in stages/filter.
 
 from __future__ import annotations
 
+import pyarrow.parquet as pq
+
+from exemplar.data.decisions import apply_removals
 from exemplar.pruning.config import PruneConfig
 from exemplar.pruning.filtering import filter_dataset
 from tasks import tracking
@@ -19,6 +22,8 @@ def filter_rows(cfg: dict, run_dir: str, track: dict) -> dict:
     config = PruneConfig(**cfg["prune"])
     with tracking.stage_run(track["uri"], track["experiment"], "filter", track["parent_run_id"], {"prune": cfg["prune"]}) as run_id:
         mask, summary = filter_dataset(read_dataset(layout.dataset), config)
+        if layout.decisions.exists():  # the reviewer's removals (decisions=), recorded by ingest
+            mask, summary = apply_removals(mask, summary, pq.read_table(layout.decisions).to_pandas())
         write_parquet(mask, layout.keep)
         write_json(summary, layout.stage_metrics("filter"))
         # per-class counts stay in filter.json: class names need not be valid MLflow metric names

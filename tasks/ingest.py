@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from exemplar.data.config import DataConfig
+from exemplar.data.decisions import Relabeller, check_labels, empty_record, read_decisions
 from exemplar.data.ingest import IngestStream
 from exemplar.data.loaders import open_stream
 from exemplar.data.quarantine import quarantine_arrow
@@ -18,13 +19,16 @@ from tasks._prefect import stage_task
 from tasks.layout import RunLayout
 
 
-def write_stream(stream: IngestStream, path: Path) -> Path:
-    """Write the stream's batches to `path` atomically (nothing at `path` if the stream raises)."""
+def write_stream(stream: IngestStream, path: Path, relabeller: Relabeller | None = None) -> Path:
+    """Write the stream's batches to `path` atomically (nothing at `path` if the stream raises), applying
+    the reviewer's relabels when given (and raising, before the rename, if it names unknown ids)."""
 
     def write(temp: Path) -> None:
         with pq.ParquetWriter(temp, stream.schema) as writer:
             for table in stream.batches():
-                writer.write_table(table)
+                writer.write_table(relabeller(table) if relabeller else table)
+        if relabeller:
+            relabeller.check_ids(stream.quarantine())
 
     return _atomic(path, write)
 
@@ -40,17 +44,28 @@ def log_dataset_input(uri: str, run_id: str, summary: dict, path: Path) -> None:
     tracking.client(uri).log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags)])
 
 
+def _relabeller(path: str | None, class_names: list[str]) -> Relabeller | None:
+    """The reviewer's decisions (``decisions=``), checked against the class names before pass 2."""
+    if not path:
+        return None
+    decisions = read_decisions(path)
+    check_labels(decisions, class_names)
+    return Relabeller(decisions, class_names)
+
+
 @stage_task("ingest")
 def ingest(cfg: dict, run_dir: str, track: dict) -> dict:
     """Load `cfg['data']` into run_dir/dataset.parquet and run_dir/quarantine.parquet; returns the summary."""
     layout = RunLayout(run_dir)
     with tracking.stage_run(track["uri"], track["experiment"], "ingest", track["parent_run_id"], {"data": cfg["data"]}) as run_id:
         stream = open_stream(DataConfig(**cfg["data"]))
-        write_stream(stream, layout.dataset)
+        relabeller = _relabeller(cfg.get("decisions"), stream.info.class_names)
+        write_stream(stream, layout.dataset, relabeller)
         write_parquet(quarantine_arrow(stream.quarantine()), layout.quarantine)
-        summary = stream.summary()
+        write_parquet(relabeller.record() if relabeller else empty_record(), layout.decisions)
+        summary = relabeller.summarize(stream.summary()) if relabeller else stream.summary()
         write_json(summary, layout.stage_metrics("ingest"))
-        numbers = ("rows_read", "rows", "train_rows", "test_rows", "num_classes", "quarantined", "quarantined_by_reason", "images_resized", "images_recoloured")
+        numbers = ("decisions_relabelled",) * bool(relabeller) + ("rows_read", "rows", "train_rows", "test_rows", "num_classes", "quarantined", "quarantined_by_reason", "images_resized", "images_recoloured")
         tracking.log_metrics(track["uri"], run_id, {k: summary[k] for k in numbers})
         tracking.set_tags(track["uri"], run_id, {"dataset_hash": summary["hash"], "dataset_source": summary["source"]})
         log_dataset_input(track["uri"], run_id, summary, layout.dataset)

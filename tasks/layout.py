@@ -40,3 +40,5 @@ class RunLayout:
     compressed_root = property(lambda self: self.root / "compressed")
     # ingest stage (appended): rows that could not be used, with the reason
     quarantine = property(lambda self: self.root / "quarantine.parquet")
+    # reviewer decisions applied by ingest (relabels) and filter (removals), read by the report
+    decisions = property(lambda self: self.root / "decisions.parquet")

@@ -57,3 +57,41 @@ def headline(dataset_summary: dict, filter_summary: dict, compress_summary: dict
         metrics[f"test_accuracy_{tag}"] = level["test_accuracy"]
         metrics[f"cie_{tag}"] = level["cie_count"]
     return metrics
+
+
+def training_curves(frames: dict[int, list[pd.DataFrame]]) -> pd.DataFrame:
+    """(seed, epoch, accuracy, confidence): per seed and epoch, the share of training rows predicted
+    correctly and their mean probability of the given label (from the dynamics/ tables)."""
+    rows = [
+        {"seed": seed, "epoch": int(frame["epoch"].iat[0]), "accuracy": float(frame["correct"].mean()),
+         "confidence": float(frame["label_probability"].mean())}
+        for seed, epochs in frames.items() for frame in epochs if len(frame)
+    ]
+    return pd.DataFrame(rows, columns=["seed", "epoch", "accuracy", "confidence"])
+
+
+def headline_markdown(content: dict, shown: int = 10) -> str:
+    """The report's headline as Markdown (for a Prefect artifact): the numbers, then the top of the queue."""
+    summary, metrics = content["summary"], content["metrics"]
+    lines = [f"# exemplar data audit: {summary['rows']} rows, {summary['classes']} classes",
+             "", "| metric | value |", "|---|---|"]
+    lines += [f"| {key} | {value:.4g} |" if isinstance(value, float) else f"| {key} | {value} |"
+              for key, value in sorted(metrics.items()) if not isinstance(value, (dict, list))]
+    decided = (content.get("changes") or {}).get("decisions")
+    if decided:
+        lines += ["", f"Reviewer decisions applied: {decided['labels_changed']} relabelled, {decided['rows_removed']} removed."]
+    lines += ["", "## Review first", ""]
+    lines += [f"{i + 1}. `{row['id']}` given *{row['label_name']}*, predicted *{row['pred_name']}*: {row['why']}"
+              for i, row in enumerate(queue_table(content, shown))]
+    return "\n".join(lines)
+
+
+def queue_table(content: dict, shown: int) -> list[dict]:
+    """The first `shown` training rows of the queue as flat records (for a Prefect table artifact)."""
+    rows = [r for r in content["review_queue"] if r["split"] == "train"][:shown]
+    return [{"rank": r["audit_rank"], "id": r["id"], "label_name": r["label_name"], "pred_name": r["pred_name"],
+             "audit_top_percent": round(100 - r["audit_percentile"], 2), "why": _why(r)} for r in rows]
+
+
+def _why(row: dict) -> str:
+    return "; ".join(w["text"] for w in row["why"]) or "n/a"

@@ -1,60 +1,76 @@
-"""The HTML report: every piece of user text is escaped and nothing is loaded from outside."""
+"""The HTML report: every piece of user text is escaped, nothing is loaded from outside, and the page
+carries the review queue the JSON twin describes."""
 
 from __future__ import annotations
 
 import re
 
-import numpy as np
+from exemplar.report.assemble import headline_markdown, queue_table
+from exemplar.report.figures import report_figures
+from exemplar.report.html import render_html
+from exemplar.report.summary import build_report, shown_ids, top_examples
+from tests.unit.report.makers import HOSTILE, inputs, thumbnails
+
 import pandas as pd
 
-from exemplar.data.images import png_data_uri
-from exemplar.report.html import render_html
-from exemplar.report.summary import build_report, score_columns, top_examples
-from exemplar.scoring.fusion import fuse_scores
 
-HOSTILE = "<script>alert('x')</script>"
-
-
-def scores_table(n: int = 6) -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    table = pd.DataFrame({
-        "id": [f"id-{i}" for i in range(n - 1)] + [HOSTILE],
-        "split": ["train", "test"] * (n // 2),
-        "label": rng.integers(0, 2, n),
-        "label_name": ["cat", HOSTILE] * (n // 2),
-        "pred": rng.integers(0, 2, n),
-        "pred_name": ["cat", "dog"] * (n // 2),
-        "loss_score": rng.random(n),
-        "margin_score": rng.random(n),
-    })
-    return fuse_scores(table, score_columns(table))
+def render(**extra) -> tuple[dict, str]:
+    given = inputs(**extra)
+    content = build_report(given, top_k=3, queue_size=6)
+    content["stages"] = {"ingest": {HOSTILE: [1, 2]}}
+    figures = report_figures(given.scores, content, given.curves, pd.DataFrame(), None)
+    return content, render_html(content, figures, thumbnails(sorted(shown_ids(content))), title=HOSTILE)
 
 
 def test_user_text_is_escaped_everywhere():
-    table = scores_table()
-    report = build_report(table, {"source": HOSTILE, "hash": "h"}, {"note": HOSTILE}, top_k=3, queue_size=6)
-    report["stages"] = {"ingest": {HOSTILE: [1, 2]}}
-    html = render_html(report, {}, title=HOSTILE)
-    assert "<script>" not in html
-    assert "&lt;script&gt;" in html
+    _, html = render()
+    assert HOSTILE not in html and "<script>alert" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
 
 
-def test_thumbnails_are_inline_png_and_nothing_is_external():
-    table = scores_table()
-    uri = png_data_uri(np.zeros((1, 8, 8), dtype=np.uint8), scale=4)
-    report = build_report(table, {"source": "s", "hash": "h"}, {}, top_k=2, queue_size=3)
-    html = render_html(report, {"id-0": uri})
-    assert uri.startswith("data:image/png;base64,")
+def test_nothing_is_external_and_a_policy_forbids_requests():
+    _, html = render()
     assert not re.search(r"""(src|href)=['"]?(https?:)?//""", html)
+    assert "default-src 'none'" in html
+    assert re.search(r"src=\"data:image/png;base64,", html)
 
 
-def test_top_examples_are_ordered_by_score_then_id():
-    table = pd.DataFrame({"id": ["b", "a", "c"], "x_score": [1.0, 1.0, 2.0]})
-    assert top_examples(table, "x_score", 3)["id"].tolist() == ["c", "a", "b"]
-
-
-def test_review_queue_follows_audit_rank():
-    table = scores_table(8)
-    report = build_report(table, {"source": "s", "hash": "h"}, {}, top_k=2, queue_size=8)
-    ranks = [row["audit_rank"] for row in report["review_queue"]]
+def test_queue_holds_train_and_test_rows_in_rank_order_with_reasons():
+    content, html = render()
+    queue = content["review_queue"]
+    ranks = [row["audit_rank"] for row in queue]
     assert ranks == sorted(ranks) and ranks[0] == 1
+    assert sum(r["split"] == "train" for r in queue) == 6 and sum(r["split"] == "test" for r in queue) == 6
+    assert all(1 <= len(r["why"]) <= 3 and r["reason"] == r["why"][0]["signal"] for r in queue)
+    assert all(0 <= r["audit_percentile"] <= 100 for r in queue)
+    assert html.count('class="qrow"') == 12
+
+
+def test_one_section_per_signal_with_a_histogram():
+    content, html = render()
+    names = [s["name"] for s in content["signal_sections"]]
+    assert names == ["loss", "margin", "outlier", "cie"]
+    assert html.count("histogram\" src=\"data:image/png") == 4
+
+
+def test_quarantined_rows_are_listed_by_file_and_per_class_table_has_rates():
+    content, html = render()
+    assert content["summary"]["quarantined"]["rows"][0]["file"].endswith(".png")
+    assert "q-1" in html
+    row = content["per_class"][0]
+    assert row["accuracy_dense"] == 0.9 and row["accuracy_p90"] == 0.5
+    assert 0 <= row["suspected_noise_rate"] <= 1 and 0 <= row["cie_rate"] <= 1
+
+
+def test_top_examples_are_ordered_by_score_then_id_and_skip_nan():
+    table = pd.DataFrame({"id": ["b", "a", "c", "d"], "x_score": [1.0, 1.0, 2.0, float("nan")]})
+    assert top_examples(table, "x_score", 4)["id"].tolist() == ["c", "a", "b"]
+    assert top_examples(table, "x_score", 2, lowest=True)["id"].tolist() == ["a", "b"]
+
+
+def test_prefect_headline_and_table():
+    content, _ = render()
+    text = headline_markdown(content)
+    assert text.startswith("# exemplar data audit") and "Review first" in text
+    rows = queue_table(content, 3)
+    assert [r["rank"] for r in rows] == sorted(r["rank"] for r in rows) and len(rows) == 3
