@@ -11,7 +11,7 @@ from exemplar.errors import ExemplarError
 class ReportConfig:
     top_k: int = 12  # examples shown at each end of every signal
     queue_size: int = 50  # rows of each review queue (training rows; test rows)
-    thumbnail_pixels: int = 64  # thumbnails are enlarged (nearest neighbour) to at least this size
+    thumbnail_pixels: int = 64  # thumbnail side: larger images reduced to it, tiny ones (under half) enlarged
     why_top_percent: float = 5.0  # a signal is named in the "why" column when the row is in its top this-many percent
     previous_scores: str | None = None  # an earlier run's scores.parquet, for rank changes
 

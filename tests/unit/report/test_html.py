@@ -74,3 +74,14 @@ def test_prefect_headline_and_table():
     assert text.startswith("# exemplar data audit") and "Review first" in text
     rows = queue_table(content, 3)
     assert [r["rank"] for r in rows] == sorted(r["rank"] for r in rows) and len(rows) == 3
+
+
+def test_pictures_are_made_only_for_shown_rows_so_size_does_not_grow_with_the_data():
+    from tests.unit.report.makers import scores_table
+
+    shown = []
+    for n in (60, 600):
+        content = build_report(inputs(scores_table(n)), top_k=4, queue_size=5)
+        shown.append(len(shown_ids(content)))
+    bound = 2 * 5 + 4 * (4 + 2) + 2  # two queues, four signals (top 4, bottom 2), CIE cards
+    assert all(count <= bound for count in shown)
