@@ -163,6 +163,12 @@ def test_decisions_relabel_and_remove_rows_in_the_next_run(first_run, data_file,
     assert changes["ranks"]["compared"] == len(dataset)
     html = (run_dir / "report.html").read_text()
     assert "<b>1 label(s) changed</b> and <b>1 row(s) removed</b>" in html
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts()
+    assert any(a.key == "exemplar-report" and "Reviewer decisions applied: 1 relabelled, 1 removed." in str(a.data) for a in artifacts)
+    assert any(a.key == "exemplar-review-queue" for a in artifacts)
 
 
 def test_bad_decisions_stop_the_run_with_one_paragraph(prefect_server, data_file, tmp_path, capsys):

@@ -85,3 +85,29 @@ def test_pictures_are_made_only_for_shown_rows_so_size_does_not_grow_with_the_da
         shown.append(len(shown_ids(content)))
     bound = 2 * 5 + 4 * (4 + 2) + 2  # two queues, four signals (top 4, bottom 2), CIE cards
     assert all(count <= bound for count in shown)
+
+
+def test_tables_show_feature_values_instead_of_pictures():
+    from tests.unit.report.makers import scores_table
+
+    scores = scores_table()
+    features = pd.DataFrame({"id": scores["id"], "age": range(len(scores)), "income": [1.5] * len(scores)})
+    given = inputs(scores, features=features)
+    given.dataset["modality"] = "table"
+    content = build_report(given, top_k=3, queue_size=4)
+    html = render_html(content, {}, {})
+    assert content["review_queue"][0]["features"] == {"age": float(scores.set_index("id").index.get_loc(content["review_queue"][0]["id"])), "income": 1.5}
+    assert "<th>features</th>" in html and "income=1.5" in html and "data:image/png" not in html
+
+
+def test_pruning_curve_and_training_curves_are_drawn_when_present():
+    curve = pd.DataFrame([{"score": s, "direction": d, "fraction_kept": f, "seed": seed, "test_accuracy": 0.5 + f / 3, "n_train": int(100 * f)}
+                          for s in ("el2n", "random") for d in ("keep_hard",) for f in (0.3, 0.6, 1.0) for seed in (0, 1)])
+    curves = pd.DataFrame({"seed": [0, 0, 1, 1], "epoch": [1, 2, 1, 2], "accuracy": [0.5, 0.8, 0.4, 0.9], "confidence": [0.4, 0.7, 0.3, 0.8]})
+    given = inputs(prune_curve=curve, curves=curves)
+    content = build_report(given, top_k=3, queue_size=4)
+    figures = report_figures(given.scores, content, given.curves, pd.DataFrame(), given.prune_curve)
+    html = render_html(content, figures, {})
+    assert {"prune_curve", "training"} <= set(figures)
+    assert 'alt="pruning curve"' in html and 'alt="training curves"' in html
+    assert content["prune_curve"][0]["score"] == "el2n"
