@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from exemplar.report.queue import review_rank
+
 SHOWN = 20  # rows listed per change list
 
 
@@ -29,14 +31,16 @@ def decisions_applied(record: pd.DataFrame, scores: pd.DataFrame, source: str | 
 
 
 def rank_changes(scores: pd.DataFrame, previous: pd.DataFrame, source: str, queue_size: int) -> dict:
-    """Ranks now against an earlier run's ``scores.parquet`` (matched by id): Spearman correlation of
-    the audit ranks, the biggest moves, and which ids entered or left the top `queue_size`."""
-    both = scores[["id", "audit_rank"]].merge(previous[["id", "audit_rank"]], on="id", suffixes=("", "_before"))
+    """Ranks now against an earlier run's ``scores.parquet`` (matched by id; each row's rank in its own
+    queue, see :func:`review_rank`): Spearman correlation, the biggest moves, and which ids entered or
+    left the first `queue_size` ranks."""
+    ranks = lambda table: pd.DataFrame({"id": table["id"], "audit_rank": review_rank(table)}).dropna()
+    both = ranks(scores).merge(ranks(previous), on="id", suffixes=("", "_before"))
     if both.empty:
         return {"source": source, "compared": 0}
     both["move"] = both["audit_rank_before"] - both["audit_rank"]  # positive: now reviewed sooner
-    top_now = set(scores.nsmallest(queue_size, "audit_rank")["id"])
-    top_before = set(previous.nsmallest(queue_size, "audit_rank")["id"])
+    top_now = set(ranks(scores).nsmallest(queue_size, "audit_rank")["id"])
+    top_before = set(ranks(previous).nsmallest(queue_size, "audit_rank")["id"])
     spearman = float(np.corrcoef(both["audit_rank"].rank(), both["audit_rank_before"].rank())[0, 1]) if len(both) > 1 else None
     listed = lambda frame: frame.head(SHOWN)[["id", "audit_rank_before", "audit_rank", "move"]].to_dict("records")
     return {

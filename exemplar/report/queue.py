@@ -20,10 +20,19 @@ def finite(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def percentiles(values: pd.Series) -> pd.Series:
-    """Share of rows (in %) whose audit score is below each row's: 99.5 means 'top 0.5%'."""
-    below = values.rank(method="min") - 1
-    return 100.0 * below / max(1, len(values) - 1)
+def review_rank(scores: pd.DataFrame) -> pd.Series:
+    """(N,) each row's rank in its own queue: ``audit_rank`` for training rows and ``audit_rank_test``
+    for test rows when the fusion ranks the splits separately, else the one ``audit_rank``."""
+    if "audit_rank_test" in scores:
+        return scores["audit_rank"].fillna(scores["audit_rank_test"])
+    return scores["audit_rank"]
+
+
+def percentiles(values: pd.Series, groups: pd.Series) -> pd.Series:
+    """Share of rows of the same group (in %) whose audit score is below each row's: 99.5 = 'top 0.5%'."""
+    below = values.groupby(groups.to_numpy()).rank(method="min") - 1
+    sizes = values.groupby(groups.to_numpy()).transform("size")
+    return 100.0 * below / (sizes - 1).clip(lower=1)
 
 
 def prediction_confidence(scores: pd.DataFrame) -> pd.Series:
@@ -47,12 +56,12 @@ def feature_values(features: pd.DataFrame | None, ids: list[str]) -> dict[str, d
 
 
 def queue_rows(scores: pd.DataFrame, signals: list[str], size: int, top_percent: float, features: pd.DataFrame | None) -> list[dict]:
-    """The first `size` training rows and the first `size` test rows by ``audit_rank``, as dicts
-    (the union, ordered by rank); `features` holds ``id`` plus feature columns for tables."""
+    """The first `size` training rows and the first `size` test rows by their rank (:func:`review_rank`),
+    as dicts (the union, ordered by rank); `features` holds ``id`` plus feature columns for tables."""
     z = evidence(scores, signals) if signals else pd.DataFrame(index=scores.index)
-    scores = scores.assign(_pct=percentiles(scores["audit_score"]), _conf=prediction_confidence(scores))
-    chosen = pd.concat([scores[scores["split"] == s].nsmallest(size, "audit_rank") for s in ("train", "test")]).sort_values("audit_rank")
-    why = explain(z.loc[chosen.index], top_percent) if signals else [[] for _ in range(len(chosen))]
+    scores = scores.assign(_pct=percentiles(scores["audit_score"], scores["split"]), _conf=prediction_confidence(scores), _rank=review_rank(scores))
+    chosen = pd.concat([scores[scores["split"] == s].nsmallest(size, "_rank") for s in ("train", "test")]).sort_values(["_rank", "split"], ascending=[True, False])
+    why = explain(z.loc[chosen.index], top_percent) if len(z.columns) else [[] for _ in range(len(chosen))]
     values = feature_values(features, chosen["id"].astype(str).tolist())
     return [_row(record, reasons, values.get(str(record["id"]), {})) for (_, record), reasons in zip(chosen.iterrows(), why)]
 
@@ -64,7 +73,7 @@ def _row(record: pd.Series, why: list[dict], features: dict) -> dict:
         "label": int(record["label"]), "label_name": str(record["label_name"]),
         "pred": int(record["pred"]), "pred_name": str(record["pred_name"]),
         "confidence": finite(record["_conf"]),
-        "audit_rank": int(record["audit_rank"]), "audit_score": finite(record["audit_score"]),
+        "audit_rank": int(record["_rank"]), "audit_score": finite(record["audit_score"]),
         "audit_percentile": round(float(record["_pct"]), 2),
         "why": why, "reason": why[0]["signal"] if why else "",
         "keep": True if keep is None or pd.isna(keep) else bool(keep),

@@ -1,13 +1,18 @@
 """The "why" column: which one to three signals put a row high in the review queue, in words.
 
-Coupling: this reads only the ``<name>_score`` columns of ``scores.parquet`` and the family
-declaration of :mod:`exemplar.scoring.fusion` (``FAMILIES``, column -> family; a column it does not
-list is a family of its own), never the fusion's internals, so it keeps working when the fusion
-method changes. The evidence is scale-free: for each column, the share of rows scoring at or above
-the row ("top 0.4% on loss"); robust z-scores were tried first and read badly (a loss z of 8,000
-where most losses are near 0). A row's reasons are its most extreme column per family, most extreme
-first, those within the top ``top_percent`` % (at most three; the strongest is always named, so
-every row has a reason).
+Coupling: this reads only the ``<name>_score`` columns of ``scores.parquet`` and each column's
+declared family and direction -- ``exemplar.scoring.registry.declared(column)`` (``.family``,
+``.direction``: +1 higher is more suspicious, -1 lower is, 0 not fused) where the registry declares
+them, else the older ``exemplar.scoring.fusion.FAMILIES`` (column -> family, direction +1); a column
+neither declares is a family of its own. It never reads the fusion's arithmetic, so it keeps working
+when the fusion changes (it was written while the fusion was being reworked). Columns with direction
+0 are not named (the fusion does not use them).
+
+The evidence is scale-free: for each column, the share of rows (of the same split) scoring at or
+beyond the row in the suspicious direction ("top 0.4% on loss"); robust z-scores were tried first
+and read badly (a loss z of 8,000 where most losses are near 0). A row's reasons are its most
+extreme column per family, most extreme first, those within the top ``top_percent`` % (at most
+three; the strongest is always named, so every row has a reason).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from exemplar.scoring import fusion
+from exemplar.scoring import fusion, registry
 
 PHRASES = {
     "loss": "high loss on its given label",
@@ -48,16 +53,28 @@ def phrase(column: str) -> str:
     return words or f"{name.replace('_', ' ')} unusually high"
 
 
+def declaration(column: str) -> tuple[str, int]:
+    """(family, direction) of a score column, as the scoring registry (or the older fusion) declares it."""
+    declared = getattr(registry, "declared", None)
+    if declared is not None:
+        signal = declared(column)
+        return str(signal.family), int(signal.direction)
+    return getattr(fusion, "FAMILIES", {}).get(column, signal_name(column)), 1
+
+
 def family_of(column: str) -> str:
-    """The family the fusion declares for `column` (a column it does not list is its own family)."""
-    families = getattr(fusion, "FAMILIES", {})
-    return families.get(column, signal_name(column))
+    """The family declared for `column` (a column nobody declares is its own family)."""
+    return declaration(column)[0]
 
 
 def evidence(scores: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """(N, C) per-signal normalised evidence: the share of rows (in %) each row scores at or above,
-    ``100 * (1 - percentile rank)`` -- 0.5 means 'top 0.5% on this signal'. NaN stays NaN."""
-    return 100.0 * scores[columns].astype(np.float64).rank(pct=True, method="max", ascending=False)
+    """(N, C) per-signal normalised evidence: the share of rows (in %) of the row's split scoring at or
+    beyond it in the column's suspicious direction -- 0.5 means 'top 0.5% on this signal'. NaN stays
+    NaN; columns declared with direction 0 are left out."""
+    used = [c for c in columns if declaration(c)[1] != 0]
+    values = scores[used].astype(np.float64) * [declaration(c)[1] for c in used]
+    groups = scores["split"] if "split" in scores else pd.Series("all", index=scores.index)
+    return 100.0 * values.groupby(groups.to_numpy()).rank(pct=True, method="max", ascending=False)
 
 
 def reasons(top: pd.Series, top_percent: float) -> list[tuple[str, float]]:

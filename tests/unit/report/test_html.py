@@ -111,3 +111,15 @@ def test_pruning_curve_and_training_curves_are_drawn_when_present():
     assert {"prune_curve", "training"} <= set(figures)
     assert 'alt="pruning curve"' in html and 'alt="training curves"' in html
     assert content["prune_curve"][0]["score"] == "el2n"
+
+
+def test_separately_ranked_splits_each_fill_their_queue():
+    from tests.unit.report.makers import scores_table
+
+    scores = scores_table()
+    is_test = scores["split"] == "test"
+    scores["audit_rank_test"] = scores["audit_rank"].where(is_test).rank()
+    scores["audit_rank"] = scores["audit_rank"].where(~is_test).rank()
+    queue = build_report(inputs(scores), top_k=3, queue_size=4)["review_queue"]
+    for split in ("train", "test"):
+        assert [r["audit_rank"] for r in queue if r["split"] == split] == [1, 2, 3, 4]

@@ -41,3 +41,23 @@ def test_at_most_three_reasons_and_words_for_unknown_signals():
     assert phrase("brand_new_score") == "brand new unusually high"
     assert family_of("loss_score") == "label" and family_of("brand_new_score") == "brand_new"
     assert "CIE" in phrase("cie_score_p90")
+
+
+def test_declared_directions_are_followed_and_unfused_signals_never_named(monkeypatch):
+    from types import SimpleNamespace
+
+    from exemplar.scoring import registry
+
+    declared = {"loss_score": ("label", 1), "margin_score": ("label", -1), "outlier_score": ("atypical", 0)}
+    monkeypatch.setattr(registry, "declared", lambda c: SimpleNamespace(family=declared.get(c, (c, 1))[0], direction=declared.get(c, (c, 1))[1]), raising=False)
+    frame = table()
+    top = evidence(frame, ["loss_score", "margin_score", "outlier_score"])
+    assert list(top.columns) == ["loss_score", "margin_score"]
+    assert top.loc[2, "margin_score"] == 10.0  # the lowest margin is now the most suspicious
+    assert [c for c, _ in reasons(top.loc[0], top_percent=20.0)] == ["loss_score"]
+
+
+def test_evidence_is_ranked_within_each_split():
+    frame = pd.DataFrame({"split": ["train"] * 4 + ["test"] * 4, "loss_score": [1.0, 2.0, 3.0, 4.0, 10.0, 20.0, 30.0, 40.0]})
+    top = evidence(frame, ["loss_score"])
+    assert top["loss_score"].tolist() == [100.0, 75.0, 50.0, 25.0] * 2
