@@ -57,7 +57,7 @@ def _relabeller(path: str | None, class_names: list[str]) -> Relabeller | None:
 def ingest(cfg: dict, run_dir: str, track: dict) -> dict:
     """Load `cfg['data']` into run_dir/dataset.parquet and run_dir/quarantine.parquet; returns the summary."""
     layout = RunLayout(run_dir)
-    with tracking.stage_run(track["uri"], track["experiment"], "ingest", track["parent_run_id"], {"data": cfg["data"]}) as run_id:
+    with tracking.stage_run(track["uri"], track["experiment"], "ingest", track["parent_run_id"], {"data": cfg["data"], "decisions": cfg.get("decisions")}) as run_id:
         stream = open_stream(DataConfig(**cfg["data"]))
         relabeller = _relabeller(cfg.get("decisions"), stream.info.class_names)
         write_stream(stream, layout.dataset, relabeller)
@@ -65,8 +65,12 @@ def ingest(cfg: dict, run_dir: str, track: dict) -> dict:
         write_parquet(relabeller.record() if relabeller else empty_record(), layout.decisions)
         summary = relabeller.summarize(stream.summary()) if relabeller else stream.summary()
         write_json(summary, layout.stage_metrics("ingest"))
-        numbers = ("decisions_relabelled",) * bool(relabeller) + ("rows_read", "rows", "train_rows", "test_rows", "num_classes", "quarantined", "quarantined_by_reason", "images_resized", "images_recoloured")
+        numbers = ["rows_read", "rows", "train_rows", "test_rows", "num_classes", "quarantined", "quarantined_by_reason", "images_resized", "images_recoloured"]
+        numbers += ["decisions_relabelled"] if relabeller else []
         tracking.log_metrics(track["uri"], run_id, {k: summary[k] for k in numbers})
         tracking.set_tags(track["uri"], run_id, {"dataset_hash": summary["hash"], "dataset_source": summary["source"]})
         log_dataset_input(track["uri"], run_id, summary, layout.dataset)
+        if relabeller:  # the reviewer's file as given, next to the record of what was applied
+            for path in (Path(cfg["decisions"]).expanduser(), layout.decisions):
+                tracking.log_artifact(track["uri"], run_id, path, "decisions")
     return summary
