@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,7 +156,7 @@ def check_labels(decisions: Decisions, class_names: list[str]) -> None:
         raise ExemplarError(f"decisions file '{decisions.source}' relabels to class name(s) the data does not have ({shown}); the classes are {class_names}. Fix: use one of those names in new_label.")
 
 
-def check_ids(decisions: Decisions, seen: set[str], quarantined: dict[str, str]) -> None:
+def check_ids(decisions: Decisions, seen: Collection[str], quarantined: dict[str, str]) -> None:
     """Raise unless every decided id is a row of the data (`seen`); names quarantined ones with their reason."""
     missing = [i for i in decisions.table["id"] if i not in seen]
     if not missing:
@@ -170,13 +171,14 @@ class Relabeller:
     """Applies a file's relabels to canonical Arrow batches as they stream, and keeps the record.
 
     ``changes`` lists (id, split, old label name, new label name) of every relabel applied;
-    ``seen`` holds every id that streamed past (to check the decided ids afterwards).
+    ``seen`` maps every decided id that streamed past to its (split, label name before any relabel),
+    to check the decided ids afterwards and to record what each decision found.
     """
 
     decisions: Decisions
     class_names: list[str]
     changes: list[tuple[str, str, str, str]] = field(default_factory=list)
-    seen: set[str] = field(default_factory=set)
+    seen: dict[str, tuple[str, str]] = field(default_factory=dict)
     old_rows: list[pd.DataFrame] = field(default_factory=list)
     new_rows: list[pd.DataFrame] = field(default_factory=list)
 
@@ -186,7 +188,10 @@ class Relabeller:
 
     def __call__(self, table: pa.Table) -> pa.Table:
         ids = pd.Series(table.column("id").to_pylist(), dtype=str)
-        self.seen.update(i for i in ids if i in self.decided)
+        decided = ids.isin(self.decided).to_numpy()
+        if decided.any():
+            picked = table.filter(pa.array(decided)).select(["id", "split", "label_name"]).to_pylist()
+            self.seen.update({r["id"]: (r["split"], r["label_name"]) for r in picked})
         targets = ids.map(self.targets)
         hit = targets.notna().to_numpy()
         if not hit.any():
@@ -232,9 +237,8 @@ class Relabeller:
         """The applied-decisions table (``decisions.parquet``): id, action, new_label, note, split,
         old_label, changed (a relabel to the label the row already had is not a change)."""
         table = self.decisions.table.copy()
-        old = {row_id: (split, before) for row_id, split, before, _ in self.changes}
-        table["split"] = [old.get(i, ("", ""))[0] for i in table["id"]]
-        table["old_label"] = [old.get(i, ("", ""))[1] for i in table["id"]]
+        table["split"] = [self.seen.get(i, ("", ""))[0] for i in table["id"]]
+        table["old_label"] = [self.seen.get(i, ("", ""))[1] for i in table["id"]]
         table["changed"] = (table["action"] == "remove") | ((table["action"] == "relabel") & (table["old_label"] != table["new_label"]))
         return table
 

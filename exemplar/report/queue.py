@@ -56,9 +56,11 @@ def feature_values(features: pd.DataFrame | None, ids: list[str]) -> dict[str, d
 
 def queue_rows(scores: pd.DataFrame, signals: list[str], size: int, top_percent: float, features: pd.DataFrame | None) -> list[dict]:
     """The first `size` training rows and the first `size` test rows by their rank (:func:`review_rank`),
-    as dicts (the union, ordered by rank); `features` holds ``id`` plus feature columns for tables."""
+    as dicts (the union, ordered by rank), leaving out rows the keep mask drops (duplicates, rows a
+    reviewer removed); `features` holds ``id`` plus feature columns for tables."""
     z = evidence(scores, signals) if signals else pd.DataFrame(index=scores.index)
-    scores = scores.assign(_pct=percentiles(scores["audit_score"], scores["split"]), _conf=prediction_confidence(scores), _rank=review_rank(scores))
+    masked = ~scores["keep"].fillna(True).astype(bool) if "keep" in scores else pd.Series(False, index=scores.index)
+    scores = scores[~masked.to_numpy()].assign(_pct=percentiles(scores["audit_score"], scores["split"]), _conf=prediction_confidence(scores), _rank=review_rank(scores))
     chosen = pd.concat([scores[scores["split"] == s].nsmallest(size, "_rank") for s in ("train", "test")]).sort_values(["_rank", "split"], ascending=[True, False])
     why = explain(z.loc[chosen.index], top_percent) if len(z.columns) else [[] for _ in range(len(chosen))]
     values = feature_values(features, chosen["id"].astype(str).tolist())

@@ -97,6 +97,7 @@ def test_relabeller_changes_labels_and_keeps_the_dataset_hash_honest(tmp_path):
     assert summary["decisions"]["relabelled"] == 1  # a-4 was already a dog
     record = relabeller.record()
     assert record.set_index("id")["changed"].to_dict() == {"a-1": True, "a-3": True, "a-4": False}
+    assert record.set_index("id")["old_label"].to_dict() == {"a-1": "cat", "a-3": "dog", "a-4": "dog"}
     relabeller.check_ids(pd.DataFrame({"id": [], "reason": []}))
 
 

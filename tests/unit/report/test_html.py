@@ -123,3 +123,13 @@ def test_separately_ranked_splits_each_fill_their_queue():
     queue = build_report(inputs(scores), top_k=3, queue_size=4)["review_queue"]
     for split in ("train", "test"):
         assert [r["audit_rank"] for r in queue if r["split"] == split] == [1, 2, 3, 4]
+
+
+def test_masked_rows_leave_the_queue():
+    from tests.unit.report.makers import scores_table
+
+    scores = scores_table()
+    first = scores.loc[scores["audit_rank"].idxmin(), "id"]
+    scores.loc[scores["id"] == first, ["keep", "drop_reason"]] = [False, "reviewer_removed"]
+    queue = build_report(inputs(scores), top_k=3, queue_size=4)["review_queue"]
+    assert first not in {r["id"] for r in queue} and len(queue) == 8
