@@ -109,7 +109,7 @@ def build_report(inputs: ReportInputs, top_k: int, queue_size: int, why_top_perc
     per signal, CIE per level, per-class table, training and pruning curves, changes since last run."""
     scores, signals = inputs.scores, score_columns(inputs.scores)
     queue = queue_rows(scores, signals, queue_size, why_top_percent, inputs.features)
-    classes, class_notes = per_class_table(scores, _accuracy(inputs), inputs.class_names)
+    classes, class_notes = per_class_table(scores, class_accuracy(inputs.models, inputs.class_names), inputs.class_names)
     content = {
         "dataset": inputs.dataset, "metrics": inputs.metrics, "signals": signals,
         "summary": summary_facts(inputs), "review_queue": queue,
@@ -126,10 +126,6 @@ def build_report(inputs: ReportInputs, top_k: int, queue_size: int, why_top_perc
     }
     content["feature_cards"] = feature_values(inputs.features, sorted(shown_ids(content) - {r["id"] for r in queue}))
     return content
-
-
-def _accuracy(inputs: ReportInputs) -> pd.DataFrame:
-    return class_accuracy(inputs.models, inputs.class_names)
 
 
 def influence(inputs: ReportInputs, queue: list[dict], count: int) -> list[dict]:
