@@ -87,6 +87,7 @@ class RunSettings:
     out_dir: str | None = None
     overwrite: bool = False
     lock_wait_seconds: float = 0.0
+    decisions: str | None = None  # a reviewer's decisions.csv / Label Studio export (docs/report.md)
 
     def validate(self) -> None:
         require(0 <= self.lock_wait_seconds <= 7 * 24 * 3600, f"lock_wait_seconds must be in 0..604800, got {self.lock_wait_seconds}. Fix: e.g. lock_wait_seconds=600.")
@@ -119,6 +120,10 @@ def validate(cfg: dict) -> None:
     RunSettings(**run).validate()
     _require_existing_data_path(cfg["data"])
     _require_known_signals(cfg["score"]["signals"])
+    if cfg.get("decisions"):  # the file's form now; its ids and class names when ingest reads the data
+        from exemplar.data.decisions import read_decisions
+
+        read_decisions(cfg["decisions"])
 
 
 def _require_known_signals(signals: list[str]) -> None:

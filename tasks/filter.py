@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import torch
 
 from exemplar.data.canonical import Dataset
+from exemplar.data.decisions import apply_removals
 from exemplar.data.ingest import check_trainable
 from exemplar.models.factory import ModelConfig
 from exemplar.pruning.config import PruneConfig, score_column, score_name
@@ -83,6 +85,8 @@ def filter_rows(cfg: dict, run_dir: str, track: dict) -> dict:
     with tracking.stage_run(track["uri"], track["experiment"], "filter", track["parent_run_id"], {"prune": cfg["prune"]}) as run_id:
         dataset = read_dataset(layout.dataset)
         mask, summary = filter_dataset(dataset, config)
+        if layout.decisions.exists():  # the reviewer's removals (decisions=), recorded by ingest
+            mask, summary = apply_removals(mask, summary, pq.read_table(layout.decisions).to_pandas())
         if config.is_pruning:
             mask, pruning = prune_mask(cfg, dataset, mask)
             summary = _refresh_summary(summary, dataset, mask, pruning)

@@ -32,8 +32,8 @@ CHECKPOINT_PATTERN = re.compile(r"^epoch_(\d{4,})\.pt$")
 
 # stage -> (config sections its results depend on, upstream stages whose outputs it reads)
 STAGES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "ingest": (("data",), ()),
-    "filter": (("prune",), ("ingest",)),
+    "ingest": (("data", "decisions"), ()),
+    "filter": (("prune", "decisions"), ("ingest",)),
     "train": (("train", "model"), ("ingest", "filter")),
     "score": (("score",), ("ingest", "filter", "train")),
     "compress": (("compress",), ("ingest", "filter", "train")),
@@ -82,6 +82,8 @@ class RunLayout:
     compressed_root = property(lambda self: self.root / "compressed")
     # ingest stage (appended): rows that could not be used, with the reason
     quarantine = property(lambda self: self.root / "quarantine.parquet")
+    # reviewer decisions applied by ingest (relabels) and filter (removals), read by the report
+    decisions = property(lambda self: self.root / "decisions.parquet")
     # population (appended): the cross-fitted models and their folds
     crossfit_folds = property(lambda self: self.root / "crossfit_folds.parquet")
 

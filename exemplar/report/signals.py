@@ -22,3 +22,17 @@ DESCRIPTIONS = {
 
 def describe(column: str) -> str:
     return DESCRIPTIONS.get(column, "")
+
+
+HOW_TO_READ = {
+    "label": "A long right tail holds rows whose given label the models struggle with: read the top examples' labels first; mislabelled rows gather there.",
+    "atypical": "The right tail holds inputs unlike the rest of the data: rare but valid examples, corrupt inputs or out-of-distribution rows.",
+    "cie_score": "Non-zero rows are ones where compressed models disagree with the dense ones: often atypical or ambiguous examples the compressed models give up on.",
+}
+
+
+def how_to_read(column: str, family: str) -> str:
+    """One sentence on reading a signal's histogram and its top and bottom examples."""
+    return HOW_TO_READ.get(column) or HOW_TO_READ.get(family) or (
+        "Higher means more worth a look: the top examples are the ones this signal would have you review first, the bottom ones the most ordinary."
+    )

@@ -1,60 +1,135 @@
-"""The HTML report: every piece of user text is escaped and nothing is loaded from outside."""
+"""The HTML report: every piece of user text is escaped, nothing is loaded from outside, and the page
+carries the review queue the JSON twin describes."""
 
 from __future__ import annotations
 
 import re
 
-import numpy as np
+from exemplar.report.assemble import headline_markdown, queue_table
+from exemplar.report.figures import report_figures
+from exemplar.report.html import render_html
+from exemplar.report.summary import build_report, shown_ids, top_examples
+from tests.unit.report.makers import HOSTILE, inputs, thumbnails
+
 import pandas as pd
 
-from exemplar.data.images import png_data_uri
-from exemplar.report.html import render_html
-from exemplar.report.summary import build_report, score_columns, top_examples
-from exemplar.scoring.fusion import fuse_scores
 
-HOSTILE = "<script>alert('x')</script>"
-
-
-def scores_table(n: int = 6) -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    table = pd.DataFrame({
-        "id": [f"id-{i}" for i in range(n - 1)] + [HOSTILE],
-        "split": ["train", "test"] * (n // 2),
-        "label": rng.integers(0, 2, n),
-        "label_name": ["cat", HOSTILE] * (n // 2),
-        "pred": rng.integers(0, 2, n),
-        "pred_name": ["cat", "dog"] * (n // 2),
-        "loss_score": rng.random(n),
-        "margin_score": rng.random(n),
-    })
-    return fuse_scores(table, score_columns(table))
+def render(**extra) -> tuple[dict, str]:
+    given = inputs(**extra)
+    content = build_report(given, top_k=3, queue_size=6)
+    content["stages"] = {"ingest": {HOSTILE: [1, 2]}}
+    figures = report_figures(given.scores, content, given.curves, pd.DataFrame(), None)
+    return content, render_html(content, figures, thumbnails(sorted(shown_ids(content))), title=HOSTILE)
 
 
 def test_user_text_is_escaped_everywhere():
-    table = scores_table()
-    report = build_report(table, {"source": HOSTILE, "hash": "h"}, {"note": HOSTILE}, top_k=3, queue_size=6)
-    report["stages"] = {"ingest": {HOSTILE: [1, 2]}}
-    html = render_html(report, {}, title=HOSTILE)
-    assert "<script>" not in html
-    assert "&lt;script&gt;" in html
+    _, html = render()
+    assert HOSTILE not in html and "<script>alert" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
 
 
-def test_thumbnails_are_inline_png_and_nothing_is_external():
-    table = scores_table()
-    uri = png_data_uri(np.zeros((1, 8, 8), dtype=np.uint8), scale=4)
-    report = build_report(table, {"source": "s", "hash": "h"}, {}, top_k=2, queue_size=3)
-    html = render_html(report, {"id-0": uri})
-    assert uri.startswith("data:image/png;base64,")
+def test_nothing_is_external_and_a_policy_forbids_requests():
+    _, html = render()
     assert not re.search(r"""(src|href)=['"]?(https?:)?//""", html)
+    assert "default-src 'none'" in html
+    assert re.search(r"src=\"data:image/png;base64,", html)
 
 
-def test_top_examples_are_ordered_by_score_then_id():
-    table = pd.DataFrame({"id": ["b", "a", "c"], "x_score": [1.0, 1.0, 2.0]})
-    assert top_examples(table, "x_score", 3)["id"].tolist() == ["c", "a", "b"]
-
-
-def test_review_queue_follows_audit_rank():
-    table = scores_table(8)
-    report = build_report(table, {"source": "s", "hash": "h"}, {}, top_k=2, queue_size=8)
-    ranks = [row["audit_rank"] for row in report["review_queue"] if row["audit_rank"] is not None]  # test rows: audit_rank_test
+def test_queue_holds_train_and_test_rows_in_rank_order_with_reasons():
+    content, html = render()
+    queue = content["review_queue"]
+    ranks = [row["audit_rank"] for row in queue]
     assert ranks == sorted(ranks) and ranks[0] == 1
+    assert sum(r["split"] == "train" for r in queue) == 6 and sum(r["split"] == "test" for r in queue) == 6
+    assert all(1 <= len(r["why"]) <= 3 and r["reason"] == r["why"][0]["signal"] for r in queue)
+    assert all(0 <= r["audit_percentile"] <= 100 for r in queue)
+    assert html.count('class="qrow"') == 12
+
+
+def test_one_section_per_signal_with_a_histogram():
+    content, html = render()
+    names = [s["name"] for s in content["signal_sections"]]
+    assert names == ["loss", "margin", "outlier", "cie"]
+    assert html.count("histogram\" src=\"data:image/png") == 4
+
+
+def test_quarantined_rows_are_listed_by_file_and_per_class_table_has_rates():
+    content, html = render()
+    assert content["summary"]["quarantined"]["rows"][0]["file"].endswith(".png")
+    assert "q-1" in html
+    row = content["per_class"][0]
+    assert row["accuracy_dense"] == 0.9 and row["accuracy_p90"] == 0.5
+    assert 0 <= row["suspected_noise_rate"] <= 1 and 0 <= row["cie_rate"] <= 1
+
+
+def test_top_examples_are_ordered_by_score_then_id_and_skip_nan():
+    table = pd.DataFrame({"id": ["b", "a", "c", "d"], "x_score": [1.0, 1.0, 2.0, float("nan")]})
+    assert top_examples(table, "x_score", 4)["id"].tolist() == ["c", "a", "b"]
+    assert top_examples(table, "x_score", 2, lowest=True)["id"].tolist() == ["a", "b"]
+
+
+def test_prefect_headline_and_table():
+    content, _ = render()
+    text = headline_markdown(content)
+    assert text.startswith("# exemplar data audit") and "Review first" in text
+    rows = queue_table(content, 3)
+    assert [r["rank"] for r in rows] == sorted(r["rank"] for r in rows) and len(rows) == 3
+
+
+def test_pictures_are_made_only_for_shown_rows_so_size_does_not_grow_with_the_data():
+    from tests.unit.report.makers import scores_table
+
+    shown = []
+    for n in (60, 600):
+        content = build_report(inputs(scores_table(n)), top_k=4, queue_size=5)
+        shown.append(len(shown_ids(content)))
+    bound = 2 * 5 + 4 * (4 + 2) + 2  # two queues, four signals (top 4, bottom 2), CIE cards
+    assert all(count <= bound for count in shown)
+
+
+def test_tables_show_feature_values_instead_of_pictures():
+    from tests.unit.report.makers import scores_table
+
+    scores = scores_table()
+    features = pd.DataFrame({"id": scores["id"], "age": range(len(scores)), "income": [1.5] * len(scores)})
+    given = inputs(scores, features=features)
+    given.dataset["modality"] = "table"
+    content = build_report(given, top_k=3, queue_size=4)
+    html = render_html(content, {}, {})
+    assert content["review_queue"][0]["features"] == {"age": float(scores.set_index("id").index.get_loc(content["review_queue"][0]["id"])), "income": 1.5}
+    assert "<th>features</th>" in html and "income=1.5" in html and "data:image/png" not in html
+
+
+def test_pruning_curve_and_training_curves_are_drawn_when_present():
+    curve = pd.DataFrame([{"score": s, "direction": d, "fraction_kept": f, "seed": seed, "test_accuracy": 0.5 + f / 3, "n_train": int(100 * f)}
+                          for s in ("el2n", "random") for d in ("keep_hard",) for f in (0.3, 0.6, 1.0) for seed in (0, 1)])
+    curves = pd.DataFrame({"seed": [0, 0, 1, 1], "epoch": [1, 2, 1, 2], "accuracy": [0.5, 0.8, 0.4, 0.9], "confidence": [0.4, 0.7, 0.3, 0.8]})
+    given = inputs(prune_curve=curve, curves=curves)
+    content = build_report(given, top_k=3, queue_size=4)
+    figures = report_figures(given.scores, content, given.curves, pd.DataFrame(), given.prune_curve)
+    html = render_html(content, figures, {})
+    assert {"prune_curve", "training"} <= set(figures)
+    assert 'alt="pruning curve"' in html and 'alt="training curves"' in html
+    assert content["prune_curve"][0]["score"] == "el2n"
+
+
+def test_separately_ranked_splits_each_fill_their_queue():
+    from tests.unit.report.makers import scores_table
+
+    scores = scores_table()
+    is_test = scores["split"] == "test"
+    scores["audit_rank_test"] = scores["audit_rank"].where(is_test).rank()
+    scores["audit_rank"] = scores["audit_rank"].where(~is_test).rank()
+    queue = build_report(inputs(scores), top_k=3, queue_size=4)["review_queue"]
+    for split in ("train", "test"):
+        assert [r["audit_rank"] for r in queue if r["split"] == split] == [1, 2, 3, 4]
+
+
+def test_masked_rows_leave_the_queue():
+    from tests.unit.report.makers import scores_table
+
+    scores = scores_table()
+    first = scores.loc[scores["audit_rank"].idxmin(), "id"]
+    scores.loc[scores["id"] == first, ["keep", "drop_reason"]] = [False, "reviewer_removed"]
+    queue = build_report(inputs(scores), top_k=3, queue_size=4)["review_queue"]
+    assert first not in {r["id"] for r in queue} and len(queue) == 8
