@@ -100,9 +100,12 @@ def _plan(cfg: dict, data: _Data, seed: int, rows: np.ndarray, directory: Path, 
     return _Plan(seed, rows, directory, meta, model)
 
 
-def _resume(plans: list[_Plan]) -> list[dict] | None:
-    """Every plan's checkpoint of the latest epoch they all have (None: start from scratch)."""
+def _resume(plans: list[_Plan], usable: list[int | None] | None = None) -> list[dict] | None:
+    """Every plan's checkpoint of the latest epoch they all have (None: start from scratch). `usable`
+    caps each plan's epoch (a checkpoint counts only when its epochs' dynamics are all on disk)."""
     found = [{int(PATTERN.match(p.name).group(1)): p for p in list_checkpoints(plan.directory)} for plan in plans]
+    if usable is not None:
+        found = [{e: p for e, p in f.items() if limit is None or e <= limit} for f, limit in zip(found, usable)]
     common = set.intersection(*(set(f) for f in found))
     if not common:
         return None
@@ -116,14 +119,15 @@ def _resume(plans: list[_Plan]) -> list[dict] | None:
     return checkpoints
 
 
-def _train(plans: list[_Plan], data: _Data, config: TrainConfig, on_epoch=None, ensemble: bool = True) -> list[dict]:
+def _train(plans: list[_Plan], data: _Data, config: TrainConfig, on_epoch=None, ensemble: bool = True,
+           usable: list[int | None] | None = None) -> list[dict]:
     """Train `plans` (ensembles of equal step counts, or one by one); return per-plan run facts
     (``train_seconds`` is the wall time of the plan's ensemble, shared by its members)."""
     facts: list[dict] = [{} for _ in plans]
     groups = step_groups([Member(p.seed, torch.from_numpy(p.rows)) for p in plans], config.batch_size) if ensemble else [[i] for i in range(len(plans))]
     for group in groups:
         chosen = [plans[i] for i in group]
-        resume = _resume(chosen)
+        resume = _resume(chosen, [usable[i] for i in group] if usable is not None else None)
         started = time.perf_counter()
         if ensemble:
             _fit_ensemble(chosen, data, config, resume, group, on_epoch)
@@ -171,16 +175,26 @@ def train_seeds(cfg: dict, run_dir: str, track: dict) -> dict:
     config = TrainConfig(**cfg["train"])
     seeds = population_seeds(cfg)
     plans = [_plan(cfg, data, seed, np.arange(len(data.y)), layout.checkpoints(seed)) for seed in seeds]
+    inputs = {seed: layout.begin("train", cfg, seed, reuse=False)[1] for seed in seeds}  # the manifest's train_seed<s> entries
+    usable = [_usable_epoch(layout, seed) for seed in seeds]
     with contextlib.ExitStack() as runs:
         run_ids = [runs.enter_context(_stage_run(track, cfg, seed)) for seed in seeds]
         writers = [_dynamics_writer(layout, seed, data.ids.tolist(), track, run_id) for seed, run_id in zip(seeds, run_ids)]
-        facts = _train(plans, data, config, lambda m, result: writers[m](result), uses_ensemble(cfg, data.info.modality))
+        facts = _train(plans, data, config, lambda m, result: writers[m](result), uses_ensemble(cfg, data.info.modality), usable)
         summaries = [_seed_summary(plan, data, config, fact) for plan, fact in zip(plans, facts)]
         for plan, summary, run_id in zip(plans, summaries, run_ids):
             write_json(summary, layout.stage_metrics(f"train_seed{plan.seed}"))
             tracking.log_metrics(track["uri"], run_id, summary)
             tracking.log_model(track["uri"], run_id, plan.model, data.x[:2].numpy())
+            layout.commit("train", cfg, plan.seed, inputs[plan.seed], summary)
     return {"seeds": summaries}
+
+
+def _usable_epoch(layout: RunLayout, seed: int) -> int:
+    """The newest epoch a seed may resume from: its checkpoint and every earlier epoch's dynamics are
+    on disk (0: start afresh), as :meth:`RunLayout.resume_checkpoint` decides for one-model training."""
+    path = layout.resume_checkpoint(seed)
+    return int(PATTERN.match(path.name).group(1)) if path is not None else 0
 
 
 def _seed_summary(plan: _Plan, data: _Data, config: TrainConfig, fact: dict) -> dict:
