@@ -91,12 +91,14 @@ def _classes(plan: IngestPlan) -> str:
 
 def _features(batch: RawBatch, names: list[str], problems: list[str], details: list[str]) -> pd.DataFrame:
     values = batch.features[names].to_numpy(dtype=np.float64)
-    finite = np.isfinite(values)
+    with np.errstate(over="ignore", invalid="ignore"):  # checked in float32, the dtype the model reads
+        finite = np.isfinite(values.astype(np.float32))
     for i in np.flatnonzero(~finite.all(axis=1)):
         if not problems[i]:
             bad = [names[j] for j in np.flatnonzero(~finite[i])]
             problems[i] = "non_finite_feature"
-            details[i] = f"not a finite number in column(s) {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}"
+            details[i] = (f"not a finite number in float32 (the model's dtype; |x| <= 3.4e38) in column(s) "
+                          f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
     return batch.features[names].reset_index(drop=True)
 
 

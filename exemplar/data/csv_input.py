@@ -85,8 +85,8 @@ class CsvReader:
         first = next(iter(self._open(lambda row: "skip")), None)
         if first is None:
             return
-        frame = first.to_pandas()
-        text = [n for n in names if _mostly_text(frame[n])]
+        table = pa.Table.from_batches([first])
+        text = [n for n, is_text in zip(names, _mostly_text(_text_matrix(table, names))) if is_text]
         if text:
             raise ExemplarError(
                 f"{self.path}: column(s) {', '.join(text)} hold text, not numbers. "
@@ -102,7 +102,7 @@ class CsvReader:
             return "skip"
 
         for group in _grouped(self._open(on_invalid), self._block_sizes()[1]):
-            yield self._batch(pa.Table.from_batches(group).to_pandas(), start, with_data)
+            yield self._batch(pa.Table.from_batches(group), start, with_data)
             start += sum(record_batch.num_rows for record_batch in group)
             if invalid:
                 yield self._invalid_batch(invalid, bad_rows, with_data)
@@ -111,8 +111,11 @@ class CsvReader:
         if invalid:
             yield self._invalid_batch(invalid, bad_rows, with_data)
 
-    def _batch(self, frame: pd.DataFrame, start: int, with_data: bool) -> RawBatch:
-        c, n = self.config, len(frame)
+    def _batch(self, table: pa.Table, start: int, with_data: bool) -> RawBatch:
+        """One batch; only the few key columns go through pandas (cost linear in the feature columns)."""
+        c, n = self.config, table.num_rows
+        keys = [name for name in (c.label_column, c.id_column, c.split_column, c.image_column) if name in table.column_names]
+        frame = table.select(keys).to_pandas()
         ids = frame[c.id_column].tolist() if c.id_column in frame else row_ids(start, n)
         ids = [given or generated for given, generated in zip(ids, row_ids(start, n))]
         splits = frame[c.split_column] if c.split_column in frame else None
@@ -121,8 +124,11 @@ class CsvReader:
             paths = frame[c.image_column].tolist()
             images, problems, details = self._read_images(paths)
             return RawBatch(make_keys(ids, frame[c.label_column], splits, self.source, rows, problems, details, paths), images=images)
-        features = frame[self.feature_names].apply(pd.to_numeric, errors="coerce").astype("float64") if with_data else None
-        originals = _originals(frame, features) if with_data else None
+        if not with_data:
+            return RawBatch(make_keys(ids, frame[c.label_column], splits, self.source, rows), features=None)
+        text = _text_matrix(table, self.feature_names)
+        features = pd.DataFrame(_numbers(text), columns=self.feature_names)
+        originals = _originals(table, features)
         return RawBatch(make_keys(ids, frame[c.label_column], splits, self.source, rows, originals=originals), features=features)
 
     def _read_images(self, paths: list[str]) -> tuple[list[bytes | None], list[str], list[str]]:
@@ -148,9 +154,25 @@ class CsvReader:
         return RawBatch(keys, features=pd.DataFrame(np.nan, index=range(n), columns=self.feature_names) if with_data else None)
 
 
-def _mostly_text(column: pd.Series) -> bool:
-    filled = column[column.str.strip() != ""]
-    return len(filled) > 0 and pd.to_numeric(filled, errors="coerce").isna().mean() > 0.5
+def _text_matrix(table: pa.Table, names: list[str]) -> np.ndarray:
+    """(N, F) object array of the cells' text (one cheap conversion per column, no pandas frame)."""
+    if not names:
+        return np.empty((table.num_rows, 0), dtype=object)
+    return np.column_stack([table.column(name).to_numpy(zero_copy_only=False) for name in names]).astype(object, copy=False)
+
+
+def _numbers(text: np.ndarray) -> np.ndarray:
+    """(N, F) float64 of the cells' text, NaN where a cell is not a number: one parse of every cell."""
+    flat = pd.to_numeric(pd.Series(text.ravel(), dtype=object), errors="coerce")
+    return flat.to_numpy(dtype=np.float64, na_value=np.nan).reshape(text.shape)
+
+
+def _mostly_text(text: np.ndarray) -> np.ndarray:
+    """(F,) bool: more than half of a column's non-blank cells are not numbers."""
+    filled = (pd.Series(text.ravel(), dtype=object).str.strip() != "").to_numpy().reshape(text.shape)
+    not_number = np.isnan(_numbers(text)) & filled
+    counts = filled.sum(axis=0)
+    return (counts > 0) & (not_number.sum(axis=0) > 0.5 * counts)
 
 
 def _grouped(record_batches: Iterator[pa.RecordBatch], size: int) -> Iterator[list[pa.RecordBatch]]:
@@ -165,10 +187,10 @@ def _grouped(record_batches: Iterator[pa.RecordBatch], size: int) -> Iterator[li
         yield group
 
 
-def _originals(frame: pd.DataFrame, features: pd.DataFrame) -> list[str]:
+def _originals(table: pa.Table, features: pd.DataFrame) -> list[str]:
     """The row's text values as JSON, kept only for rows whose parsed `features` (float64, NaN where
     the text was not a number) are not all finite."""
-    out = [""] * len(frame)
+    out = [""] * table.num_rows
     for i in np.flatnonzero(~np.isfinite(features.to_numpy()).all(axis=1)):
-        out[i] = json.dumps({k: str(v) for k, v in frame.iloc[i].items()})
+        out[i] = json.dumps({k: str(v[0]) for k, v in table.slice(int(i), 1).to_pydict().items()})
     return out

@@ -18,6 +18,7 @@ import pyarrow as pa
 REASONS = {
     "undecodable_image": "the bytes are not an image Pillow can decode (corrupt or truncated)",
     "zero_size_image": "the image file is empty or has zero width/height",
+    "image_too_large": "the image has more pixels than data.max_image_pixels (judged from its header, never decoded)",
     "missing_image_file": "the image path in the table does not exist",
     "missing_label": "the label is empty, null or NaN, or the file is not inside a class folder",
     "invalid_label": "a non-numeric label in a column whose labels are numbers (or outside label_names)",
