@@ -10,6 +10,7 @@ makes its row a ``non_finite_feature``, and a line with the wrong number of fiel
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +37,9 @@ class CsvReader:
             raise ExemplarError(f"{path} is {'a folder' if path.is_dir() else 'an empty file (0 bytes)'}. Fix: point data.path at a CSV file with a header line.")
         self.path, self.source = path, str(path)
         self.columns = self._header()
+        repeated = sorted(name for name, count in Counter(self.columns).items() if count > 1)
+        if repeated:
+            raise ExemplarError(f"{path}: the header names column(s) {repeated} more than once. Fix: give every column a distinct name.")
         if config.label_column not in self.columns:
             raise ExemplarError(
                 f"{path} has no '{config.label_column}' column (header: {', '.join(self.columns)}). "
@@ -71,7 +75,8 @@ class CsvReader:
     def _feature_names(self) -> list[str]:
         c = self.config
         names = c.feature_columns or [n for n in self.columns if n not in (c.label_column, c.id_column, c.split_column)]
-        missing = [n for n in names if n not in self.columns]
+        present = set(self.columns)
+        missing = [n for n in names if n not in present]
         if missing or not names:
             raise ExemplarError(
                 f"{self.path}: feature column(s) {missing or '(none)'} not found (header: {', '.join(self.columns)}). "
@@ -158,7 +163,8 @@ def _text_matrix(table: pa.Table, names: list[str]) -> np.ndarray:
     """(N, F) object array of the cells' text (one cheap conversion per column, no pandas frame)."""
     if not names:
         return np.empty((table.num_rows, 0), dtype=object)
-    return np.column_stack([table.column(name).to_numpy(zero_copy_only=False) for name in names]).astype(object, copy=False)
+    index = {name: i for i, name in enumerate(table.column_names)}  # by position: a lookup by name scans the schema
+    return np.column_stack([table.column(index[name]).to_numpy(zero_copy_only=False) for name in names]).astype(object, copy=False)
 
 
 def _numbers(text: np.ndarray) -> np.ndarray:
