@@ -147,6 +147,12 @@ class RunLayout:
         unless ``overwrite=true``, which empties it. Writes nothing when it refuses."""
         self.root.mkdir(parents=True, exist_ok=True)
         if whole_run and cfg.get("overwrite"):
+            foreign = sorted(p.name for p in self.root.iterdir() if p.name not in PRIVATE)
+            if foreign and records.read(self.root) is None:
+                raise ExemplarError(
+                    f"out_dir {self.root} holds {foreign[:5]} but no manifest.json: it does not look like an exemplar "
+                    "run folder, so overwrite=true will not empty it. Fix: choose a new out_dir, or delete the folder yourself."
+                )
             self._empty()
         self.recover()
         if not whole_run:

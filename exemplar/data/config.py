@@ -44,6 +44,7 @@ class DataConfig:
     image_column: str = "image"  # parquet: encoded image bytes; csv: image file paths (relative to the csv)
     feature_columns: list[str] | None = None  # parquet/csv tables: null means every other column
     batch_rows: int = 65536  # rows per batch when streaming (memory is bounded by this, not the file size)
+    max_image_pixels: int = 50_000_000  # larger images are quarantined (image_too_large) from their header, never decoded
     encoding: EncodingConfig = field(default_factory=EncodingConfig)  # tables: how features become model inputs
 
     def __post_init__(self) -> None:
@@ -67,6 +68,8 @@ class DataConfig:
             raise ExemplarError(f"data.split_seed must be >= 0, got {self.split_seed}. Fix: e.g. data.split_seed=0.")
         if self.image_size is not None and max(self.image_size) > 8192:
             raise ExemplarError(f"data.image_size must be at most 8192 pixels a side, got {self.image_size}. Fix: data.image_size=[32,32].")
+        if not 1 <= self.max_image_pixels <= 1_000_000_000:
+            raise ExemplarError(f"data.max_image_pixels must be in 1..1000000000, got {self.max_image_pixels}. Fix: e.g. data.max_image_pixels=50000000.")
         if self.batch_rows < 1:
             raise ExemplarError(f"data.batch_rows must be positive, got {self.batch_rows}. Fix: data.batch_rows=65536.")
         self.encoding.validate()

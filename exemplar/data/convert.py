@@ -57,7 +57,7 @@ def convert_batch(batch: RawBatch, offset: int, plan: IngestPlan, stats: Convert
     problems = [PROBLEMS[c] for c in plan.problems[offset : offset + n].tolist()]
     details = [_detail(batch, plan, offset + i, i, p) for i, p in enumerate(problems)]
     if feature_names:
-        data = batch.features[feature_names].reset_index(drop=True)
+        data = _features(batch, feature_names, feature_types, problems, details)
     else:
         data = _images(batch, plan, problems, details, stats)
     good = np.array([p == "" for p in problems], dtype=bool)
@@ -95,6 +95,26 @@ def _detail(batch: RawBatch, plan: IngestPlan, row: int, i: int, problem: str) -
 def _classes(plan: IngestPlan) -> str:
     shown = ", ".join(plan.class_names[:5])
     return f"classes: {shown}{', ...' if len(plan.class_names) > 5 else ''}"
+
+
+def _features(batch: RawBatch, names: list[str], types: list[str] | None, problems: list[str], details: list[str]) -> pd.DataFrame:
+    """The feature columns of `batch` as given. Numeric columns are checked in float32, the dtype the
+    model reads: a value that is not a number there (|x| > 3.4e38, or infinite) quarantines its row as
+    ``non_finite_feature``; NaN is a missing value, kept (the encoding imputes it)."""
+    frame = batch.features[names].reset_index(drop=True)
+    numeric = [n for n, kind in zip(names, types or ["numeric"] * len(names)) if kind == "numeric"]
+    if not numeric:
+        return frame
+    values = frame[numeric].to_numpy(dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        overflow = ~np.isfinite(values.astype(np.float32)) & ~np.isnan(values)
+    for i in np.flatnonzero(overflow.any(axis=1)):
+        if not problems[i]:
+            bad = [numeric[j] for j in np.flatnonzero(overflow[i])]
+            problems[i] = "non_finite_feature"
+            details[i] = (f"not a finite number in float32 (the model's dtype; |x| <= 3.4e38) in column(s) "
+                          f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
+    return frame
 
 
 def _images(batch: RawBatch, plan: IngestPlan, problems: list[str], details: list[str], stats: ConvertStats) -> np.ndarray:

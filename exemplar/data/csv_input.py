@@ -39,6 +39,9 @@ class CsvReader:
             raise ExemplarError(f"{path} is {'a folder' if path.is_dir() else 'an empty file (0 bytes)'}. Fix: point data.path at a CSV file with a header line.")
         self.path, self.source = path, str(path)
         self.columns = self._header()
+        repeated = sorted(name for name, count in Counter(self.columns).items() if count > 1)
+        if repeated:
+            raise ExemplarError(f"{path}: the header names column(s) {repeated} more than once. Fix: give every column a distinct name.")
         if config.label_column not in self.columns:
             raise ExemplarError(
                 f"{path} has no '{config.label_column}' column (header: {', '.join(self.columns)}). "
@@ -74,7 +77,8 @@ class CsvReader:
     def _feature_names(self) -> list[str]:
         c = self.config
         names = c.feature_columns or [n for n in self.columns if n not in (c.label_column, c.id_column, c.split_column)]
-        missing = [n for n in names if n not in self.columns]
+        present = set(self.columns)
+        missing = [n for n in names if n not in present]
         if missing or not names:
             raise ExemplarError(
                 f"{self.path}: feature column(s) {missing or '(none)'} not found (header: {', '.join(self.columns)}). "
@@ -100,7 +104,7 @@ class CsvReader:
             return "skip"
 
         for group in _grouped(self._open(on_invalid), self._block_sizes()[1]):
-            yield self._batch(pa.Table.from_batches(group).to_pandas(), start, with_data)
+            yield self._batch(pa.Table.from_batches(group), start, with_data)
             start += sum(record_batch.num_rows for record_batch in group)
             if invalid:
                 yield self._invalid_batch(invalid, bad_rows, with_data)
@@ -109,8 +113,11 @@ class CsvReader:
         if invalid:
             yield self._invalid_batch(invalid, bad_rows, with_data)
 
-    def _batch(self, frame: pd.DataFrame, start: int, with_data: bool) -> RawBatch:
-        c, n = self.config, len(frame)
+    def _batch(self, table: pa.Table, start: int, with_data: bool) -> RawBatch:
+        """One batch; only the few key columns go through pandas (cost linear in the feature columns)."""
+        c, n = self.config, table.num_rows
+        keys = [name for name in (c.label_column, c.id_column, c.split_column, c.image_column) if name in table.column_names]
+        frame = table.select(keys).to_pandas()
         ids = frame[c.id_column].tolist() if c.id_column in frame else row_ids(start, n)
         ids = [given or generated for given, generated in zip(ids, row_ids(start, n))]
         splits = frame[c.split_column] if c.split_column in frame else None

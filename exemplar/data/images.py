@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -34,13 +35,18 @@ def decode_image(data: bytes) -> Image.Image:
     return image
 
 
-def probe_image(data: bytes) -> tuple[int, int, bool]:
+def probe_image(data: bytes, max_pixels: int | None = None) -> tuple[int, int, bool]:
     """(height, width, is_grayscale) from the image header only (no pixel decoding).
 
-    Raises ImageDecodeError when the header is missing or unreadable; truncated pixel data is only
-    found by :func:`decode_image`.
+    Raises ImageDecodeError when the header is missing or unreadable, or (reason "image_too_large")
+    when height * width exceeds `max_pixels`; truncated pixel data is only found by :func:`decode_image`.
     """
     image = _open(data)
+    if max_pixels is not None and image.height * image.width > max_pixels:
+        raise ImageDecodeError(
+            f"{image.width}x{image.height} = {image.width * image.height:,} pixels exceeds data.max_image_pixels={max_pixels:,} "
+            "(checked from the header, never decoded)", "image_too_large",
+        )
     return image.height, image.width, is_grayscale(image)
 
 
@@ -48,8 +54,12 @@ def _open(data: bytes) -> Image.Image:
     if not data:
         raise ImageDecodeError("empty file (0 bytes)", "zero_size_image")
     try:
-        image = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as error:
+        with warnings.catch_warnings():  # the size is judged by data.max_image_pixels, not Pillow's warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as error:
+        raise ImageDecodeError(f"image too large for Pillow to open safely ({error})", "image_too_large") from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise ImageDecodeError(f"not a PNG/JPEG/BMP/GIF/WebP image ({error.__class__.__name__})") from error
     if image.width == 0 or image.height == 0:
         raise ImageDecodeError(f"zero-size image ({image.width}x{image.height})", "zero_size_image")

@@ -18,12 +18,14 @@ import pyarrow as pa
 REASONS = {
     "undecodable_image": "the bytes are not an image Pillow can decode (corrupt or truncated)",
     "zero_size_image": "the image file is empty or has zero width/height",
+    "image_too_large": "the image has more pixels than data.max_image_pixels (judged from its header, never decoded)",
     "missing_image_file": "the image path in the table does not exist",
     "missing_label": "the label is empty, null or NaN, or the file is not inside a class folder",
     "invalid_label": "a non-numeric label in a column whose labels are numbers (or outside label_names)",
     "wrong_feature_count": "the row has a different number of fields than the header",
     "duplicate_id": "the id was already used by an earlier row (the first one is kept)",
     "invalid_split": "split is neither 'train' nor 'test'",
+    "non_finite_feature": "a number is not finite in float32, the model's dtype (|x| > 3.4e38 or infinite); missing values are imputed instead",
 }
 
 SCHEMA = pa.schema(

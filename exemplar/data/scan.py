@@ -89,7 +89,8 @@ def split_codes(splits: pd.Series) -> np.ndarray:
 class _Scanner:
     """Accumulates the small per-row arrays of pass 1."""
 
-    def __init__(self, reader: Reader, expected_rows: int | None = None):
+    def __init__(self, reader: Reader, expected_rows: int | None = None, max_pixels: int | None = None):
+        self.max_pixels = max_pixels
         self.reader = reader
         self.labels = LabelCollector(reader.label_names)
         image_only = ("height", "width", "gray") if reader.modality != "image" else ()
@@ -123,7 +124,7 @@ class _Scanner:
                     self.probe_problems[self.rows + i] = "no image bytes (null)"
                     continue
                 try:
-                    height[i], width[i], gray[i] = probe_image(data)
+                    height[i], width[i], gray[i] = probe_image(data, self.max_pixels)
                 except ImageDecodeError as error:
                     problems[i] = PROBLEM_CODE[error.reason]
                     self.probe_problems[self.rows + i] = str(error)
@@ -138,7 +139,7 @@ class _Scanner:
 def scan(reader: Reader, config: DataConfig) -> IngestPlan:
     """Pass 1 over `reader`: which rows are usable, their class codes and splits, and the image layout."""
     expected = getattr(reader, "row_count", None)  # optional: readers that know it up front
-    scanner = _Scanner(reader, expected if config.limit is None or expected is None else min(expected, config.limit))
+    scanner = _Scanner(reader, expected if config.limit is None or expected is None else min(expected, config.limit), config.max_image_pixels)
     for batch in limited(reader.batches(with_data=False), config.limit):
         scanner.add(batch)
     if scanner.rows == 0:

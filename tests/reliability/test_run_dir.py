@@ -148,3 +148,10 @@ def test_stale_temp_files_and_uncommitted_staging_are_removed(tmp_path, cfg, tra
     (layout.staging_root / "score" / "half.parquet").write_bytes(b"partial")
     layout.prepare(cfg, whole_run=True)
     assert not any(p.exists() for p in orphans) and not layout.staging_root.exists()
+
+
+def test_overwrite_never_empties_a_folder_that_is_not_a_run_folder(tmp_path, cfg):
+    (tmp_path / "thesis.tex").write_text("years of work")
+    with pytest.raises(ExemplarError, match="does not look like an exemplar run folder"):
+        RunLayout(tmp_path).prepare({**cfg, "overwrite": True}, whole_run=True)
+    assert (tmp_path / "thesis.tex").read_text() == "years of work"
