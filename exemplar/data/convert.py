@@ -99,15 +99,15 @@ def _classes(plan: IngestPlan) -> str:
 
 def _features(batch: RawBatch, names: list[str], types: list[str] | None, problems: list[str], details: list[str]) -> pd.DataFrame:
     """The feature columns of `batch` as given. Numeric columns are checked in float32, the dtype the
-    model reads: a value that is not a number there (|x| > 3.4e38, or infinite) quarantines its row as
-    ``non_finite_feature``; NaN is a missing value, kept (the encoding imputes it)."""
+    model reads: a finite value that overflows it (|x| > 3.4e38) quarantines its row as
+    ``non_finite_feature``; NaN and infinities are missing values, kept (the encoding imputes them)."""
     frame = batch.features[names].reset_index(drop=True)
     numeric = [n for n, kind in zip(names, types or ["numeric"] * len(names)) if kind == "numeric"]
     if not numeric:
         return frame
     values = frame[numeric].to_numpy(dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
-        overflow = ~np.isfinite(values.astype(np.float32)) & ~np.isnan(values)
+        overflow = np.isfinite(values) & ~np.isfinite(values.astype(np.float32))
     for i in np.flatnonzero(overflow.any(axis=1)):
         if not problems[i]:
             bad = [numeric[j] for j in np.flatnonzero(overflow[i])]

@@ -11,14 +11,16 @@ line with the wrong number of fields is kept as ``wrong_feature_count`` with its
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from exemplar.data.columns import empty_features, text_column_type, typed_features, unparsed_cells
+from exemplar.data.columns import empty_features, text_column_types, typed_features, unparsed_cells
 from exemplar.data.config import DataConfig
 from exemplar.data.parquet_input import require_path
 from exemplar.data.raw import RawBatch, make_keys, row_ids
@@ -93,7 +95,7 @@ class CsvReader:
         if first is None:
             return ["numeric"] * len(names)
         frame = first.to_pandas()
-        return [text_column_type(frame[n]) for n in names]
+        return text_column_types(frame[names])
 
     def batches(self, with_data: bool) -> Iterator[RawBatch]:
         invalid: list[pacsv.InvalidRow] = []
@@ -129,18 +131,21 @@ class CsvReader:
         keys = make_keys(ids, frame[c.label_column], splits, self.source, rows)
         if not with_data:
             return RawBatch(keys)
-        features = typed_features(frame, self.feature_names, self.feature_types)
-        for name, kind in zip(self.feature_names, self.feature_types):
-            if kind == "numeric":
-                self._count_unparsed(name, frame[name], features[name])
+        position = {name: i for i, name in enumerate(table.column_names)}  # by position: a lookup by name scans the schema
+        text = table.select([position[name] for name in self.feature_names]).to_pandas()
+        features = typed_features(text, self.feature_names, self.feature_types)
+        numeric = [name for name, kind in zip(self.feature_names, self.feature_types) if kind == "numeric"]
+        if numeric:
+            self._count_unparsed(text[numeric], features[numeric])
         return RawBatch(keys, features=features)
 
-    def _count_unparsed(self, name: str, text: pd.Series, parsed: pd.Series) -> None:
-        """Remember how many filled cells of numeric column `name` were not numbers (first example kept)."""
+    def _count_unparsed(self, text: pd.DataFrame, parsed: pd.DataFrame) -> None:
+        """Remember, per numeric column, how many filled cells were not numbers (first example kept)."""
         bad = unparsed_cells(text, parsed)
-        if bad.any():
-            count, example = self.unparsed.get(name, (0, str(text.to_numpy()[bad][0])))
-            self.unparsed[name] = (count + int(bad.sum()), example)
+        for j in np.flatnonzero(bad.any(axis=0)):
+            name, column = text.columns[j], bad[:, j]
+            count, example = self.unparsed.get(name, (0, str(text.iloc[:, j].to_numpy()[column][0])))
+            self.unparsed[name] = (count + int(column.sum()), example)
 
     def _read_images(self, paths: list[str]) -> tuple[list[bytes | None], list[str], list[str]]:
         images, problems, details = [], [], []

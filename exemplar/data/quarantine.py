@@ -25,7 +25,7 @@ REASONS = {
     "wrong_feature_count": "the row has a different number of fields than the header",
     "duplicate_id": "the id was already used by an earlier row (the first one is kept)",
     "invalid_split": "split is neither 'train' nor 'test'",
-    "non_finite_feature": "a number is not finite in float32, the model's dtype (|x| > 3.4e38 or infinite); missing values are imputed instead",
+    "non_finite_feature": "a number overflows float32, the model's dtype (|x| > 3.4e38); missing values and infinities are imputed instead",
 }
 
 SCHEMA = pa.schema(

@@ -19,7 +19,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold
 
 from exemplar.errors import ExemplarError
 
@@ -63,6 +62,8 @@ def fold_assignment(labels: np.ndarray, is_fit: np.ndarray, folds: int, seed: in
         raise ExemplarError(f"cross-fitting needs at least {2 * folds} training rows for {folds} folds, got {len(rows)}. "
                             "Fix: lower score.oos.folds or drop the oos signals from score.signals.")
     assignment = np.full(len(labels), -1, dtype=np.int64)
+    from sklearn.model_selection import StratifiedKFold  # here: settings are validated before scikit-learn loads
+
     splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The least populated class")

@@ -90,9 +90,17 @@ def test_random_parquet_schemas(tmp_path_factory, table):
     _ingest_or_clear_error(DataConfig(kind="parquet", path=str(path)))
 
 
-@pytest.mark.parametrize("value", [1e308, -3.5e38, np.nan])
+@pytest.mark.parametrize("value", [1e308, -3.5e38])
 def test_a_single_bad_feature_value_is_quarantined_not_fatal(tmp_path, value):
     table = pa.table({"label": [0, 1] * 6, "x": [float(i) for i in range(11)] + [value]})
     pq.write_table(table, tmp_path / "t.parquet")
     dataset, quarantine, _ = ingest_in_memory(DataConfig(kind="parquet", path=str(tmp_path / "t.parquet")))
     assert list(quarantine["reason"]) == ["non_finite_feature"] and len(dataset.table) == 11
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_a_missing_feature_value_is_kept_for_imputation(tmp_path, value):
+    table = pa.table({"label": [0, 1] * 6, "x": [float(i) for i in range(11)] + [value]})
+    pq.write_table(table, tmp_path / "t.parquet")
+    dataset, quarantine, _ = ingest_in_memory(DataConfig(kind="parquet", path=str(tmp_path / "t.parquet")))
+    assert len(quarantine) == 0 and len(dataset.table) == 12
