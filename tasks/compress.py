@@ -114,6 +114,7 @@ def run_population(cfg: dict, layout: RunLayout, checkpoints: list[dict]) -> dic
     models = [classifier_from_checkpoint(c) for c in checkpoints]
     crossfit = [c["meta"]["crossfit"] for c in checkpoints]
     columns, rows, details = {"id": ids.to_numpy()}, [], {}
+    torch.manual_seed(int(cfg["train"]["seed"]))  # dropout while fine-tuning: reproducible for a given configuration
     with torch_threads(config.threads):
         for level in compress_population(models, data, config, finetune_config(cfg, config)):
             progress.advance(detail=f"compress: {len(models)} models at {level.tag}")

@@ -13,7 +13,7 @@ import flows  # noqa: F401  (applies the quiet, offline environment defaults bef
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # Small enough for seconds, big enough that every class has train and test rows.
-TINY_OVERRIDES = ["data.limit=300", "train=fast", "train.population=2", "report.queue_size=10", "report.top_k=4"]
+TINY_OVERRIDES = ["data.limit=300", "train=fast", "train.population=2", "train.crossfit_repeats=2", "report.queue_size=10", "report.top_k=4"]
 
 
 @pytest.fixture(scope="session", autouse=True)

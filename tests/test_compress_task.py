@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from exemplar.errors import ExemplarError
-from exemplar.training.checkpoints import list_checkpoints
 from tasks.compress import compress, population_data, _checkpoints
 from exemplar.compression.config import CompressConfig
 from tasks.filter import filter_rows

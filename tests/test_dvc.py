@@ -24,7 +24,7 @@ from tests.conftest import PROJECT_ROOT
 
 COPIED = ["conf", "flows", "tasks", "exemplar", "dvc.yaml", "params.yaml", ".dvc/config"]
 STAGES = ["ingest", "filter", "train", "score", "compress", "report"]
-SHRINK = {"data": {"limit": 300}, "train": {"epochs": 2, "checkpoint_every": 1, "population": 2}}
+SHRINK = {"data": {"limit": 300}, "train": {"epochs": 2, "checkpoint_every": 1, "population": 2, "crossfit_repeats": 2}}
 
 
 def tracking_uri(root: Path) -> str:
@@ -129,7 +129,7 @@ def test_second_repro_is_a_no_op(reproduced):
 def test_exp_run_with_a_set_param(reproduced):
     run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], reproduced)
     run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "lock"], reproduced)
-    run(["dvc", "exp", "run", "-S", "data.limit=300", "-S", "train.epochs=3", "-S", "train.checkpoint_every=1", "-S", "train.population=2"], reproduced)
+    run(["dvc", "exp", "run", "-S", "data.limit=300", "-S", "train.epochs=3", "-S", "train.checkpoint_every=1", "-S", "train.population=2", "-S", "train.crossfit_repeats=2"], reproduced)
     params = yaml.safe_load((reproduced / "params.yaml").read_text())
     assert params["train"]["epochs"] == 3
     assert len(list((reproduced / "artifacts" / "checkpoints" / "seed_0").glob("epoch_*.pt"))) == 3

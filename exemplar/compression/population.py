@@ -84,7 +84,7 @@ def _finetune_all(models, data: PopulationData, config: CompressConfig, finetune
     """Fine-tuned copies [level][model] and their achieved sparsity, as ensembles where possible."""
     tuned = [[None] * len(models) for _ in sparsities]
     achieved = [[None] * len(models) for _ in sparsities]
-    if not supports_ensemble(models[0]):
+    if not supports_ensemble(models[0]) or finetune.epochs == 0:  # batch norm, or prune-only (oneshot, 0 epochs)
         for m, model in enumerate(models):
             for l, sparsity in enumerate(sparsities):
                 schedule = prune_schedule(config, sparsity, len(data.rows[m]), finetune)

@@ -98,22 +98,19 @@ def finetune_population(models: list[nn.Module], rows: list[torch.Tensor], seeds
     copies = [models[m] for m in range(len(models)) for _ in range(levels)]
     config = TrainConfig(**{**finetune.__dict__, "crop_padding": 0, "hflip": False, "checkpoint_epochs": [], "checkpoint_every": 10**9})
     total = finetune.epochs * steps_per_epoch(len(rows[0]), finetune.batch_size)
+    if total == 0:
+        raise ValueError("fine-tuning needs at least one step: compress.finetune_epochs >= 1")
     names = prunable_names(models[0])
-    holder: dict = {}
+    holder: dict[str, PopulationMasks] = {}
+
+    def start(stacked: Stacked) -> None:  # before step 0: every member's first mask
+        holder["masks"] = PopulationMasks(stacked, names, [schedules[i % levels] for i in range(len(members))], total)
+        holder["masks"].update(0, list(range(len(members))))
 
     def after_step(step: int, stacked: Stacked) -> None:
-        if "masks" not in holder:  # first call never comes before the first mask: see below
-            raise RuntimeError("masks must be initialised before the first step")
         holder["masks"].after_step(step, stacked)
 
-    def start(stacked: Stacked) -> None:
-        masks = PopulationMasks(stacked, names, [schedules[i % levels] for i in range(len(members))], total)
-        masks.update(0, list(range(len(members))) if total else [])
-        holder["masks"] = masks
-
-    stacked, _ = fit_ensemble(copies, members, x, y, config, on_start=start, after_step=after_step) if total else (None, None)
-    if stacked is None:
-        raise ValueError("fine-tuning needs at least one step: compress.finetune_epochs >= 1")
+    stacked, _ = fit_ensemble(copies, members, x, y, config, on_start=start, after_step=after_step)
     masks = holder["masks"]
     final = masks.due(total)  # a schedule that ends exactly at the last step updates once more
     masks.update(total, final)

@@ -75,3 +75,13 @@ def test_dense_reference_gets_the_compressed_levels_fine_tuning():
     assert levels["dense"].metrics[0]["latency_ms"] > 0 and np.isnan(levels["dense"].metrics[1]["latency_ms"])
     # per-class accuracy is measured on the rows each model held out
     assert levels["dense"].metrics[0]["oos_accuracy"] == pytest.approx(np.mean(levels["dense"].predictions[0][80:] == y.numpy()[80:]))
+
+
+def test_prune_only_oneshot_uses_the_one_model_path():
+    x, y = blob_data(96)
+    rows = [torch.arange(0, 80)]
+    config = CompressConfig(sparsities=[0.5], method="oneshot", finetune_epochs=0, quantization=[], latency_repeats=1)
+    finetune = TrainConfig(**{**FINETUNE.__dict__, "epochs": 0})
+    levels = {level.tag: level for level in compress_population([tiny_cnn(0)], _population_data(x, y, rows, [5]), config, finetune)}
+    assert levels["p50"].details[0]["achieved_sparsity"] == pytest.approx(0.5, abs=1e-3)
+    assert np.array_equal(levels["dense"].predictions[0], tiny_cnn(0)(x).argmax(dim=1).numpy())
