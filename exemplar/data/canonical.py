@@ -14,14 +14,17 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from exemplar.data.columns import ARROW_TYPES, row_hashes
-from exemplar.data.encoding import Encoded, EncodingConfig, encode_features
 from exemplar.errors import ExemplarError
+
+if TYPE_CHECKING:
+    from exemplar.data.encoding import Encoded
 
 METADATA_KEY = b"exemplar"
 
@@ -198,11 +201,27 @@ def input_array(dataset: Dataset) -> np.ndarray:
     return encode_table(dataset).x
 
 
-def encode_table(dataset: Dataset, fit_rows: np.ndarray | None = None) -> Encoded:
+def encode_table(dataset: Dataset, fit_rows: np.ndarray | None = None) -> "Encoded":
     """The table's features encoded by :func:`exemplar.data.encoding.encode_features` with the settings
     recorded at ingest, fit on `fit_rows` ((N,) bool; default: the rows with split "train")."""
+    from exemplar.data.encoding import encode_features  # scikit-learn loads only when a table is encoded
+
+    features, types, fit_rows, config = _encoding_inputs(dataset, fit_rows)
+    return encode_features(features, types, dataset.table["label"].to_numpy(dtype=np.int64), fit_rows, config)
+
+
+def native_table(dataset: Dataset, fit_rows: np.ndarray | None = None) -> pd.DataFrame:
+    """The table's features for learners with native gaps and categories (numbers with NaN, pandas
+    categories), by :func:`exemplar.data.encoding.native_frame`; `fit_rows` as in :func:`encode_table`."""
+    from exemplar.data.encoding import native_frame
+
+    return native_frame(*_encoding_inputs(dataset, fit_rows))
+
+
+def _encoding_inputs(dataset: Dataset, fit_rows: np.ndarray | None):
+    from exemplar.data.config import EncodingConfig
+
     info, table = dataset.info, dataset.table
     if fit_rows is None:
         fit_rows = table["split"].to_numpy() == "train"
-    config = EncodingConfig(**info.encoding)
-    return encode_features(table[info.feature_names], info.column_types, table["label"].to_numpy(dtype=np.int64), np.asarray(fit_rows, dtype=bool), config)
+    return table[info.feature_names], info.column_types, np.asarray(fit_rows, dtype=bool), EncodingConfig(**info.encoding)

@@ -4,10 +4,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exemplar.data.encoding import EncodingConfig
 from exemplar.errors import ExemplarError
 
 KINDS = ("digits", "parquet", "csv", "image_folder", "npz", "cifar")
+HIGH_CARDINALITY = ("target", "infrequent")
+IMPUTATION = ("median", "mean")
+
+
+@dataclass
+class EncodingConfig:
+    """How table features become model inputs (``data.encoding``; applied by encoding.py)."""
+
+    max_onehot_categories: int = 20  # one-hot columns with up to this many distinct training values
+    high_cardinality: str = "target"  # above it: "target" (TargetEncoder, cross-fitted) or "infrequent"
+    numeric_imputation: str = "median"  # "median" or "mean" of the training rows (after scaling)
+    categorical_columns: list[str] = field(default_factory=list)  # numeric columns to treat as categories
+
+    def validate(self) -> None:
+        if self.max_onehot_categories < 2:
+            raise ExemplarError(f"data.encoding.max_onehot_categories must be at least 2, got {self.max_onehot_categories}. Fix: e.g. 20.")
+        if self.high_cardinality not in HIGH_CARDINALITY:
+            raise ExemplarError(f"data.encoding.high_cardinality must be one of {HIGH_CARDINALITY}, got '{self.high_cardinality}'.")
+        if self.numeric_imputation not in IMPUTATION:
+            raise ExemplarError(f"data.encoding.numeric_imputation must be one of {IMPUTATION}, got '{self.numeric_imputation}'.")
 
 
 @dataclass

@@ -78,7 +78,7 @@ class CsvReader:
         if missing or not names:
             raise ExemplarError(
                 f"{self.path}: feature column(s) {missing or '(none)'} not found (header: {', '.join(self.columns)}). "
-                f"Fix: add numeric feature columns or an '{c.image_column}' column of image paths, or correct data.feature_columns."
+                f"Fix: add feature columns or an '{c.image_column}' column of image paths, or correct data.feature_columns."
             )
         self.feature_types = self._column_types(names)
         return names

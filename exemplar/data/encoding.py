@@ -27,7 +27,7 @@ rebuilds the same matrix from ``dataset.parquet``. Distances (input outliers, ne
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -38,30 +38,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
 from exemplar.data.columns import ColumnProfile, is_missing
+from exemplar.data.config import EncodingConfig
 from exemplar.errors import ExemplarError
 
-HIGH_CARDINALITY = ("target", "infrequent")
-IMPUTATION = ("median", "mean")
 MISSING_CATEGORY = "(missing)"
 TARGET_FOLDS = 5
-
-
-@dataclass
-class EncodingConfig:
-    """How table features become model inputs (``data.encoding``)."""
-
-    max_onehot_categories: int = 20  # one-hot columns with up to this many distinct training values
-    high_cardinality: str = "target"  # above it: "target" (TargetEncoder, cross-fitted) or "infrequent"
-    numeric_imputation: str = "median"  # "median" or "mean" of the training rows (after scaling)
-    categorical_columns: list[str] = field(default_factory=list)  # numeric columns to treat as categories
-
-    def validate(self) -> None:
-        if self.max_onehot_categories < 2:
-            raise ExemplarError(f"data.encoding.max_onehot_categories must be at least 2, got {self.max_onehot_categories}. Fix: e.g. 20.")
-        if self.high_cardinality not in HIGH_CARDINALITY:
-            raise ExemplarError(f"data.encoding.high_cardinality must be one of {HIGH_CARDINALITY}, got '{self.high_cardinality}'.")
-        if self.numeric_imputation not in IMPUTATION:
-            raise ExemplarError(f"data.encoding.numeric_imputation must be one of {IMPUTATION}, got '{self.numeric_imputation}'.")
 
 
 @dataclass(frozen=True)
@@ -137,6 +118,11 @@ def model_frame(features: pd.DataFrame, types: list[str], config: EncodingConfig
     return pd.DataFrame(out, index=features.index)
 
 
+def _kinds(frame: pd.DataFrame) -> list[str]:
+    """Column types of a :func:`model_frame` (booleans and coded numbers are categories there)."""
+    return ["numeric" if frame[n].dtype.kind == "f" else "categorical" for n in frame.columns]
+
+
 def _category(value: object) -> str:
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
@@ -153,7 +139,7 @@ def encode_features(features: pd.DataFrame, types: list[str], labels: np.ndarray
     if not fit_rows.any():
         raise ExemplarError("the table has no training rows to fit the feature encoding on. Fix: give some rows split 'train'.")
     frame = model_frame(features.reset_index(drop=True), types, config)
-    plan = plan_columns(frame, ["numeric" if frame[n].dtype.kind == "f" else "categorical" for n in frame.columns], fit_rows, config)
+    plan = plan_columns(frame, _kinds(frame), fit_rows, config)
     if not (plan.numeric or plan.onehot or plan.high):
         raise ExemplarError(
             f"no usable feature column: every one is all-missing or constant in the training rows ({plan.dropped}). "
@@ -168,3 +154,20 @@ def encode_features(features: pd.DataFrame, types: list[str], labels: np.ndarray
         if (~fit_rows).any():
             x[~fit_rows] = encoder.transform(frame[~fit_rows])
     return Encoded(x, [str(n) for n in encoder.get_feature_names_out()], plan)
+
+
+def native_frame(features: pd.DataFrame, types: list[str], fit_rows: np.ndarray, config: EncodingConfig) -> pd.DataFrame:
+    """The features for learners that handle gaps and categories themselves, e.g. scikit-learn's
+    ``HistGradientBoostingClassifier(categorical_features="from_dtype")``: numbers as float64 with NaN
+    for missing or infinite cells, categorical and boolean columns as pandas ``category`` whose
+    categories are the values of the `fit_rows` ((N,) bool; other values become NaN). Columns that are
+    all-missing or constant in the fit rows are left out, as in :func:`encode_features`.
+    Shape (N, F'), rows in the order of `features`. (The gradient-boosting learner accepts at most 255
+    categories per column; use :func:`encode_features` for wider ones.)"""
+    frame = model_frame(features.reset_index(drop=True), types, config)
+    plan = plan_columns(frame, _kinds(frame), fit_rows, config)
+    out = frame[plan.numeric].copy()
+    for name in [n for n in frame.columns if n in plan.onehot or n in plan.high]:
+        seen = sorted(frame[name][fit_rows].dropna().unique())
+        out[name] = pd.Categorical(frame[name], categories=seen)
+    return out[[n for n in frame.columns if n in out.columns]]

@@ -83,7 +83,7 @@ class ParquetReader:
         if missing or not names:
             raise ExemplarError(
                 f"{self.files[0]}: feature column(s) {missing or '(none)'} not found (columns: {', '.join(self.schema.names)}). "
-                f"Fix: add an '{self.config.image_column}' column of image bytes or numeric feature columns, or correct data.feature_columns."
+                f"Fix: add an '{self.config.image_column}' column of image bytes or feature columns, or correct data.feature_columns."
             )
         self.feature_types = [arrow_feature_type(self.schema.field(n).type) for n in names]
         unusable = [n for n, kind in zip(names, self.feature_types) if kind is None]

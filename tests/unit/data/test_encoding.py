@@ -191,3 +191,35 @@ def test_equal_rows_hash_equal_with_missing_cells():
     from exemplar.data.canonical import hash_bytes
 
     assert row_hashes(numeric, ["numeric"])[0] == hash_bytes(np.array([1.0]).tobytes())  # numeric tables hash as before
+
+
+def test_native_frame_keeps_gaps_and_categories_for_gradient_boosting():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from exemplar.data.encoding import native_frame
+
+    features, labels, is_train = mixed()
+    features["same"] = 1.0
+    features.loc[np.flatnonzero(~is_train)[0], "city"] = "nowhere"
+    frame = native_frame(features, [*TYPES, "numeric"], is_train, EncodingConfig())
+    assert list(frame.columns) == ["income", "ratio", "colour", "city", "flag"]
+    assert frame["income"].isna().sum() == 2 and frame["colour"].dtype == "category"
+    assert pd.isna(frame.loc[np.flatnonzero(~is_train)[0], "city"])  # a value unseen in the fit rows
+    model = HistGradientBoostingClassifier(max_iter=5, categorical_features="from_dtype").fit(frame[is_train], labels[is_train])
+    assert model.predict_proba(frame).shape == (len(frame), 3)
+
+
+def test_input_outliers_are_measured_on_the_standardised_encoding(tmp_path):
+    """One column in millions must not decide the input-space distance: a row that is extreme in a
+    unit-scale column is the top input outlier on the encoding, and not on the raw values."""
+    from exemplar.scoring.outlier import knn_distance
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"id": [f"r{i:03d}" for i in range(200)], "label": np.arange(200) % 2, "split": "train",
+                          "salary": rng.normal(0, 1e6, 200), "ratio": rng.normal(0, 1, 200)})
+    frame.loc[7, "ratio"] = 12.0
+    frame.to_parquet(tmp_path / "t.parquet")
+    dataset = ingest_in_memory(config("parquet", tmp_path / "t.parquet"))[0]
+    is_train = np.ones(200, dtype=bool)
+    assert np.argmax(knn_distance(input_array(dataset), is_train, 5)) == 7
+    assert np.argmax(knn_distance(dataset.table[["salary", "ratio"]].to_numpy(), is_train, 5)) != 7
