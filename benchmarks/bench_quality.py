@@ -173,14 +173,16 @@ def _anchors(frame: pd.DataFrame, scores: pd.DataFrame, modality: str) -> dict[s
     aligned to `scores` rows (training rows; NaN elsewhere)."""
     from cleanlab.rank import get_label_quality_scores
 
-    from exemplar.data.canonical import input_array
+    from exemplar.scoring.crossfit import resolve_learner
+    from tasks.crossfit import learner_inputs
     from tasks.datasets import read_dataset
 
     dataset = read_dataset(Path(scores.attrs["run_dir"]) / "dataset.parquet")
-    x, labels = input_array(dataset), dataset.table["label"].to_numpy(dtype=np.int64)
+    labels = dataset.table["label"].to_numpy(dtype=np.int64)
     is_fit = (dataset.table["split"] == "train").to_numpy()
     out = {}
-    for name, learner in (("cleanlab_oos_learner", "auto"), ("cleanlab_hgb", "hgb")):
+    for name, learner in (("cleanlab_oos_learner", resolve_learner("auto", modality)), ("cleanlab_hgb", "hgb")):
+        x = learner_inputs(dataset, learner)
         probs = crossfit_probabilities(x, labels, is_fit, dataset.info.num_classes, CrossfitConfig(learner=learner), modality)
         quality = get_label_quality_scores(labels[is_fit], np.clip(probs[is_fit], 1e-9, 1.0), method="self_confidence")
         column = pd.Series(np.nan, index=dataset.table["id"].to_numpy())
@@ -217,6 +219,37 @@ def run_one(name: str, seed: int, tables: Path, work: Path) -> Path:
     tables.mkdir(parents=True, exist_ok=True)
     scores.to_parquet(target)
     return target
+
+
+def refresh_oos(tables: Path, work: Path, scenarios: list[str]) -> None:
+    """Recompute the out-of-sample columns and anchors of saved table runs with the current score.oos
+    code path (the folds as the score stage runs them, on the run's own dataset.parquet/keep.parquet).
+    Used once when the table learner's input changed (encoded -> native frame) after the runs: the
+    out-of-sample signals feed no other stage, so the rest of each run is unchanged."""
+    from flows.cli import load_config
+    from tasks.crossfit import combine, crossfit_fold
+    from exemplar.scoring.crossfit import crossfit_signals
+
+    cfg = load_config([])
+    for path in sorted(tables.glob("*__s*.parquet")):
+        name = path.stem.rsplit("__s", 1)[0]
+        if name not in scenarios:
+            continue
+        run_dir = next(p for p in (work / path.stem, tables / "runs" / path.stem, tables / "runs_tables" / path.stem) if p.exists())
+        table = pd.read_parquet(path)
+        probs = combine(cfg, str(run_dir), [crossfit_fold.fn(cfg, str(run_dir), k) for k in range(cfg["score"]["oos"]["folds"])])
+        dataset = pd.read_parquet(run_dir / "dataset.parquet", columns=["id", "label", "split"])
+        keep = pd.read_parquet(run_dir / "keep.parquet").set_index("id")["keep"].reindex(dataset["id"]).fillna(True)
+        is_fit = (dataset["split"] == "train").to_numpy() & keep.to_numpy(dtype=bool)
+        signals = crossfit_signals(probs, dataset["label"].to_numpy(dtype=np.int64), is_fit)
+        order = pd.Index(dataset["id"]).get_indexer(table["id"])
+        for key, values in signals.items():
+            table[key if key.startswith("is_") else f"{key}_score"] = np.asarray(values)[order]
+        table.attrs["run_dir"] = str(run_dir)
+        for column, values in _anchors(None, table, "table").items():
+            table[column] = values
+        table.to_parquet(path)
+        print(f"refreshed {path.name}", flush=True)
 
 
 def run_suite(scenarios: list[str], seeds: list[int], tables: Path, work: Path) -> None:
@@ -356,7 +389,7 @@ def _git_commit() -> str:
 
 def main(argv: list[str] | None = None) -> dict | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("phase", choices=["run", "analyse"])
+    parser.add_argument("phase", choices=["run", "analyse", "refresh-oos"])
     parser.add_argument("--tables", type=Path, required=True, help="where each run's scores + truth are kept")
     parser.add_argument("--work", type=Path, default=None, help="run directories (default: <tables>/runs)")
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
@@ -366,6 +399,9 @@ def main(argv: list[str] | None = None) -> dict | None:
     command = "python benchmarks/bench_quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.phase == "run":
         run_suite(args.scenarios, args.seeds, args.tables, args.work or args.tables / "runs")
+        return None
+    if args.phase == "refresh-oos":
+        refresh_oos(args.tables, args.work or args.tables / "runs", args.scenarios)
         return None
     report = {"command": command, "git_commit": _git_commit(), "load_average": os.getloadavg(),
               "machine": {"python": platform.python_version(), "cpus": os.cpu_count()}, **analyse(args.tables)}
