@@ -16,6 +16,7 @@ Two phases:
    candidate with the best mean AP on the *other* scenarios is evaluated on it) and the held-out AP /
    AUROC are reported next to every member signal's AP and the anchors.
 
+    .venv/bin/python benchmarks/bench_quality.py            # both phases, tables in runs/bench_quality (make bench)
     nice -n 5 .venv/bin/python benchmarks/bench_quality.py run --tables /tmp/i9b/suite [--scenarios ...] [--seeds 0 1 2]
     .venv/bin/python benchmarks/bench_quality.py analyse --tables /tmp/i9b/suite
 """
@@ -389,16 +390,19 @@ def _git_commit() -> str:
 
 def main(argv: list[str] | None = None) -> dict | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("phase", choices=["run", "analyse", "refresh-oos"])
-    parser.add_argument("--tables", type=Path, required=True, help="where each run's scores + truth are kept")
+    parser.add_argument("phase", nargs="?", default="all", choices=["all", "run", "analyse", "refresh-oos"],
+                        help="all (default, as make bench runs it) = run, then analyse")
+    parser.add_argument("--tables", type=Path, default=ROOT / "runs" / "bench_quality",
+                        help="where each run's scores + truth are kept (default runs/bench_quality)")
     parser.add_argument("--work", type=Path, default=None, help="run directories (default: <tables>/runs)")
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     command = "python benchmarks/bench_quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    if args.phase == "run":
+    if args.phase in ("run", "all"):
         run_suite(args.scenarios, args.seeds, args.tables, args.work or args.tables / "runs")
+    if args.phase == "run":
         return None
     if args.phase == "refresh-oos":
         refresh_oos(args.tables, args.work or args.tables / "runs", args.scenarios)
