@@ -313,6 +313,7 @@ def evaluate_table(table: pd.DataFrame, options: dict[str, dict]) -> dict:
     out["pipeline_audit_score"] = _train_metrics(table, table["audit_score"].to_numpy(dtype=np.float64))
     out["anchors"] = {a: _train_metrics(table, table[a].to_numpy()) for a in ("cleanlab_oos_learner", "cleanlab_hgb") if a in table}
     out["positives"] = int(table["is_positive"].to_numpy()[split_groups(table)["train"]].sum())
+    out["train_rows"] = int(len(split_groups(table)["train"]))
     out["pipeline_seconds"] = float(table["pipeline_seconds"].iloc[0]) if "pipeline_seconds" in table else None
     return out
 
