@@ -8,9 +8,10 @@ none of which saw them either.
 
 The learner is small and independent of the pipeline's neural population (so a score stage can run
 whatever trained the population): ``hgb`` = scikit-learn's HistGradientBoostingClassifier (native
-categories and NaN when given a table's native frame; the default for tables), ``logistic`` = multinomial logistic regression on standardised inputs,
-projected by PCA to at most ``max_features`` dimensions (the default for images: cheap, measured in
-docs/scoring.md). Pure: arrays in, probabilities out.
+categories and NaN when given a table's native frame; the default for tables), ``logistic`` =
+multinomial logistic regression on standardised inputs, projected by PCA to at most ``max_features``
+dimensions (the default for images: cheap, measured in docs/scoring.md). Pure: arrays (or a table's
+native DataFrame) in, probabilities out.
 """
 
 from __future__ import annotations
