@@ -1,5 +1,7 @@
 """Stage flow: every per-example score from the checkpoints and training dynamics (scores/signals.parquet)
 and the TracIn proponents/opponents of each test example (influence_topk.parquet); see docs/scoring.md.
+The out-of-sample signals first fit ``score.oos.folds`` cross-fitting folds, one Prefect task each on
+the runner chosen with ``runner=`` (so ``runner=dask`` spreads them).
 
 Run alone with `python -m flows.score [--params params.yaml] [overrides]` (as `dvc repro` does);
 the pipeline calls it as a sub-flow.

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from exemplar.scoring.config import DEFAULT_SIGNALS
+from tasks.crossfit import combine, crossfit_fold
 from tasks.filter import filter_rows
 from tasks.ingest import ingest
 from tasks.layout import RunLayout
@@ -23,7 +24,8 @@ def scored_run(tiny_cfg, tmp_path_factory, isolated_tracking):
     filter_rows.fn(cfg, run_dir, track)
     for seed in (0, 1):
         train.fn(cfg, run_dir, track, seed=seed)
-    summary = score.fn(cfg, run_dir, track)
+    folds = [crossfit_fold.fn(cfg, run_dir, fold) for fold in range(cfg["score"]["oos"]["folds"])]  # as flows/score.py
+    summary = score.fn(cfg, run_dir, track, combine(cfg, run_dir, folds))
     return RunLayout(run_dir), summary
 
 
@@ -33,6 +35,7 @@ def test_every_signal_is_written_keyed_by_id(scored_run):
     dataset = pd.read_parquet(layout.dataset)
     assert scores["id"].tolist() == dataset["id"].tolist()
     assert [c for c in scores.columns if c.endswith("_score")] == [f"{n}_score" for n in DEFAULT_SIGNALS]
+    assert scores["is_label_issue"].dtype == bool and scores["oos_confidence_score"].between(0, 1).all()
     is_train = (dataset["split"] == "train").to_numpy()
     assert scores.loc[is_train, "forgetting_score"].notna().all()
     assert scores.loc[~is_train, "forgetting_score"].isna().all()

@@ -7,7 +7,6 @@ classifier, so a caller that writes atomically leaves nothing behind.
 from __future__ import annotations
 
 from collections.abc import Iterator
-
 from dataclasses import asdict
 
 import numpy as np

@@ -1,7 +1,8 @@
 """What every input reader yields: :class:`RawBatch`, rows in their original form before validation.
 
 A reader is any object with ``source`` (str, for messages), ``modality`` ("image" or "table"),
-``feature_names`` (list[str], tables), ``label_names`` (list[str] or None: when set, labels are
+``feature_names`` (list[str], tables), optionally ``feature_types`` (one of columns.FEATURE_TYPES per
+feature; all numeric when absent), ``label_names`` (list[str] or None: when set, labels are
 integer indexes into it) and ``batches(with_data: bool) -> Iterator[RawBatch]``; optionally
 ``row_count`` (int: the number of rows, when known without reading them, used to reserve the per-row
 bookkeeping of pass 1 at once). Ingestion reads
@@ -30,7 +31,8 @@ class RawBatch:
     ``file`` and ``row`` (where the row came from), ``problem`` ("" or a quarantine reason found while
     reading) with its ``detail``, and ``original`` (text kept for the quarantine, e.g. an image path).
     Data, by modality: ``images`` (encoded bytes per row, None when unreadable), ``arrays``
-    (uint8 (N, C, H, W) decoded images), or ``features`` (float64 (N, F), NaN where not a number).
+    (uint8 (N, C, H, W) decoded images), or ``features`` ((N, F) in the stored form of each column's
+    type: float64 with NaN, or text / booleans with None where missing; see columns.py).
     """
 
     keys: pd.DataFrame

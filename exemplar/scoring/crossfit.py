@@ -8,9 +8,10 @@ none of which saw them either.
 
 The learner is small and independent of the pipeline's neural population (so a score stage can run
 whatever trained the population): ``hgb`` = scikit-learn's HistGradientBoostingClassifier (native
-NaN; the default for tables), ``logistic`` = multinomial logistic regression on standardised inputs,
-projected by PCA to at most ``max_features`` dimensions (the default for images: cheap, measured in
-docs/scoring.md). Pure: arrays in, probabilities out.
+categories and NaN when given a table's native frame; the default for tables), ``logistic`` =
+multinomial logistic regression on standardised inputs, projected by PCA to at most ``max_features``
+dimensions (the default for images: cheap, measured in docs/scoring.md). Pure: arrays (or a table's
+native DataFrame) in, probabilities out.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from exemplar.errors import ExemplarError
 
@@ -77,8 +79,18 @@ def training_rows(assignment: np.ndarray, fold: int) -> np.ndarray:
     return (assignment >= 0) & (assignment != fold)
 
 
-def _features(x: np.ndarray) -> np.ndarray:
-    """(N, D) float64 features: images flattened."""
+MAX_NATIVE_CATEGORIES = 250  # HistGradientBoostingClassifier accepts at most max_bins (255) categories
+
+
+def _features(x):
+    """(N, D) features: arrays as float64 (images flattened); a DataFrame (a table's native form: numbers
+    with NaN, pandas categories) is kept, with categories wider than the learner accepts as ordinal codes."""
+    if isinstance(x, pd.DataFrame):
+        frame = x.reset_index(drop=True).copy()
+        for name in frame.columns:
+            if isinstance(frame[name].dtype, pd.CategoricalDtype) and len(frame[name].cat.categories) > MAX_NATIVE_CATEGORIES:
+                frame[name] = frame[name].cat.codes.replace(-1, np.nan).astype(np.float64)
+        return frame
     return np.asarray(x, dtype=np.float64).reshape(len(x), -1)
 
 
@@ -91,7 +103,8 @@ def _build(learner: str, config: CrossfitConfig, dims: int):
     from sklearn.preprocessing import StandardScaler
 
     if learner == "hgb":
-        return HistGradientBoostingClassifier(max_iter=config.max_iter, early_stopping=True, random_state=config.seed)
+        return HistGradientBoostingClassifier(max_iter=config.max_iter, early_stopping=True, random_state=config.seed,
+                                              categorical_features="from_dtype")
     steps = [SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()]
     if dims > config.max_features:
         steps.append(PCA(config.max_features, random_state=config.seed))
@@ -102,15 +115,20 @@ def fit_fold(x: np.ndarray, labels: np.ndarray, assignment: np.ndarray, fold: in
              learner: str, config: CrossfitConfig) -> np.ndarray:
     """Fit on the fitted rows outside `fold`; return (N, num_classes) probabilities for every row.
 
-    Classes missing from the fold's training rows get probability 0.
+    `x`: (N, ...) numeric array, or for ``hgb`` on tables the native DataFrame (numbers with NaN, pandas
+    categories: :func:`exemplar.data.canonical.native_table`). Classes missing from the fold's training
+    rows get probability 0.
     """
     from threadpoolctl import threadpool_limits
 
     features = _features(x)
+    if isinstance(features, pd.DataFrame) and learner != "hgb":
+        raise ExemplarError(f"score.oos.learner={learner} needs numeric model inputs, not a table's native frame.")
     train = training_rows(assignment, fold)
     probs = np.zeros((len(x), num_classes), dtype=np.float64)
     with threadpool_limits(config.threads):  # BLAS/OpenMP oversubscription cost 40x on a loaded 2-core machine
-        model = _build(learner, config, features.shape[1]).fit(features[train], labels[train])
+        fit_on = features[train] if isinstance(features, np.ndarray) else features.loc[train]
+        model = _build(learner, config, features.shape[1]).fit(fit_on, labels[train])
         probs[:, model.classes_] = model.predict_proba(features)
     return probs
 

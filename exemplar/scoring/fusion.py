@@ -36,6 +36,7 @@ from exemplar.scoring.registry import SIGNALS, declared
 FUSION_METHODS = ("family_z_max", "family_z_mean", "family_rank_max", "rank_mean")
 MAD_TO_STD = 1.4826
 SPARSE_CAP_QUANTILE = 0.99
+ANY_OF_FAMILIES: tuple[str, ...] = ()  # families whose evidence is the max of their members (set by the selection)
 CONFLICT_COLUMN = "is_label_conflict"  # keep.parquet; declared as SIGNALS["label_conflict"]
 
 
@@ -69,9 +70,14 @@ def class_robust_z(values: pd.DataFrame, labels: np.ndarray | None) -> pd.DataFr
     return robust_z(centred)
 
 
-def family_evidence(z: pd.DataFrame) -> pd.DataFrame:
-    """(N, F) mean over each family's columns, skipping NaN."""
-    return z.T.groupby(families(list(z.columns)), sort=True).mean().T
+def family_evidence(z: pd.DataFrame, any_of: tuple[str, ...] = ()) -> pd.DataFrame:
+    """(N, F) per family: the mean of its columns (skipping NaN), or their max for the families in
+    `any_of` (members that look in different spaces, where standing out in one is enough)."""
+    grouped = z.T.groupby(families(list(z.columns)), sort=True)
+    mean, high = grouped.mean().T, grouped.max().T
+    for family in set(any_of) & set(mean.columns):
+        mean[family] = high[family]
+    return mean
 
 
 def capped_family_z(evidence: pd.DataFrame) -> pd.DataFrame:
@@ -87,14 +93,14 @@ def capped_family_z(evidence: pd.DataFrame) -> pd.DataFrame:
     return z
 
 
-def _group_values(table: pd.DataFrame, labels: np.ndarray | None, method: str) -> pd.Series:
+def _group_values(table: pd.DataFrame, labels: np.ndarray | None, method: str, any_of: tuple[str, ...]) -> pd.Series:
     """(n,) fused evidence of one group (training or test rows); NaN -> the group's lowest."""
     if method == "rank_mean":
         fused = table.rank(pct=True).mean(axis=1)
     elif method == "family_rank_max":
         fused = family_evidence(table.rank(pct=True)).rank(pct=True).max(axis=1)
     else:
-        family_z = capped_family_z(family_evidence(class_robust_z(table, labels)))
+        family_z = capped_family_z(family_evidence(class_robust_z(table, labels), any_of))
         fused = family_z.max(axis=1) if method == "family_z_max" else family_z.mean(axis=1)
     return fused.fillna(fused.min() if fused.notna().any() else 0.0)
 
@@ -110,9 +116,9 @@ def _inputs(scores: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def fused_values(scores: pd.DataFrame, columns: list[str], method: str = FUSION_METHODS[0],
-                 by_class: bool = True, exclude: tuple[str, ...] = ()) -> np.ndarray:
+                 by_class: bool = True, exclude: tuple[str, ...] = (), any_of: tuple[str, ...] = ANY_OF_FAMILIES) -> np.ndarray:
     """(N,) fused evidence of `method` over the fused subset of `columns`, computed separately for each
-    split (higher = review sooner). `by_class` and `exclude` exist for the benchmark's selection."""
+    split (higher = review sooner). `by_class`, `exclude` and `any_of` exist for the benchmark's selection."""
     if method not in FUSION_METHODS:
         raise ValueError(f"fusion method must be one of {FUSION_METHODS}, got '{method}'.")
     chosen = fused_columns(columns, exclude)
@@ -123,7 +129,7 @@ def fused_values(scores: pd.DataFrame, columns: list[str], method: str = FUSION_
     labels = scores["label"].to_numpy() if by_class and "label" in scores.columns else None
     for rows in split_groups(scores).values():
         part = table.iloc[rows].reset_index(drop=True)
-        out[rows] = _group_values(part, None if labels is None else labels[rows], method).to_numpy(dtype=np.float64)
+        out[rows] = _group_values(part, None if labels is None else labels[rows], method, any_of).to_numpy(dtype=np.float64)
     return out
 
 

@@ -145,7 +145,16 @@ def test_profile_warns_over_training_rows_only():
     assert profile.missing == {"a": 0, "b": 3, "c": 0} and profile.rows_with_missing == 3
 
 
-def test_ingest_records_column_warnings_and_logs_them(tmp_path, caplog):
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_ingest_records_column_warnings_and_logs_them(tmp_path):
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"id": [f"r{i}" for i in range(30)], "label": np.arange(30) % 2, "x": rng.normal(size=30),
                           "notes": pd.Series([None] * 30, dtype=object), "version": 3})
@@ -154,9 +163,14 @@ def test_ingest_records_column_warnings_and_logs_them(tmp_path, caplog):
     assert len(quarantine) == 0 and len(dataset.table) == 30
     assert [(w["column"], w["problem"]) for w in summary["column_warnings"]] == [("notes", "all_missing"), ("version", "constant")]
     assert input_array(dataset).shape == (30, 1)
-    with caplog.at_level(logging.WARNING, logger="exemplar.data"):
+    records, logger = _Records(), logging.getLogger("exemplar.data")
+    logger.addHandler(records)
+    try:
         log_warnings(summary["column_warnings"], "t.parquet")
-    assert "column 'notes' is all-missing" in caplog.text and "column 'version' is constant" in caplog.text
+    finally:
+        logger.removeHandler(records)
+    text = "\n".join(records.messages)
+    assert "column 'notes' is all-missing" in text and "column 'version' is constant" in text
 
 
 @pytest.mark.parametrize("kind", ["parquet", "csv"])

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from exemplar.errors import ExemplarError
@@ -25,7 +27,7 @@ def test_defaults_are_valid_and_match_conf():
 
     ScoreConfig().validate()
     conf = yaml.safe_load((PROJECT_ROOT / "conf" / "score" / "default.yaml").read_text())
-    assert conf == ScoreConfig().__dict__
+    assert conf == {**ScoreConfig().__dict__, "oos": dataclasses.asdict(ScoreConfig().oos)}
 
 
 def test_early_checkpoint_is_the_first_at_or_after_the_target():

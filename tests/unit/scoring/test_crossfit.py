@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from exemplar.errors import ExemplarError
@@ -84,3 +85,19 @@ def test_config_is_nested_and_validated():
         ScoreConfig(oos={"learner": "forest"}).validate()
     with pytest.raises(ExemplarError, match="score.oos.folds"):
         fold_assignment(np.zeros(6, dtype=int), np.ones(6, dtype=bool), 5, 0)
+
+
+def test_hgb_reads_a_native_frame_with_categories_and_gaps():
+    rng = np.random.default_rng(0)
+    n = 200
+    labels = np.arange(n) % 2
+    colour = pd.Categorical(np.where(labels == 1, "red", "blue"), categories=["blue", "red"])
+    noise = rng.normal(size=n)
+    noise[::7] = np.nan
+    frame = pd.DataFrame({"colour": colour, "noise": noise})
+    noisy = labels.copy()
+    noisy[3] = 1 - labels[3]
+    probs = crossfit_probabilities(frame, noisy, np.ones(n, dtype=bool), 2, CrossfitConfig(learner="hgb", max_iter=20))
+    assert np.argmax(self_confidence_score(probs, noisy)) == 3
+    with pytest.raises(ExemplarError, match="numeric model inputs"):
+        crossfit_probabilities(frame, noisy, np.ones(n, dtype=bool), 2, CrossfitConfig(learner="logistic"))
