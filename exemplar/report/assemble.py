@@ -62,7 +62,7 @@ def headline(dataset_summary: dict, filter_summary: dict, compress_summary: dict
         "rows": dataset_summary["rows"],
         "classes": dataset_summary["num_classes"],
         "quarantined": dataset_summary.get("quarantined", 0),
-        "duplicates_dropped": filter_summary["dropped"],
+        "duplicates_dropped": filter_summary["dropped"] - filter_summary.get("pruning", {}).get("dropped", 0),  # pruned rows are not duplicates
         "label_conflicts": filter_summary["label_conflicts"],
         "test_accuracy": float((scores.loc[kept_test, "pred"] == scores.loc[kept_test, "label"]).mean()),
         "population": compress_summary.get("population", 1),
