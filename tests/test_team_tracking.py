@@ -4,9 +4,11 @@ through the MLflow client. The server is stopped by the process id we started.""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
+import mlflow
 import mlflow.pytorch
 import pytest
 from mlflow.tracking import MlflowClient
@@ -49,9 +51,12 @@ def dask_run(mlflow_server, prefect_server, tiny_cfg, tmp_path_factory):
     cfg = {**tiny_cfg, "runner": {"name": "dask", "max_workers": 2, "processes": False, "address": None},
            "tracking": {**tiny_cfg["tracking"], "uri": mlflow_server, "experiment": "team"}}
     run_dir = tmp_path_factory.mktemp("team-run")
+    session_uri = os.environ["MLFLOW_TRACKING_URI"]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(tasks.train, "train_model", on_a_dask_worker)
-        result = pipeline_flow(cfg, str(run_dir))
+        patch.setenv("MLFLOW_TRACKING_URI", session_uri)  # mlflow.set_tracking_uri(server) also sets the variable:
+        result = pipeline_flow(cfg, str(run_dir))          # restore it so later tests do not track to a stopped server
+    mlflow.set_tracking_uri(session_uri)
     return result, record.read_text().split(), run_dir
 
 
@@ -74,7 +79,12 @@ def test_the_server_holds_parent_nested_runs_metrics_model_and_report(dask_run, 
     assert len(client.get_metric_history(train.info.run_id, "train_loss")) == tiny_epochs(parent)
     report = client.download_artifacts(parent.info.run_id, "report/report.html", str(tmp_path))
     assert open(report).read() == (run_dir / "report.html").read_text()
-    model = mlflow.pytorch.load_model(f"runs:/{train.info.run_id}/model")
+    session_uri = os.environ["MLFLOW_TRACKING_URI"]
+    mlflow.set_tracking_uri(mlflow_server)  # runs:/ URIs resolve against the global tracking URI
+    try:
+        model = mlflow.pytorch.load_model(f"runs:/{train.info.run_id}/model")
+    finally:
+        mlflow.set_tracking_uri(session_uri)
     x, _ = tensors(read_dataset(run_dir / "dataset.parquet"))
     assert tuple(model(x[:2]).shape) == (2, 10)  # 10 digit classes
 
