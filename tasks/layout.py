@@ -36,10 +36,11 @@ STAGES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "filter": (("prune", "decisions"), ("ingest",)),
     "train": (("train", "model"), ("ingest", "filter")),
     "score": (("score",), ("ingest", "filter", "train")),
-    "compress": (("compress",), ("ingest", "filter", "train")),
+    "crossfit": (("train", "model"), ("ingest", "filter")),  # the cross-fitted population (tasks/population.py)
+    "compress": (("compress",), ("ingest", "filter", "crossfit")),
     "report": (("report",), ("ingest", "filter", "train", "score", "compress")),
 }
-IN_PLACE = ("train",)  # resumable from its own files: written in place, recorded when a seed finishes
+IN_PLACE = ("train", "crossfit")  # resumable from its own files: written in place, recorded when a seed finishes
 ALWAYS_RUN = ("report",)  # cheap, and it logs the report to the current MLflow run: never skipped
 WORK_DIRS = ("checkpoints", "dynamics", "compressed")  # resumable caches, shared into staging as links
 PRIVATE = (records.MANIFEST_NAME, ".manifest.lock", ".exemplar.lock", ".staging")
@@ -294,7 +295,7 @@ class RunLayout:
         entry = {"status": "complete", "config": settings, "config_hash": records.config_hash(settings),
                  "inputs": inputs, "result": json.loads(json.dumps(result, default=_plain))}
         if stage in IN_PLACE:
-            written = [self.checkpoints(seed), self.dynamics(seed), self.stage_metrics(f"train_seed{seed}")]
+            written = self._in_place_outputs(stage, seed)
             files = [rel for path in written if path.exists() for rel in records.files_under(path, self.root)]
             entry["outputs"] = {str(rel): records.fingerprint(self.root / rel) for rel in files}
             if records.read(self.root) is not None:
@@ -313,6 +314,13 @@ class RunLayout:
         os.replace(temp, record)  # the commit point
         faults.reached(f"committing:{stage}")
         self._roll_forward(staged)
+
+    def _in_place_outputs(self, stage: str, seed: int | None) -> list[Path]:
+        """What a stage that writes in place (it resumes from its own files) leaves behind."""
+        if stage == "train":
+            return [self.checkpoints(seed), self.dynamics(seed), self.stage_metrics(f"train_seed{seed}")]
+        members = sorted(self.checkpoints_root.glob("crossfit_*")) if self.checkpoints_root.is_dir() else []
+        return [*members, self.crossfit_folds, self.stage_metrics("train_crossfit")]
 
     def _roll_forward(self, staged: Path) -> None:
         """Move a committed stage's files into place, list them in the manifest, drop the staging folder."""

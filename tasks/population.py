@@ -34,7 +34,7 @@ from exemplar.training.device import resolve_device
 from exemplar.training.ensemble import Member, fit_ensemble, step_groups
 from exemplar.training.folds import crossfit_folds, member_rows
 from exemplar.training.loop import evaluate, fit
-from tasks import tracking
+from tasks import faults, tracking
 from tasks._io import write_json, write_parquet
 from tasks._prefect import stage_task
 from tasks.datasets import read_dataset, read_keep, split_rows, tensors
@@ -140,7 +140,11 @@ def _train(plans: list[_Plan], data: _Data, config: TrainConfig, on_epoch=None, 
 
 
 def _saver(plan: _Plan):
-    return lambda epoch, state: save_checkpoint(state, checkpoint_path(plan.directory, epoch))
+    def save(epoch: int, state: dict) -> None:
+        save_checkpoint(state, checkpoint_path(plan.directory, epoch))
+        faults.reached(f"checkpoint:{plan.seed}:{epoch}")  # the fault-injection tests' kill point (no-op unless set)
+
+    return save
 
 
 def _fit_ensemble(plans: list[_Plan], data: _Data, config: TrainConfig, resume, group: list[int], on_epoch) -> None:
@@ -231,8 +235,10 @@ def crossfit_plans(cfg: dict, layout: RunLayout, data: _Data) -> tuple[np.ndarra
 def train_crossfit(cfg: dict, run_dir: str, track: dict) -> dict:
     """Train the cross-fitted models (final checkpoint only) and write their folds."""
     layout = RunLayout(run_dir)
+    _, inputs = layout.begin("crossfit", cfg, reuse=False)  # the manifest's crossfit entry, which compress requires
     data = _data(layout)
     if not crossfit_seeds(cfg):
+        layout.commit("crossfit", cfg, None, inputs, {"members": 0})
         return {"members": 0}
     assignment, plans = crossfit_plans(cfg, layout, data)
     config = TrainConfig(**{**cfg["train"], "checkpoint_epochs": [int(cfg["train"]["epochs"])]})
@@ -251,4 +257,5 @@ def train_crossfit(cfg: dict, run_dir: str, track: dict) -> dict:
         }
         write_json(summary, layout.stage_metrics("train_crossfit"))
         tracking.log_metrics(track["uri"], run_id, {k: v for k, v in summary.items() if not isinstance(v, list)})
+    layout.commit("crossfit", cfg, None, inputs, summary)
     return summary

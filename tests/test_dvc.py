@@ -90,7 +90,7 @@ def test_one_repro_is_one_parent_run_with_the_stage_runs_nested(reproduced):
     parent = parents[0]
     assert {r.data.tags["mlflow.parentRunId"] for r in nested} == {parent.info.run_id}
     stages = {r.data.tags["exemplar.stage"] for r in nested}
-    assert stages == {"ingest", "filter", "train-seed0", "train-seed1", "score", "compress", "report"}
+    assert stages == {"ingest", "filter", "train-seed0", "train-seed1", "crossfit", "score", "compress", "report"}
     assert parent.info.status == "FINISHED" and parent.info.run_name.startswith("artifacts")
     tags = parent.data.tags
     assert tags["dataset_hash"] == json.loads((reproduced / "artifacts" / "headline.json").read_text())["dataset_hash"]

@@ -44,10 +44,13 @@ def test_ensemble_seeds_write_the_per_seed_outputs(run):
 
 
 def test_the_per_seed_task_recognises_ensemble_checkpoints_as_its_own(run):
-    """Same fingerprint: the per-seed task finds seed 0 complete and trains no epoch."""
-    cfg, run_dir, track, _, _ = run
+    """Same fingerprint and manifest entry: the per-seed task finds seed 0 complete and trains no epoch."""
+    cfg, run_dir, track, seeds, _ = run
+    folder = RunLayout(run_dir).checkpoints(0)
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
     summary = train.fn(cfg, run_dir, track, seed=0)
-    assert summary["epochs_run"] == 0 and summary["resumed_from_epoch"] == 2
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
+    assert summary == seeds["seeds"][0]
 
 
 def test_crossfit_models_train_on_their_fold_complements(run):

@@ -44,7 +44,7 @@ def _ingested(tmp_path, cfg, track) -> RunLayout:
 def test_committed_stages_are_listed_with_the_hash_of_every_output(tmp_path, cfg, track):
     layout = _ingested(tmp_path, cfg, track)
     stages = records.read(layout.root)["stages"]
-    assert set(stages["ingest"]["outputs"]) == {"dataset.parquet", "quarantine.parquet", "stages/ingest.json"}
+    assert set(stages["ingest"]["outputs"]) == {"dataset.parquet", "quarantine.parquet", "decisions.parquet", "stages/ingest.json"}
     assert set(stages["filter"]["outputs"]) == {"keep.parquet", "stages/filter.json"}
     assert stages["filter"]["inputs"] == {rel: fp["hash"] for rel, fp in stages["ingest"]["outputs"].items()}
     for entry in stages.values():
