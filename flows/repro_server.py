@@ -158,8 +158,6 @@ def supervise(pid: int, started: float, path: Path) -> int:
             time.sleep(0.5)
         return 0
     finally:
-        for leftover in (path, path.with_suffix(".lock"), path.with_suffix(".log")):
-            leftover.unlink(missing_ok=True)
         if server.poll() is None:
             server.terminate()
             try:
@@ -168,6 +166,8 @@ def supervise(pid: int, started: float, path: Path) -> int:
                 server.kill()
                 server.wait()
         _history(path, f"stopped pid {server.pid} (dvc pid {pid} gone)")
+        for leftover in (path, path.with_suffix(".lock"), path.with_suffix(".log")):
+            leftover.unlink(missing_ok=True)
 
 
 def _history(path: Path, line: str) -> None:
