@@ -124,7 +124,8 @@ def row_hashes(features: pd.DataFrame, types: list[str]) -> list[str]:
     numeric = [name for name, kind in zip(features.columns, types) if kind == "numeric"]
     values = np.array(features[numeric].to_numpy(dtype=np.float64), order="C")  # a copy: NaNs are rewritten below
     values[np.isnan(values)] = np.nan  # one NaN bit pattern, so equal rows hash equal
-    others = [name for name in features.columns if name not in numeric]
+    is_numeric = set(numeric)  # a set: a list here made wide tables quadratic in their columns
+    others = [name for name in features.columns if name not in is_numeric]
     if not others:
         return [hash_bytes(row.tobytes()) for row in values]
     text = features[others].astype(object).where(features[others].notna(), "\x00").astype(str).to_numpy()

@@ -78,14 +78,15 @@ class ParquetReader:
         return {c.label_column, c.id_column, c.split_column, c.image_column}
 
     def _feature_names(self) -> list[str]:
-        names = self.config.feature_columns or [n for n in self.schema.names if n not in self._reserved()]
-        missing = [n for n in names if n not in self.schema.names]
+        reserved, fields = self._reserved(), {field.name: field for field in self.schema}  # sets/dicts: wide tables stay linear
+        names = self.config.feature_columns or [n for n in self.schema.names if n not in reserved]
+        missing = [n for n in names if n not in fields]
         if missing or not names:
             raise ExemplarError(
                 f"{self.files[0]}: feature column(s) {missing or '(none)'} not found (columns: {', '.join(self.schema.names)}). "
                 f"Fix: add an '{self.config.image_column}' column of image bytes or feature columns, or correct data.feature_columns."
             )
-        self.feature_types = [arrow_feature_type(self.schema.field(n).type) for n in names]
+        self.feature_types = [arrow_feature_type(fields[n].type) for n in names]
         unusable = [n for n, kind in zip(names, self.feature_types) if kind is None]
         if unusable:
             raise ExemplarError(
