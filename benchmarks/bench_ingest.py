@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from provenance import git_commit  # benchmarks/provenance.py (scripts run from benchmarks/)
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,6 +171,7 @@ def write_results(cases: list[dict]) -> None:
     allocator = {k: os.environ.get(k) for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")}
     payload = {
         "command": "MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736 .venv/bin/python " + " ".join(["benchmarks/bench_ingest.py", *sys.argv[1:]]),
+        "git_commit": git_commit(),
         "what": "ingest stage streaming path (pass 1 scan + pass 2 decode/validate + Parquet write), fresh processes per case (median of --repeats by ingest memory)",
         "tabular_input": f"id, label ({CLASSES} classes), {FEATURES} float64 features; images: random 32x32 RGB PNG, {CLASSES} class folders",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(), "allocator": allocator},

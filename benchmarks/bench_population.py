@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from provenance import git_commit  # benchmarks/provenance.py (scripts run from benchmarks/)
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "benchmarks" / "results" / "population.json"
 BEFORE = "af6ab99"
@@ -53,14 +55,6 @@ def variant(source: Path, scratch: Path, env: dict) -> dict:
     return {"train_stage": train, "pipeline": pipeline, "headline": headline}
 
 
-def commit(rev: str) -> str:
-    return subprocess.run(["git", "rev-parse", rev], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-
-
-def dirty() -> bool:
-    return bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout.strip())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", default=BEFORE)
@@ -78,7 +72,8 @@ def main() -> None:
     result = {
         "command": "MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736 OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_population.py "
                    + " ".join(sys.argv[1:]),
-        "before_commit": commit(args.before), "after_commit": commit("HEAD"), "after_dirty": dirty(), "cpu_count": os.cpu_count(),
+        "git_commit": git_commit(), "before_commit": git_commit(args.before), "after_commit": git_commit().removesuffix("+dirty"),
+        "after_dirty": git_commit().endswith("+dirty"), "cpu_count": os.cpu_count(),
         "settings": "default configuration (digits; before: 5 seeds one after another; after: 5 seeds as one ensemble + 8 cross-fitted models, 2 folds x 4 repeats)",
         "wall_ratio_after_over_before": ratio, "cpu_ratio_after_over_before": cpu_ratio, **results,
     }

@@ -34,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from provenance import git_commit  # benchmarks/provenance.py (scripts run from benchmarks/)
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -409,6 +410,7 @@ def main(argv: list[str] | None = None) -> dict:
     command = "python benchmarks/bench_scoring.py " + " ".join(argv if argv is not None else sys.argv[1:])
     header = {
         "command": command,
+        "git_commit": git_commit(),
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
                     "cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()},
         "allocator": {"keep_freed_memory_applied": allocator,

@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from provenance import git_commit  # benchmarks/provenance.py (scripts run from benchmarks/)
 import torch
 
 from exemplar.data.canonical import input_array
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     report = {
         "command": _command(),
+        "git_commit": git_commit(),
         "torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
         "load_average_before": [round(v, 2) for v in os.getloadavg()],
         "malloc_env_set": bool(os.environ.get("MALLOC_MMAP_THRESHOLD_")),

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from provenance import git_commit  # benchmarks/provenance.py (scripts run from benchmarks/)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "wide_csv.json"
@@ -51,8 +52,7 @@ def main() -> None:
     if args.one:
         print(json.dumps(measure_one(args.one)))
         return
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    result = {"git_commit": commit, "command": " ".join(sys.argv), "load_average_start": os.getloadavg(), "widths": {}}
+    result = {"git_commit": git_commit(), "command": " ".join(sys.argv), "load_average_start": os.getloadavg(), "widths": {}}
     with tempfile.TemporaryDirectory() as folder:
         for columns in args.columns:
             path = Path(folder) / f"wide{columns}.csv"
