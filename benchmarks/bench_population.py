@@ -69,11 +69,12 @@ def main() -> None:
         results = {"before": variant(before_src, scratch / "before", env), "after": variant(ROOT, scratch / "after", env)}
     ratio = {key: round(results["after"][key]["wall_seconds"] / results["before"][key]["wall_seconds"], 3) for key in ("train_stage", "pipeline")}
     cpu_ratio = {key: round(results["after"][key]["cpu_seconds"] / results["before"][key]["cpu_seconds"], 3) for key in ("train_stage", "pipeline")}
+    after = git_commit()
     result = {
         "command": "MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736 OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_population.py "
                    + " ".join(sys.argv[1:]),
-        "git_commit": git_commit(), "before_commit": git_commit(args.before), "after_commit": git_commit().removesuffix("+dirty"),
-        "after_dirty": git_commit().endswith("+dirty"), "cpu_count": os.cpu_count(),
+        "git_commit": after, "before_commit": git_commit(args.before), "after_commit": after.removesuffix("+dirty"),
+        "after_dirty": after.endswith("+dirty"), "cpu_count": os.cpu_count(),
         "settings": "default configuration (digits; before: 5 seeds one after another; after: 5 seeds as one ensemble + 8 cross-fitted models, 2 folds x 4 repeats)",
         "wall_ratio_after_over_before": ratio, "cpu_ratio_after_over_before": cpu_ratio, **results,
     }

@@ -26,14 +26,6 @@ def centred_pixels(pixels: np.ndarray) -> np.ndarray:
     return flat - flat.mean(axis=0, keepdims=True)
 
 
-def standardized_features(features: np.ndarray) -> np.ndarray:
-    """(N, F) -> (N, F) float32 z-scores per column (constant columns become 0)."""
-    values = features.astype(np.float64)
-    std = values.std(axis=0)
-    std[std == 0] = 1.0
-    return ((values - values.mean(axis=0)) / std).astype(np.float32)
-
-
 def reduce_dimensions(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
     """Project (N, D) vectors onto at most MAX_DIMENSIONS principal components (unchanged if D is small)."""
     if vectors.shape[1] <= MAX_DIMENSIONS or len(vectors) <= MAX_DIMENSIONS:

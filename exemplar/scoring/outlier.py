@@ -1,7 +1,7 @@
 """Outlier score: mean distance to the k nearest training examples (scikit-learn ``NearestNeighbors``).
 
-Computed in the trained model's penultimate embedding (``outlier_score``) and in raw input space
-(``input_outlier_score``). Training rows exclude themselves from their own neighbours. Atypical
+Computed in the trained model's penultimate embedding (``outlier_score``) and in the model's input space
+(``input_outlier_score``: pixels, or for tables the standardised encoding of exemplar/data/encoding.py). Training rows exclude themselves from their own neighbours. Atypical
 examples that carry a correct label are invisible to the label-based scores; this one sees them.
 """
 

@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exemplar.pruning.near_duplicates import centred_pixels, near_duplicate_groups, near_duplicate_table, standardized_features
+from exemplar.pruning.near_duplicates import centred_pixels, near_duplicate_groups, near_duplicate_table
 
 
 def _reference_groups(vectors: np.ndarray, threshold: float) -> np.ndarray:
@@ -62,4 +62,3 @@ def test_representative_prefers_training_rows():
 def test_embeddings():
     pixels = np.array([[[[0, 10]]], [[[20, 30]]]], dtype=np.uint8)  # (2, 1, 1, 2)
     np.testing.assert_array_equal(centred_pixels(pixels), [[-10, -10], [10, 10]])
-    np.testing.assert_allclose(standardized_features(np.array([[1.0, 5.0], [3.0, 5.0]])), [[-1, 0], [1, 0]])
