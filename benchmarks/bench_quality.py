@@ -192,8 +192,9 @@ def _anchors(frame: pd.DataFrame, scores: pd.DataFrame, modality: str) -> dict[s
     return out
 
 
-def run_one(name: str, seed: int, tables: Path, work: Path) -> Path:
-    """Run the pipeline on one scenario x seed; save scores + truth + anchors; return the table path."""
+def run_one(name: str, seed: int, tables: Path, work: Path, overrides: tuple[str, ...] = ()) -> Path:
+    """Run the pipeline on one scenario x seed (default configuration plus `overrides`, e.g. a candidate
+    recipe such as ``train.epochs=12``); save scores + truth + anchors; return the table path."""
     from flows.pipeline import pipeline_flow
     from flows.cli import load_config
 
@@ -205,7 +206,7 @@ def run_one(name: str, seed: int, tables: Path, work: Path) -> Path:
     run_dir = work / f"{name}__s{seed}"
     work.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(data)
-    cfg = load_config(["data=parquet", f"data.path={data}", f"out_dir={run_dir}", "tracking.uri=sqlite:///" + str(work / "mlflow.db")])
+    cfg = load_config(["data=parquet", f"data.path={data}", f"out_dir={run_dir}", "tracking.uri=sqlite:///" + str(work / "mlflow.db"), *overrides])
     started = time.perf_counter()
     pipeline_flow(cfg, str(run_dir))
     seconds = time.perf_counter() - started
@@ -253,12 +254,12 @@ def refresh_oos(tables: Path, work: Path, scenarios: list[str]) -> None:
         print(f"refreshed {path.name}", flush=True)
 
 
-def run_suite(scenarios: list[str], seeds: list[int], tables: Path, work: Path) -> None:
+def run_suite(scenarios: list[str], seeds: list[int], tables: Path, work: Path, overrides: tuple[str, ...] = ()) -> None:
     for seed in seeds:
         for name in scenarios:
             started = time.perf_counter()
             try:
-                path = run_one(name, seed, tables, work)
+                path = run_one(name, seed, tables, work, overrides)
                 print(f"{name} seed {seed}: {path} ({time.perf_counter() - started:.0f} s, load {os.getloadavg()[0]:.1f})", flush=True)
             except ImportError as error:  # a scenario whose generator is not merged yet
                 print(f"{name} seed {seed}: skipped ({error})", flush=True)
@@ -399,10 +400,12 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="settings for every run on top of the defaults (compare a candidate recipe; use its own --tables)")
     args = parser.parse_args(argv)
     command = "python benchmarks/bench_quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.phase in ("run", "all"):
-        run_suite(args.scenarios, args.seeds, args.tables, args.work or args.tables / "runs")
+        run_suite(args.scenarios, args.seeds, args.tables, args.work or args.tables / "runs", tuple(args.set))
     if args.phase == "run":
         return None
     if args.phase == "refresh-oos":
