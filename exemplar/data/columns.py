@@ -11,7 +11,6 @@ treated as missing by the encoding), ``categorical`` (text, None where missing) 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -51,10 +50,15 @@ def text_column_type(cells: pd.Series) -> str:
 
 
 def text_column_types(frame: pd.DataFrame) -> list[str]:
-    """:func:`text_column_type` of every column of `frame` at once: one parse of all (N, F) cells, so
-    the cost per column stays one cheap conversion (a 100,000-column CSV must not take minutes)."""
-    text = stripped_text(frame)
-    filled = ~np.isin(text, list(NA_TEXT))
+    """:func:`text_column_type` of every column of `frame` at once (see :func:`text_types`)."""
+    return text_types(frame.to_numpy(dtype=object))
+
+
+def text_types(cells: np.ndarray) -> list[str]:
+    """:func:`text_column_type` of every column of `cells` ((N, F) text) at once: one parse of all
+    cells, so the cost per column stays a few numpy operations (a 100,000-column CSV must not take minutes)."""
+    text = strip_cells(cells)
+    filled = ~is_na_text(text)
     is_number = ~np.isnan(parse_numbers(text)) & filled
     counts = filled.sum(axis=0)
     numeric = (counts == 0) | (is_number.sum(axis=0) >= 0.5 * counts)
@@ -65,8 +69,18 @@ def text_column_types(frame: pd.DataFrame) -> list[str]:
 
 def stripped_text(frame: pd.DataFrame) -> np.ndarray:
     """(N, F) object array of the cells' text with surrounding spaces removed (one conversion)."""
-    flat = pd.Series(frame.to_numpy(dtype=object).ravel(), dtype=object).astype(str).str.strip()
-    return flat.to_numpy(dtype=object).reshape(frame.shape)
+    return strip_cells(frame.to_numpy(dtype=object))
+
+
+def strip_cells(cells: np.ndarray) -> np.ndarray:
+    """`cells` (any shape, objects) as text with surrounding spaces removed, in one pandas call."""
+    flat = pd.Series(cells.ravel(), dtype=object).astype(str).str.strip()
+    return flat.to_numpy(dtype=object).reshape(cells.shape)
+
+
+def is_na_text(text: np.ndarray, na_text: frozenset = NA_TEXT) -> np.ndarray:
+    """(same shape) bool: the stripped `text` cell reads as missing (one hashed look-up per cell)."""
+    return pd.Series(text.ravel(), dtype=object).isin(na_text).to_numpy(copy=True).reshape(text.shape)
 
 
 def parse_numbers(cells: np.ndarray) -> np.ndarray:
@@ -102,15 +116,66 @@ def typed_features(frame: pd.DataFrame, names: list[str], types: list[str], na_t
     return pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
 
 
+def text_features(cells: np.ndarray, names: list[str], types: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The stored form of a CSV's text cells: (features (N, F) as :func:`typed_features` gives them,
+    parsed (N, F_numeric) float64 of the numeric columns, NaN where a cell is not a number).
+
+    `cells` (N, F) holds the cells' text (str). Every step runs on whole blocks (all numeric columns
+    in one parse, the text columns in one pass), and the frame is built from at most two blocks, so
+    the cost per column is a few numpy operations whatever the width.
+    """
+    kinds = np.asarray(types, dtype=object)
+    numeric, others = np.flatnonzero(kinds == "numeric"), np.flatnonzero(kinds != "numeric")
+    parsed = parse_numbers(cells if len(others) == 0 else cells[:, numeric])
+    stored = _stored_text(cells[:, others], kinds[others]) if len(others) else np.empty((len(cells), 0), dtype=object)
+    return block_frame(names, numeric, parsed, others, stored), parsed
+
+
+def _stored_text(text: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+    """(N, k) objects: categorical cells as str, boolean cells as True/False, None where missing
+    (the cell reads as missing, or a boolean cell is not true/false); as :func:`typed_column` does."""
+    missing = is_na_text(strip_cells(text))
+    boolean = np.flatnonzero(kinds == "boolean")
+    values = text.copy()
+    if len(boolean):
+        flags = np.array([BOOLEAN_TEXT.get(str(v).strip().lower()) for v in text[:, boolean].ravel()], dtype=object)
+        values[:, boolean] = flags.reshape(len(text), len(boolean))
+        missing[:, boolean] |= pd.isna(values[:, boolean])  # not true/false: missing
+    values[missing] = None
+    return values
+
+
+def block_frame(names: list[str], numeric: np.ndarray, values: np.ndarray, others: np.ndarray, objects: np.ndarray) -> pd.DataFrame:
+    """(N, F) frame with columns `names` from two blocks: float64 `values` (N, len(numeric)) for the
+    columns at positions `numeric`, objects `objects` (N, len(others)) at positions `others`. Built
+    from whole blocks, never column by column (a frame assembled per column costs per column)."""
+    parts = [pd.DataFrame(block, columns=[names[i] for i in positions], dtype=dtype)
+             for positions, block, dtype in ((numeric, values, np.float64), (others, objects, object)) if len(positions)]
+    if not parts:
+        return pd.DataFrame(index=pd.RangeIndex(len(values)))
+    frame = parts[0] if len(parts) == 1 else pd.concat(parts, axis=1)
+    return frame if len(parts) == 1 or np.all(np.diff(np.concatenate([numeric, others])) > 0) else frame[names]
+
+
 def empty_features(rows: int, names: list[str], types: list[str]) -> pd.DataFrame:
-    """`rows` rows of all-missing features in their stored form."""
-    return pd.DataFrame({n: pd.Series([np.nan if k == "numeric" else None] * rows, dtype=np.float64 if k == "numeric" else object)
-                         for n, k in zip(names, types)})
+    """`rows` rows of all-missing features in their stored form (built from two blocks)."""
+    kinds = np.asarray(types, dtype=object)
+    numeric, others = np.flatnonzero(kinds == "numeric"), np.flatnonzero(kinds != "numeric")
+    return block_frame(names, numeric, np.full((rows, len(numeric)), np.nan), others, np.full((rows, len(others)), None, dtype=object))
 
 
 def unparsed_cells(text: pd.DataFrame, parsed: pd.DataFrame) -> np.ndarray:
     """(N, F) bool: a filled text cell of a numeric column that is not a number (it becomes missing)."""
-    return ~np.isin(stripped_text(text), list(NA_TEXT)) & parsed.isna().to_numpy()
+    return unparsed_mask(text.to_numpy(dtype=object), parsed.to_numpy(dtype=np.float64))
+
+
+def unparsed_mask(cells: np.ndarray, parsed: np.ndarray) -> np.ndarray:
+    """(N, F) bool: the text cell (`cells`, (N, F)) is filled but its parse (`parsed`, (N, F) float64)
+    is NaN. Only the cells that did not parse are stripped and looked up (usually few)."""
+    bad = np.isnan(parsed)
+    if bad.any():
+        bad[bad] = ~is_na_text(strip_cells(cells[bad]))
+    return bad
 
 
 def row_hashes(features: pd.DataFrame, types: list[str]) -> list[str]:
@@ -121,15 +186,17 @@ def row_hashes(features: pd.DataFrame, types: list[str]) -> list[str]:
     """
     from exemplar.data.canonical import hash_bytes
 
-    numeric = [name for name, kind in zip(features.columns, types) if kind == "numeric"]
+    names = features.columns.tolist()  # a list: iterating a pandas text Index costs about a microsecond a name
+    numeric = [name for name, kind in zip(names, types) if kind == "numeric"]
     values = np.array(features[numeric].to_numpy(dtype=np.float64), order="C")  # a copy: NaNs are rewritten below
     values[np.isnan(values)] = np.nan  # one NaN bit pattern, so equal rows hash equal
     is_numeric = set(numeric)  # a set: a list here made wide tables quadratic in their columns
-    others = [name for name in features.columns if name not in is_numeric]
+    others = [name for name in names if name not in is_numeric]
     if not others:
         return [hash_bytes(row.tobytes()) for row in values]
-    text = features[others].astype(object).where(features[others].notna(), "\x00").astype(str).to_numpy()
-    return [hash_bytes(row.tobytes() + "\x1f".join(cells).encode()) for row, cells in zip(values, text)]
+    cells = features[others].to_numpy(dtype=object)  # one block: text, booleans, None
+    cells = np.where(pd.isna(cells), "\x00", cells)
+    return [hash_bytes(row.tobytes() + "\x1f".join(map(str, texts)).encode()) for row, texts in zip(values, cells)]
 
 
 def is_missing(column: pd.Series) -> np.ndarray:
@@ -139,56 +206,83 @@ def is_missing(column: pd.Series) -> np.ndarray:
     return column.isna().to_numpy()
 
 
-@dataclass
 class ColumnProfile:
     """Running per-column facts over batches: missing cells (all rows) and, over training rows,
-    whether a column is all-missing or constant. Memory: a few values per column."""
+    whether a column is all-missing or constant. Memory: a few values per column, held in arrays and
+    updated a block of columns at a time (one dtype group per step), never column by column."""
 
-    names: list[str]
-    missing: dict[str, int] = field(default_factory=dict)
-    train_filled: dict[str, int] = field(default_factory=dict)
-    train_missing: dict[str, int] = field(default_factory=dict)
-    first: dict[str, object] = field(default_factory=dict)
-    varies: dict[str, bool] = field(default_factory=dict)
-    rows_with_missing: int = 0
+    def __init__(self, names: list[str]):
+        self.names = list(names)
+        size = len(self.names)
+        self.updated = False
+        self.rows_with_missing = 0
+        self._missing, self._train_filled, self._train_missing = (np.zeros(size, dtype=np.int64) for _ in range(3))
+        self._first = np.full(size, None, dtype=object)  # first filled training value (meaningful where _has_first)
+        self._has_first, self._varies = np.zeros(size, dtype=bool), np.zeros(size, dtype=bool)
 
     def update(self, features: pd.DataFrame, is_train: np.ndarray) -> "ColumnProfile":
         """Add a batch: `features` (N, F) stored values, `is_train` (N,) bool."""
+        if features.columns.tolist() != self.names:
+            features = features[self.names]
+        kinds = np.array([dtype.kind for dtype in features.dtypes], dtype="<U1")
         any_missing = np.zeros(len(features), dtype=bool)
-        for name in self.names:
-            missing = is_missing(features[name])
-            any_missing |= missing
-            self.missing[name] = self.missing.get(name, 0) + int(missing.sum())
-            values = features[name].to_numpy()[is_train & ~missing]
-            self.train_missing[name] = self.train_missing.get(name, 0) + int((is_train & missing).sum())
-            self.train_filled[name] = self.train_filled.get(name, 0) + len(values)
-            if len(values):
-                self.first.setdefault(name, values[0])
-                self.varies[name] = self.varies.get(name, False) or bool((values != self.first[name]).any())
+        for positions, as_float in ((np.flatnonzero(kinds == "f"), True), (np.flatnonzero(kinds != "f"), False)):
+            if len(positions):
+                any_missing |= self._add_block(features.iloc[:, positions], positions, as_float, is_train)
         self.rows_with_missing += int(any_missing.sum())
+        self.updated = True
         return self
+
+    def _add_block(self, block: pd.DataFrame, positions: np.ndarray, as_float: bool, is_train: np.ndarray) -> np.ndarray:
+        """Count the columns at `positions` from `block` (N, k): floats (missing: NaN or infinite) or
+        other values (missing: None/NaN). Returns (N,) bool, the rows with a missing cell here."""
+        values = block.to_numpy(dtype=np.float64 if as_float else object)
+        missing = ~np.isfinite(values) if as_float else pd.isna(values)
+        filled = is_train[:, None] & ~missing
+        self._missing[positions] += missing.sum(axis=0)
+        self._train_missing[positions] += (is_train[:, None] & missing).sum(axis=0)
+        self._train_filled[positions] += filled.sum(axis=0)
+        new = filled.any(axis=0) & ~self._has_first[positions]
+        if not len(values):
+            return np.zeros(0, dtype=bool)
+        firsts = values[filled.argmax(axis=0), np.arange(len(positions))]
+        self._first[positions[new]] = list(firsts[new])  # a list keeps numpy scalars as they were read
+        self._has_first[positions[new]] = True
+        reference = self._first[positions]
+        if as_float:
+            reference = np.where(self._has_first[positions], reference, 0.0).astype(np.float64)
+        compared = np.where(filled, values, reference[None, :]) if not as_float else values
+        self._varies[positions] |= ((compared != reference[None, :]) & filled).any(axis=0)
+        return missing.any(axis=1)
+
+    @property
+    def missing(self) -> dict[str, int]:
+        """{column: missing cells over all rows} (empty before the first batch)."""
+        return dict(zip(self.names, self._missing.tolist())) if self.updated else {}
+
+    @property
+    def first(self) -> dict[str, object]:
+        """{column: its first filled training value} for the columns that have one."""
+        return {self.names[j]: self._first[j] for j in np.flatnonzero(self._has_first)}
 
     def problems(self) -> dict[str, str]:
         """{column: "all_missing" | "constant"} for columns that carry no information in training rows.
 
         A column with one distinct value but some missing cells is kept: its missingness is information.
         """
-        out = {}
-        for name in self.names:
-            if not self.train_filled.get(name):
-                out[name] = "all_missing"
-            elif not self.varies.get(name) and not self.train_missing.get(name):
-                out[name] = "constant"
-        return out
+        all_missing = self._train_filled == 0
+        constant = ~all_missing & ~self._varies & (self._train_missing == 0)
+        return {self.names[j]: "all_missing" if all_missing[j] else "constant" for j in np.flatnonzero(all_missing | constant)}
 
     def warnings(self) -> list[dict]:
         """One record per problem column: column, problem, detail (plain words)."""
+        first = self.first
         details = {
             "all_missing": "no training row has a value; the column is left out of the model inputs",
             "constant": "every training row has the same value ({value!r}); the column is left out of the model inputs",
         }
         return [
-            {"column": name, "problem": problem, "detail": details[problem].format(value=_plain(self.first.get(name)))}
+            {"column": name, "problem": problem, "detail": details[problem].format(value=_plain(first.get(name)))}
             for name, problem in self.problems().items()
         ]
 

@@ -11,6 +11,8 @@ line with the wrong number of fields is kept as ``wrong_feature_count`` with its
 
 from __future__ import annotations
 
+import csv
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,11 +22,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from exemplar.data.columns import empty_features, text_column_types, typed_features, unparsed_cells
+from exemplar.data.columns import empty_features, text_features, text_types, unparsed_mask
 from exemplar.data.config import DataConfig
 from exemplar.data.parquet_input import require_path
 from exemplar.data.raw import RawBatch, make_keys, row_ids
 from exemplar.errors import ExemplarError
+
+
+# Cells are read as text and typed here, so Arrow's own null/true/false spellings are never used; left
+# at their defaults, Arrow builds look-up tries for them per column (about 7 KB a column: 0.7 GB for
+# 100,000 columns) and spends twice the time.
+_TEXT_ONLY = {"null_values": [], "true_values": [], "false_values": []}
 
 
 class CsvReader:
@@ -51,6 +59,7 @@ class CsvReader:
             )
         self.modality = "image" if config.image_column in self.columns else "table"
         self.feature_names = self._feature_names() if self.modality == "table" else []
+        self._kinds = np.asarray(self.feature_types, dtype=object)
 
     def _block_sizes(self) -> tuple[int, int]:
         """(bytes per parsed block, blocks per batch). Arrow's streaming reader reads up to 32 blocks
@@ -62,19 +71,25 @@ class CsvReader:
         block = min(batch_bytes, max(1 << 20, 64 * longest))
         return block, max(1, -(-batch_bytes // block))
 
-    def _open(self, on_invalid=None) -> pacsv.CSVStreamingReader:
+    def _open(self, on_invalid=None, columns: list[str] | None = None) -> pacsv.CSVStreamingReader:
+        """A stream of the file's cells as text; only `columns` (all when None) are converted."""
         try:
             return pacsv.open_csv(
                 self.path,
                 read_options=pacsv.ReadOptions(block_size=self._block_sizes()[0], use_threads=False),
                 parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
-                convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in getattr(self, "columns", [])}, strings_can_be_null=False),
+                convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in getattr(self, "columns", [])},
+                                                     strings_can_be_null=False, include_columns=columns or [], **_TEXT_ONLY),
             )
         except (pa.ArrowInvalid, OSError) as error:
             raise ExemplarError(f"{self.path} could not be read as CSV ({error}). Fix: save it as comma-separated text with a header line.") from error
 
     def _header(self) -> list[str]:
-        return self._open(lambda row: "skip").schema.names
+        """The column names: split from the first line when it is plainly quoted (the common case), else
+        Arrow's own parse, which also infers every column's type from the first block (seconds for a
+        100,000-column file)."""
+        names = plain_header(self.path, self._block_sizes()[0])
+        return names if names is not None else self._open(lambda row: "skip").schema.names
 
     def _feature_names(self) -> list[str]:
         c = self.config
@@ -89,13 +104,16 @@ class CsvReader:
         self.feature_types = self._column_types(names)
         return names
 
+    def _key_names(self) -> list[str]:
+        c = self.config
+        return [name for name in (c.label_column, c.id_column, c.split_column, c.image_column) if name in self.columns]
+
     def _column_types(self, names: list[str]) -> list[str]:
         """Each feature column's type, judged on the first block of text (the whole file for small ones)."""
         first = next(iter(self._open(lambda row: "skip")), None)
         if first is None:
             return ["numeric"] * len(names)
-        frame = first.to_pandas()
-        return text_column_types(frame[names])
+        return text_types(column_text([first], _positions(first.schema.names, names)))
 
     def batches(self, with_data: bool) -> Iterator[RawBatch]:
         invalid: list[pacsv.InvalidRow] = []
@@ -105,8 +123,11 @@ class CsvReader:
             invalid.append(row)
             return "skip"
 
-        for group in _grouped(self._open(on_invalid), self._block_sizes()[1]):
-            yield self._batch(pa.Table.from_batches(group), start, with_data)
+        wanted = set(self._key_names() + (self.feature_names if with_data else []))  # the keys pass converts only the keys
+        columns = [c for c in self.columns if c in wanted]
+        positions = _positions(columns, self.feature_names) if with_data else []
+        for group in _grouped(self._open(on_invalid, columns), self._block_sizes()[1]):
+            yield self._batch(group, positions, start, with_data)
             start += sum(record_batch.num_rows for record_batch in group)
             if invalid:
                 yield self._invalid_batch(invalid, bad_rows, with_data)
@@ -115,11 +136,11 @@ class CsvReader:
         if invalid:
             yield self._invalid_batch(invalid, bad_rows, with_data)
 
-    def _batch(self, table: pa.Table, start: int, with_data: bool) -> RawBatch:
-        """One batch; only the few key columns go through pandas (cost linear in the feature columns)."""
-        c, n = self.config, table.num_rows
-        keys = [name for name in (c.label_column, c.id_column, c.split_column, c.image_column) if name in table.column_names]
-        frame = table.select(keys).to_pandas()
+    def _batch(self, group: list[pa.RecordBatch], positions: list[int], start: int, with_data: bool) -> RawBatch:
+        """One batch from the record batches `group`, whose feature columns sit at `positions`; they go
+        through pandas as whole blocks (cost per column: a few array operations, whatever the width)."""
+        c, n = self.config, sum(record_batch.num_rows for record_batch in group)
+        frame = pa.Table.from_batches([record_batch.select(self._key_names()) for record_batch in group]).to_pandas()
         ids = frame[c.id_column].tolist() if c.id_column in frame else row_ids(start, n)
         ids = [given or generated for given, generated in zip(ids, row_ids(start, n))]
         splits = frame[c.split_column] if c.split_column in frame else None
@@ -131,20 +152,20 @@ class CsvReader:
         keys = make_keys(ids, frame[c.label_column], splits, self.source, rows)
         if not with_data:
             return RawBatch(keys)
-        position = {name: i for i, name in enumerate(table.column_names)}  # by position: a lookup by name scans the schema
-        text = table.select([position[name] for name in self.feature_names]).to_pandas()
-        features = typed_features(text, self.feature_names, self.feature_types)
-        numeric = [name for name, kind in zip(self.feature_names, self.feature_types) if kind == "numeric"]
-        if numeric:
-            self._count_unparsed(text[numeric], features[numeric])
+        text = column_text(group, positions)  # (N, F) str
+        features, parsed = text_features(text, self.feature_names, self.feature_types)
+        numeric = np.flatnonzero(self._kinds == "numeric")
+        if len(numeric):
+            self._count_unparsed(text if len(numeric) == text.shape[1] else text[:, numeric], parsed, numeric)
         return RawBatch(keys, features=features)
 
-    def _count_unparsed(self, text: pd.DataFrame, parsed: pd.DataFrame) -> None:
-        """Remember, per numeric column, how many filled cells were not numbers (first example kept)."""
-        bad = unparsed_cells(text, parsed)
+    def _count_unparsed(self, text: np.ndarray, parsed: np.ndarray, positions: np.ndarray) -> None:
+        """Remember, per numeric column, how many filled cells were not numbers (first example kept);
+        `text` and `parsed` (N, k) hold the feature columns at `positions`."""
+        bad = unparsed_mask(text, parsed)
         for j in np.flatnonzero(bad.any(axis=0)):
-            name, column = text.columns[j], bad[:, j]
-            count, example = self.unparsed.get(name, (0, str(text.iloc[:, j].to_numpy()[column][0])))
+            name, column = self.feature_names[positions[j]], bad[:, j]
+            count, example = self.unparsed.get(name, (0, str(text[:, j][column][0])))
             self.unparsed[name] = (count + int(column.sum()), example)
 
     def _read_images(self, paths: list[str]) -> tuple[list[bytes | None], list[str], list[str]]:
@@ -168,6 +189,54 @@ class CsvReader:
         if self.modality == "image":
             return RawBatch(keys, images=[None] * n)
         return RawBatch(keys, features=empty_features(n, self.feature_names, self.feature_types) if with_data else None)
+
+
+def column_text(group: list[pa.RecordBatch], positions: list[int]) -> np.ndarray:
+    """(N, k) object array of the text of the string columns at `positions` of the record batches
+    `group` (N rows together), in one conversion: the columns are joined into one array, column after
+    column, and turned into Python strings at once (column by column through pandas, a wide file paid
+    milliseconds per column)."""
+    rows = sum(record_batch.num_rows for record_batch in group)
+    if rows == 0 or not positions:
+        return np.empty((rows, len(positions)), dtype=object)
+    columns = [record_batch.columns for record_batch in group]
+    chunks = [part[i] for i in positions for part in columns]
+    return pa.concat_arrays(chunks).to_numpy(zero_copy_only=False).reshape(len(positions), rows).T
+
+
+def _positions(columns: list[str], names: list[str]) -> list[int]:
+    """The index in `columns` of each of `names` (one dictionary, never a scan per name)."""
+    index = {name: i for i, name in enumerate(columns)}
+    return [index[name] for name in names]
+
+
+_FIELD = r'(?:[^",\r\n]*|"(?:[^"]|"")*")'
+_PLAIN_LINE = re.compile(f"{_FIELD}(?:,{_FIELD})*")
+
+
+def plain_header(path: Path, limit: int) -> list[str] | None:
+    """The names on the header line of the CSV at `path` (after a UTF-8 byte order mark and empty
+    lines, as Arrow reads it), or None when that line is not plain: not within `limit` bytes, not UTF-8,
+    or quoted in any way other than whole fields with doubled inner quotes (Arrow then decides)."""
+    data = b""
+    with open(path, "rb") as file:
+        while len(data) < limit and (chunk := file.read(min(1 << 20, limit - len(data)))):
+            data += chunk
+            text = (data[3:] if data.startswith(b"\xef\xbb\xbf") else data).lstrip(b"\r\n")
+            end = re.search(rb"[\r\n]", text)
+            if end:
+                return _split_line(text[: end.start()])
+    return None
+
+
+def _split_line(line: bytes) -> list[str] | None:
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if '"' not in text:
+        return text.split(",")
+    return next(csv.reader([text])) if _PLAIN_LINE.fullmatch(text) else None
 
 
 def _grouped(record_batches: Iterator[pa.RecordBatch], size: int) -> Iterator[list[pa.RecordBatch]]:

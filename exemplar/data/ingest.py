@@ -12,7 +12,7 @@ from dataclasses import asdict
 import numpy as np
 import pyarrow as pa
 
-from exemplar.data.canonical import DatasetInfo, arrow_schema
+from exemplar.data.canonical import DatasetInfo, arrow_schema, rows_to_arrow, type_groups
 from exemplar.data.config import DataConfig
 from exemplar.data.convert import ConvertStats, convert_batch
 from exemplar.data.quarantine import count_by_reason, quarantine_frame
@@ -31,6 +31,7 @@ class IngestStream:
         self.plan = scan(reader, config)
         self.info = self._info()
         self.schema = arrow_schema(self.info)
+        self._groups = type_groups(self.schema)
         self.stats = ConvertStats(self.plan.class_names, feature_names=list(self.info.feature_names))
         self.started = self.finished = False
 
@@ -55,13 +56,19 @@ class IngestStream:
             offset += len(batch)
             if pending is not None:
                 yield pending
-            pending = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
+            pending = self._to_arrow(frame)
         if offset != self.plan.rows_read:
             raise ExemplarError(f"{self.reader.source} changed while it was read ({self.plan.rows_read} rows, then {offset}). Fix: do not modify the input during ingestion.")
         check_trainable(self.stats.counts[0], self.plan.class_names, self.reader.source, self.quarantine())
         self.finished = True
         if pending is not None:
             yield pending
+
+    def _to_arrow(self, frame) -> pa.Table:
+        """Canonical rows as Arrow; tables go block by block (cost per column: a slice, however wide)."""
+        if self.info.modality == "table":
+            return rows_to_arrow(frame, self.schema, self._groups)
+        return pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
 
     def quarantine(self):
         """The quarantined rows so far (all of them once :meth:`batches` is exhausted)."""
