@@ -116,19 +116,20 @@ def typed_features(frame: pd.DataFrame, names: list[str], types: list[str], na_t
     return pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
 
 
-def text_features(cells: np.ndarray, names: list[str], types: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
-    """The stored form of a CSV's text cells: (features (N, F) as :func:`typed_features` gives them,
-    parsed (N, F_numeric) float64 of the numeric columns, NaN where a cell is not a number).
+def text_blocks(cells: np.ndarray, types: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The stored form of a CSV's text cells, as :func:`typed_features` gives it, in two blocks:
+    (numbers (N, F_numeric) float64 of the numeric columns, NaN where a cell is not a number,
+    objects (N, F_other) of the categorical and boolean columns), columns in the order of `types`.
 
     `cells` (N, F) holds the cells' text (str). Every step runs on whole blocks (all numeric columns
-    in one parse, the text columns in one pass), and the frame is built from at most two blocks, so
-    the cost per column is a few numpy operations whatever the width.
+    in one parse, the text columns in one pass), so the cost per column is a few numpy operations
+    whatever the width; :func:`block_frame` makes the frame.
     """
     kinds = np.asarray(types, dtype=object)
     numeric, others = np.flatnonzero(kinds == "numeric"), np.flatnonzero(kinds != "numeric")
     parsed = parse_numbers(cells if len(others) == 0 else cells[:, numeric])
     stored = _stored_text(cells[:, others], kinds[others]) if len(others) else np.empty((len(cells), 0), dtype=object)
-    return block_frame(names, numeric, parsed, others, stored), parsed
+    return parsed, stored
 
 
 def _stored_text(text: np.ndarray, kinds: np.ndarray) -> np.ndarray:
@@ -145,16 +146,18 @@ def _stored_text(text: np.ndarray, kinds: np.ndarray) -> np.ndarray:
     return values
 
 
-def block_frame(names: list[str], numeric: np.ndarray, values: np.ndarray, others: np.ndarray, objects: np.ndarray) -> pd.DataFrame:
+def block_frame(names: list[str] | pd.Index, numeric: np.ndarray, values: np.ndarray, others: np.ndarray, objects: np.ndarray) -> pd.DataFrame:
     """(N, F) frame with columns `names` from two blocks: float64 `values` (N, len(numeric)) for the
     columns at positions `numeric`, objects `objects` (N, len(others)) at positions `others`. Built
-    from whole blocks, never column by column (a frame assembled per column costs per column)."""
-    parts = [pd.DataFrame(block, columns=[names[i] for i in positions], dtype=dtype)
+    from whole blocks, never column by column (a frame assembled per column costs per column); pass
+    `names` as a ``pd.Index`` to reuse it across batches."""
+    index = names if isinstance(names, pd.Index) else pd.Index(names)
+    parts = [pd.DataFrame(block, columns=index if len(positions) == len(index) else index[positions], dtype=dtype)
              for positions, block, dtype in ((numeric, values, np.float64), (others, objects, object)) if len(positions)]
     if not parts:
         return pd.DataFrame(index=pd.RangeIndex(len(values)))
     frame = parts[0] if len(parts) == 1 else pd.concat(parts, axis=1)
-    return frame if len(parts) == 1 or np.all(np.diff(np.concatenate([numeric, others])) > 0) else frame[names]
+    return frame if len(parts) == 1 or np.all(np.diff(np.concatenate([numeric, others])) > 0) else frame[index]
 
 
 def empty_features(rows: int, names: list[str], types: list[str]) -> pd.DataFrame:
@@ -188,10 +191,10 @@ def row_hashes(features: pd.DataFrame, types: list[str]) -> list[str]:
 
     names = features.columns.tolist()  # a list: iterating a pandas text Index costs about a microsecond a name
     numeric = [name for name, kind in zip(names, types) if kind == "numeric"]
-    values = np.array(features[numeric].to_numpy(dtype=np.float64), order="C")  # a copy: NaNs are rewritten below
-    values[np.isnan(values)] = np.nan  # one NaN bit pattern, so equal rows hash equal
     is_numeric = set(numeric)  # a set: a list here made wide tables quadratic in their columns
     others = [name for name in names if name not in is_numeric]
+    values = np.array((features[numeric] if others else features).to_numpy(dtype=np.float64), order="C")  # a copy: NaNs are rewritten below
+    values[np.isnan(values)] = np.nan  # one NaN bit pattern, so equal rows hash equal
     if not others:
         return [hash_bytes(row.tobytes()) for row in values]
     cells = features[others].to_numpy(dtype=object)  # one block: text, booleans, None
@@ -228,7 +231,8 @@ class ColumnProfile:
         any_missing = np.zeros(len(features), dtype=bool)
         for positions, as_float in ((np.flatnonzero(kinds == "f"), True), (np.flatnonzero(kinds != "f"), False)):
             if len(positions):
-                any_missing |= self._add_block(features.iloc[:, positions], positions, as_float, is_train)
+                block = features if len(positions) == len(kinds) else features.iloc[:, positions]
+                any_missing |= self._add_block(block, positions, as_float, is_train)
         self.rows_with_missing += int(any_missing.sum())
         self.updated = True
         return self

@@ -101,11 +101,12 @@ def _features(batch: RawBatch, names: list[str], types: list[str] | None, proble
     """The feature columns of `batch` as given. Numeric columns are checked in float32, the dtype the
     model reads: a finite value that overflows it (|x| > 3.4e38) quarantines its row as
     ``non_finite_feature``; NaN and infinities are missing values, kept (the encoding imputes them)."""
-    frame = batch.features[names].reset_index(drop=True)
+    given = batch.features
+    frame = (given if given.columns.tolist() == names else given[names]).reset_index(drop=True)
     numeric = [n for n, kind in zip(names, types or ["numeric"] * len(names)) if kind == "numeric"]
     if not numeric:
         return frame
-    values = frame[numeric].to_numpy(dtype=np.float64)
+    values = (frame if len(numeric) == len(names) else frame[numeric]).to_numpy(dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
         overflow = np.isfinite(values) & ~np.isfinite(values.astype(np.float32))
     for i in np.flatnonzero(overflow.any(axis=1)):

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from exemplar.data.columns import empty_features, text_features, text_types, unparsed_mask
+from exemplar.data.columns import block_frame, empty_features, text_blocks, text_types, unparsed_mask
 from exemplar.data.config import DataConfig
 from exemplar.data.parquet_input import require_path
 from exemplar.data.raw import RawBatch, make_keys, row_ids
@@ -33,6 +33,8 @@ from exemplar.errors import ExemplarError
 # at their defaults, Arrow builds look-up tries for them per column (about 7 KB a column: 0.7 GB for
 # 100,000 columns) and spends twice the time.
 _TEXT_ONLY = {"null_values": [], "true_values": [], "false_values": []}
+ROWS_PER_BLOCK = 16  # the fewest lines in a block read for rows (see CsvReader._stream_sizes)
+CHUNK_CELLS = 1 << 18  # text cells turned into Python strings at a time (about 20 MB)
 
 
 class CsvReader:
@@ -60,23 +62,36 @@ class CsvReader:
         self.modality = "image" if config.image_column in self.columns else "table"
         self.feature_names = self._feature_names() if self.modality == "table" else []
         self._kinds = np.asarray(self.feature_types, dtype=object)
+        self._feature_index = pd.Index(self.feature_names)  # built once: every batch's frame reuses it
 
     def _block_sizes(self) -> tuple[int, int]:
         """(bytes per parsed block, blocks per batch). Arrow's streaming reader reads up to 32 blocks
         ahead in the background, so blocks are kept small (1 MB, or 64 times the longest of the first
-        lines) and several are joined into one batch of about ``batch_rows * 64`` bytes of text."""
+        lines) and several are joined into one batch of about ``batch_rows * 64`` bytes of text. The
+        column types are judged on the first such block."""
         batch_bytes = int(min(max(self.config.batch_rows * 64, 1 << 16), 1 << 26))
-        with open(self.path, "rb") as file:
-            longest = max((len(file.readline()) for _ in range(3)), default=0)
-        block = min(batch_bytes, max(1 << 20, 64 * longest))
+        block = min(batch_bytes, max(1 << 20, 64 * self._longest_line()))
         return block, max(1, -(-batch_bytes // block))
 
-    def _open(self, on_invalid=None, columns: list[str] | None = None) -> pacsv.CSVStreamingReader:
-        """A stream of the file's cells as text; only `columns` (all when None) are converted."""
+    def _stream_sizes(self) -> tuple[int, int]:
+        """:meth:`_block_sizes` for reading the rows, with at least ``ROWS_PER_BLOCK`` lines a block:
+        Arrow's cost per block grows with the columns (a few microseconds each), so blocks of a fixed
+        size made a wide file's cost grow with the square of its width."""
+        batch_bytes = int(min(max(self.config.batch_rows * 64, 1 << 16), 1 << 26))
+        block = min(max(self._block_sizes()[0], ROWS_PER_BLOCK * self._longest_line()), 1 << 30)
+        return block, max(1, -(-batch_bytes // block))
+
+    def _longest_line(self) -> int:
+        with open(self.path, "rb") as file:
+            return max((len(file.readline()) for _ in range(3)), default=0)
+
+    def _open(self, on_invalid=None, columns: list[str] | None = None, block: int | None = None) -> pacsv.CSVStreamingReader:
+        """A stream of the file's cells as text in blocks of `block` bytes (default: :meth:`_block_sizes`);
+        only `columns` (all when None) are converted."""
         try:
             return pacsv.open_csv(
                 self.path,
-                read_options=pacsv.ReadOptions(block_size=self._block_sizes()[0], use_threads=False),
+                read_options=pacsv.ReadOptions(block_size=block or self._block_sizes()[0], use_threads=False),
                 parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
                 convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in getattr(self, "columns", [])},
                                                      strings_can_be_null=False, include_columns=columns or [], **_TEXT_ONLY),
@@ -126,7 +141,8 @@ class CsvReader:
         wanted = set(self._key_names() + (self.feature_names if with_data else []))  # the keys pass converts only the keys
         columns = [c for c in self.columns if c in wanted]
         positions = _positions(columns, self.feature_names) if with_data else []
-        for group in _grouped(self._open(on_invalid, columns), self._block_sizes()[1]):
+        block, per_batch = self._stream_sizes()
+        for group in _grouped(self._open(on_invalid, columns, block), per_batch):
             yield self._batch(group, positions, start, with_data)
             start += sum(record_batch.num_rows for record_batch in group)
             if invalid:
@@ -152,12 +168,24 @@ class CsvReader:
         keys = make_keys(ids, frame[c.label_column], splits, self.source, rows)
         if not with_data:
             return RawBatch(keys)
-        text = column_text(group, positions)  # (N, F) str
-        features, parsed = text_features(text, self.feature_names, self.feature_types)
-        numeric = np.flatnonzero(self._kinds == "numeric")
-        if len(numeric):
-            self._count_unparsed(text if len(numeric) == text.shape[1] else text[:, numeric], parsed, numeric)
-        return RawBatch(keys, features=features)
+        return RawBatch(keys, features=self._features(group, positions, n))
+
+    def _features(self, group: list[pa.RecordBatch], positions: list[int], rows: int) -> pd.DataFrame:
+        """(rows, F) stored features of `group` (columns at `positions`), typed a slice of columns at a
+        time so that at most ``CHUNK_CELLS`` cells are Python strings at once."""
+        kinds, step = self._kinds, max(1, CHUNK_CELLS // max(rows, 1))
+        parsed, stored = [], []
+        for start in range(0, len(positions), step):
+            part = slice(start, start + step)
+            text = column_text(group, positions[part])  # (rows, k) str
+            numbers, objects = text_blocks(text, list(kinds[part]))
+            numeric = np.flatnonzero(kinds[part] == "numeric")
+            if len(numeric):
+                self._count_unparsed(text if len(numeric) == text.shape[1] else text[:, numeric], numbers, start + numeric)
+            parsed.append(numbers)
+            stored.append(objects)
+        numeric, others = np.flatnonzero(kinds == "numeric"), np.flatnonzero(kinds != "numeric")
+        return block_frame(self._feature_index, numeric, _joined(parsed, rows, np.float64), others, _joined(stored, rows, object))
 
     def _count_unparsed(self, text: np.ndarray, parsed: np.ndarray, positions: np.ndarray) -> None:
         """Remember, per numeric column, how many filled cells were not numbers (first example kept);
@@ -202,6 +230,13 @@ def column_text(group: list[pa.RecordBatch], positions: list[int]) -> np.ndarray
     columns = [record_batch.columns for record_batch in group]
     chunks = [part[i] for i in positions for part in columns]
     return pa.concat_arrays(chunks).to_numpy(zero_copy_only=False).reshape(len(positions), rows).T
+
+
+def _joined(blocks: list[np.ndarray], rows: int, dtype) -> np.ndarray:
+    """(rows, sum of widths): `blocks` side by side (no copy for one block)."""
+    if len(blocks) == 1:
+        return blocks[0]
+    return np.concatenate(blocks, axis=1) if blocks else np.empty((rows, 0), dtype=dtype)
 
 
 def _positions(columns: list[str], names: list[str]) -> list[int]:
