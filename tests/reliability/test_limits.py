@@ -4,6 +4,7 @@ cost grows linearly with the number of columns."""
 
 from __future__ import annotations
 
+import collections
 import io
 
 import numpy as np
@@ -69,3 +70,53 @@ def test_csv_cells_are_parsed_in_a_constant_number_of_calls_whatever_the_column_
         calls[columns] = count[0]
         assert len(dataset.info.feature_names) == columns
     assert calls[2_000] == calls[50] <= 4, calls
+
+
+def _mixed_wide_csv(path, columns: int, rows: int = 12) -> None:
+    """`columns` numeric columns (one with a stray word) plus a text and a true/false column."""
+    values = np.random.default_rng(0).normal(size=(rows, columns)).round(3).astype(object)
+    values[3, 1] = "oops"
+    frame = pd.DataFrame(values, columns=[f"f{i}" for i in range(columns)])
+    frame.insert(0, "label", np.arange(rows) % 2)
+    frame["colour"], frame["flag"] = ["red", "blue", ""] * (rows // 3), ["true", "false"] * (rows // 2)
+    frame.to_csv(path, index=False)
+
+
+def _counted_ingest(path, monkeypatch) -> collections.Counter:
+    """Ingest `path`, counting pandas column look-ups, Series built, CSV opens and every Python call."""
+    import sys
+
+    import pyarrow.csv as pacsv
+
+    counts = collections.Counter()
+    for owner, name in ((pd.DataFrame, "__getitem__"), (pd.Series, "__init__"), (pacsv, "open_csv")):
+        real = getattr(owner, name)
+        monkeypatch.setattr(owner, name, lambda *a, _real=real, _key=name, **k: (counts.update([_key]), _real(*a, **k))[1])
+
+    def profile(frame, event, arg):
+        if event == "call":
+            counts["python calls"] += 1
+
+    sys.setprofile(profile)
+    try:
+        ingest_in_memory(DataConfig(kind="csv", path=str(path)))
+    finally:
+        sys.setprofile(None)
+        monkeypatch.undo()
+    return counts
+
+
+def test_csv_ingest_does_no_per_column_work_in_python(tmp_path, monkeypatch):
+    """Linear in columns, checked by counting (never timing): a CSV with 9 times the columns makes
+    no more pandas look-ups, Series or file opens, and fewer than 10 more Python calls per added
+    column (the reader used to make about 560, one pandas Series at a time: a 100,000-column file
+    took minutes and GBs)."""
+    counts = {}
+    for columns in (40, 400):
+        _mixed_wide_csv(tmp_path / f"w{columns}.csv", columns)
+        ingest_in_memory(DataConfig(kind="csv", path=str(tmp_path / f"w{columns}.csv")))  # imports and caches warm
+        counts[columns] = _counted_ingest(tmp_path / f"w{columns}.csv", monkeypatch)
+    narrow, wide = counts[40], counts[400]
+    assert {k: wide[k] for k in ("__getitem__", "__init__", "open_csv")} == {k: narrow[k] for k in ("__getitem__", "__init__", "open_csv")}, (narrow, wide)
+    assert narrow["open_csv"] <= 3  # first block (column types), the keys pass, the data pass
+    assert (wide["python calls"] - narrow["python calls"]) / 360 < 10, (narrow["python calls"], wide["python calls"])
