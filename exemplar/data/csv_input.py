@@ -271,7 +271,12 @@ def _split_line(line: bytes) -> list[str] | None:
         return None
     if '"' not in text:
         return text.split(",")
-    return next(csv.reader([text])) if _PLAIN_LINE.fullmatch(text) else None
+    if not _PLAIN_LINE.fullmatch(text):
+        return None
+    try:
+        return next(csv.reader([text]))
+    except csv.Error:
+        return None
 
 
 def _grouped(record_batches: Iterator[pa.RecordBatch], size: int) -> Iterator[list[pa.RecordBatch]]:
