@@ -67,11 +67,6 @@ def text_types(cells: np.ndarray) -> list[str]:
     return ["numeric" if n else "boolean" if b else "categorical" for n, b in zip(numeric, boolean)]
 
 
-def stripped_text(frame: pd.DataFrame) -> np.ndarray:
-    """(N, F) object array of the cells' text with surrounding spaces removed (one conversion)."""
-    return strip_cells(frame.to_numpy(dtype=object))
-
-
 def strip_cells(cells: np.ndarray) -> np.ndarray:
     """`cells` (any shape, objects) as text with surrounding spaces removed, in one pandas call."""
     flat = pd.Series(cells.ravel(), dtype=object).astype(str).str.strip()
@@ -165,11 +160,6 @@ def empty_features(rows: int, names: list[str], types: list[str]) -> pd.DataFram
     kinds = np.asarray(types, dtype=object)
     numeric, others = np.flatnonzero(kinds == "numeric"), np.flatnonzero(kinds != "numeric")
     return block_frame(names, numeric, np.full((rows, len(numeric)), np.nan), others, np.full((rows, len(others)), None, dtype=object))
-
-
-def unparsed_cells(text: pd.DataFrame, parsed: pd.DataFrame) -> np.ndarray:
-    """(N, F) bool: a filled text cell of a numeric column that is not a number (it becomes missing)."""
-    return unparsed_mask(text.to_numpy(dtype=object), parsed.to_numpy(dtype=np.float64))
 
 
 def unparsed_mask(cells: np.ndarray, parsed: np.ndarray) -> np.ndarray:
