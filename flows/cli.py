@@ -110,9 +110,10 @@ def preflight(name: str, argv: list[str]) -> None:
     except ExemplarError as error:
         print_error(error)
         sys.exit(2)
-    from flows import early_server
+    from flows import early_server, repro_server
 
-    early_server.start()  # Prefect's server boots on the other core while the stage module imports
+    # Prefect's server boots on the other core while the stage module imports (under DVC: the repro's shared one)
+    early_server.start() or repro_server.start_early()
     atexit.register(skip_final_collection)  # registered first, so it runs last
 
 
