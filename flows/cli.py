@@ -102,6 +102,8 @@ def preflight(name: str, argv: list[str]) -> None:
     """Run by ``flows/__init__`` when started as ``python -m flows.<name>``, before the stage module
     (and so Prefect, torch, MLflow) is imported: answer --help / --cfg job, and exit 2 on a bad setting
     or a missing input, in well under 2 s. The validated configuration is kept for main()."""
+    if name == "pipeline" and argv[:1] == ["compare"]:  # `python -m flows.pipeline compare RUN_A RUN_B`: no settings
+        return
     status = answer_without_running(name, argv)
     if status is not None:
         sys.exit(status)
