@@ -7,7 +7,9 @@ keeps its traceback (and the output folder, so training can resume).
 
 from __future__ import annotations
 
+import atexit
 import copy
+import gc
 import logging
 import os
 import shutil
@@ -100,6 +102,8 @@ def preflight(name: str, argv: list[str]) -> None:
     """Run by ``flows/__init__`` when started as ``python -m flows.<name>``, before the stage module
     (and so Prefect, torch, MLflow) is imported: answer --help / --cfg job, and exit 2 on a bad setting
     or a missing input, in well under 2 s. The validated configuration is kept for main()."""
+    if name == "pipeline" and argv[:1] == ["compare"]:  # `python -m flows.pipeline compare RUN_A RUN_B`: no settings
+        return
     status = answer_without_running(name, argv)
     if status is not None:
         sys.exit(status)
@@ -108,6 +112,19 @@ def preflight(name: str, argv: list[str]) -> None:
     except ExemplarError as error:
         print_error(error)
         sys.exit(2)
+    from flows import early_server, repro_server
+
+    # Prefect's server boots on the other core while the stage module imports (under DVC: the repro's shared one)
+    early_server.start() or repro_server.start_early()
+    atexit.register(skip_final_collection)  # registered first, so it runs last
+
+
+def skip_final_collection() -> None:
+    """At exit of a ``python -m flows.<stage>`` process, after every other exit handler (Prefect's
+    log and event flushes, its server's stop): move all objects to the permanent generation, so the
+    interpreter's final garbage collection over torch, pydantic and Prefect objects does not run (it
+    took 1-5 s after the last line was printed; the process ends either way)."""
+    gc.freeze()
 
 
 def parse(argv: list[str]) -> tuple[Path | None, list[str]]:
@@ -188,6 +205,7 @@ def main(name: str, runner: Callable[[dict, Path], object], report: Callable[[ob
     out_dir = resolve_out_dir(cfg)
     created = not out_dir.exists()
     quiet_prefect_failures()
+    from flows import early_server
     from flows.repro_server import prefect_api_for_dvc
 
     try:
@@ -195,6 +213,7 @@ def main(name: str, runner: Callable[[dict, Path], object], report: Callable[[ob
             prepare_run_dir(cfg, out_dir, whole_run=name == "pipeline")
             prepare_tracking(cfg, out_dir)
             with prefect_api_for_dvc():  # under DVC: one Prefect server for the whole repro, not one per stage
+                early_server.adopt(warm_training_imports if name in ("pipeline", "train") else None)
                 result = runner(cfg, out_dir)
     except (ExemplarError, OSError) as error:
         if created:
@@ -208,6 +227,12 @@ def main(name: str, runner: Callable[[dict, Path], object], report: Callable[[ob
         return 1
     report(result, out_dir)
     return 0
+
+
+def warm_training_imports() -> None:
+    """Import what the first optimizer step imports (torch._dynamo, about 1.5 s), while this process
+    would otherwise only wait for Prefect's server to start."""
+    import torch._dynamo  # noqa: F401
 
 
 def explain_os_error(error: OSError, out_dir: Path) -> str:

@@ -30,14 +30,45 @@ from pathlib import Path
 STARTUP_SECONDS = 120
 
 
+_launched: set[int] = set()  # dvc pids whose supervisor this process started (and has not yet waited for)
+
+
+def wanted(environ=None) -> bool:
+    """Whether this process is a DVC stage that should use the repro's shared server."""
+    environ = os.environ if environ is None else environ
+    return not (environ.get("PREFECT_API_URL") or not environ.get("DVC_ROOT") or environ.get("EXEMPLAR_SHARED_PREFECT") == "0")
+
+
+def start_early(environ=None) -> bool:
+    """Called by ``flows.cli.preflight`` once the settings are valid: when this is the repro's first
+    stage, start the shared server's supervisor now, so the server boots (on the other core) while the
+    stage module imports torch, MLflow and Prefect; :func:`prefect_api_for_dvc` waits for it later."""
+    if not wanted(environ):
+        return False
+    from tasks.ancestry import dvc_ancestor
+
+    ancestor = dvc_ancestor()
+    if ancestor is None:
+        return False
+    pid, started = ancestor
+    path = state_path(pid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():  # an earlier stage's server (checked, or replaced, by prefect_api_for_dvc)
+            return False
+        _start_supervisor(pid, started, path)
+        _launched.add(pid)
+    return True
+
+
 @contextlib.contextmanager
 def prefect_api_for_dvc(environ=None) -> Iterator[str | None]:
     """While the block runs, point Prefect at this repro's shared server (started if needed); yields its URL."""
-    environ = os.environ if environ is None else environ
-    if environ.get("PREFECT_API_URL") or not environ.get("DVC_ROOT") or environ.get("EXEMPLAR_SHARED_PREFECT") == "0":
+    if not wanted(environ):
         yield None
         return
-    from tasks.run import dvc_ancestor
+    from tasks.ancestry import dvc_ancestor
 
     ancestor = dvc_ancestor()
     url = shared_server(*ancestor) if ancestor else None
@@ -60,9 +91,11 @@ def shared_server(pid: int, started: float) -> str | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # stages run one at a time, but two repros may share PREFECT_HOME
-        url = _running(path, started)
+        url = _running(path, started) if pid not in _launched else None
         if url is None:
-            _start_supervisor(pid, started, path)
+            if pid not in _launched:
+                _start_supervisor(pid, started, path)
+            _launched.discard(pid)
             url = _wait_for(path, started)
     return url
 

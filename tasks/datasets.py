@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-import torch
 
 from exemplar.data.canonical import Dataset, from_arrow, input_array
 from exemplar.errors import ExemplarError
@@ -25,10 +24,12 @@ def read_keep(path: Path, ids: pd.Series) -> np.ndarray:
     return np.array(mask.reindex(ids).fillna(True).to_numpy(dtype=bool))
 
 
-def tensors(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+def tensors(dataset: Dataset) -> tuple["torch.Tensor", "torch.Tensor"]:
     """Inputs (N, ...) float32 and labels (N,) int64 for every row of the table: images in [0, 1];
     tables encoded (standardised numbers, one-hot/target-encoded categories, missing indicators) by
     an encoding fit on the training rows (exemplar/data/encoding.py)."""
+    import torch  # here: the stages that only read the table (report) do not load torch
+
     x = torch.from_numpy(np.ascontiguousarray(input_array(dataset)))
     y = torch.from_numpy(dataset.table["label"].to_numpy(dtype=np.int64, copy=True))
     return x, y

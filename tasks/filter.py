@@ -7,16 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-import torch
 
 from exemplar.data.canonical import Dataset
 from exemplar.data.decisions import apply_removals
 from exemplar.data.ingest import check_trainable
-from exemplar.models.factory import ModelConfig
+from exemplar.models.config import ModelConfig
 from exemplar.pruning.config import PruneConfig, score_column, score_name
 from exemplar.pruning.filtering import class_balance, filter_dataset
 from exemplar.pruning.policy import apply_policy, check_scores_file, random_scores, stored_score_names
-from exemplar.pruning.proxy import ProxyData, proxy_scores
 from exemplar.training.config import TrainConfig
 from tasks import tracking
 from tasks._io import write_json, write_parquet
@@ -48,7 +46,11 @@ def pruning_scores(cfg: dict, dataset: Dataset, mask: pd.DataFrame, names: list[
         stored = pd.read_parquet(config.scores_from, columns=["id", *map(score_column, from_file)]).drop_duplicates("id")
         frame = frame.join(stored.set_index("id"))
     rest = [n for n in wanted if n != "random" and n not in from_file]
-    if rest:
+    if rest:  # torch and the proxy model load only here: a filter run without proxy scores needs neither
+        import torch
+
+        from exemplar.pruning.proxy import ProxyData, proxy_scores
+
         x, y = tensors(dataset)
         info = dataset.info
         data = ProxyData(ids, x[torch.from_numpy(rows)], y[torch.from_numpy(rows)], info.modality, info.input_shape, info.num_classes)

@@ -26,6 +26,7 @@ from pathlib import Path
 from tasks import progress, tracking
 from tasks._io import read_json, write_json
 from tasks._prefect import stage_task
+from tasks.ancestry import dvc_ancestor
 
 GROUP_FILE = "mlflow_run.json"
 
@@ -107,21 +108,6 @@ def repro_group(environ: Mapping[str, str] | None = None) -> tuple[str, str] | N
         return None
     pid, started = ancestor
     return f"dvc:{pid}:{started}", None
-
-
-def dvc_ancestor() -> tuple[int, float] | None:
-    """(pid, start time) of the nearest ancestor process running DVC, or None."""
-    import psutil
-
-    try:
-        for process in psutil.Process().parents():
-            with process.oneshot():
-                argv = process.cmdline()[:3]
-                if any(Path(arg).name == "dvc" for arg in argv[:2]) or argv[1:3] == ["-m", "dvc"]:
-                    return process.pid, process.create_time()
-    except (psutil.Error, IndexError):
-        return None
-    return None
 
 
 def join_group(cfg: dict, run_dir: str, environ: Mapping[str, str] | None = None) -> dict:

@@ -44,3 +44,14 @@ def test_unknown_run_is_a_one_paragraph_error(two_runs, capsys):
     uri, (baseline, _, _) = two_runs
     assert exemplar(["compare", baseline, "nope", "--experiment", "cmp", "--tracking-uri", uri]) == 2
     assert "no MLflow run with id or name 'nope'" in capsys.readouterr().err
+
+
+def test_compare_through_the_module_entry_is_not_read_as_settings():
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_ROOT
+
+    done = subprocess.run([sys.executable, "-m", "flows.pipeline", "compare", "--help"], capture_output=True, text=True,
+                          cwd=PROJECT_ROOT, timeout=120)
+    assert done.returncode == 0 and "run_a" in done.stdout, done.stderr[-2000:]

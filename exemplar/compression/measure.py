@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
+from scipy import special
 from torch import nn
 
 
@@ -113,7 +113,15 @@ def welch_t_test(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore"):
         t = (a.mean(axis=0) - b.mean(axis=0)) / np.sqrt(se_a + se_b)
         df = (se_a + se_b) ** 2 / (se_a**2 / (n_a - 1) + se_b**2 / (n_b - 1))
-    return t, 2.0 * stats.t.sf(np.abs(t), df)
+    return t, 2.0 * t_sf(np.abs(t), df)
+
+
+def t_sf(x: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """Student's t survival function, bit for bit ``scipy.stats.t.sf(x, df)`` (which computes
+    ``special.stdtr(df, -x)``; NaN where df is not positive), without loading scipy.stats (about 0.8 s)."""
+    x, df = np.asarray(x, dtype=float), np.asarray(df, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.where(df > 0, special.stdtr(np.where(df > 0, df, 1.0), -x), np.nan)
 
 
 def bootstrap_interval(values: np.ndarray, statistic=np.mean, resamples: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:

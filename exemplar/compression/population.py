@@ -20,7 +20,7 @@ from torch import nn
 from exemplar.compression.config import CompressConfig, level_tag, quantization_tag
 from exemplar.compression.finetune import prune_finetune
 from exemplar.compression.measure import class_accuracy, latency_ms, predict_logits, serialized_bytes
-from exemplar.compression.quantize import quantize_dynamic_int8, quantize_static_int8
+from exemplar.compression.quantize import architecture_key, export_for_static_int8, quantize_dynamic_int8, quantize_static_int8
 from exemplar.compression.schedule import PruneSchedule, gradual_schedule
 from exemplar.compression.vectorised import finetune_population
 from exemplar.training.config import TrainConfig
@@ -71,13 +71,27 @@ def compress_population(models: list[nn.Module], data: PopulationData, config: C
                     "achieved_sparsity": a["global"], "per_layer_sparsity": a} for a in achieved[l]]
         yield _level(tag, "dense" if l == 0 else "pruning", tuned[l], data, config, details)
     for kind in config.quantization:
-        quantized, details = [], []
-        for m, dense in enumerate(tuned[0]):
-            model, report = quantize_dynamic_int8(dense) if kind == "dynamic" else quantize_static_int8(dense, data.x[data.calibration[m]])
-            quantized.append(model)
-            details.append({"method": report.method, "executed_as": report.executed_as, "quantized_layers": report.quantized,
-                            "float_layers": report.float_layers, "calibration_rows": int(len(data.calibration[m])) if kind == "static" else 0})
+        quantized, details = _quantize_all(kind, tuned[0], data)
         yield _level(quantization_tag(kind), "quantization", quantized, data, config, details)
+
+
+def _quantize_all(kind: str, models: list[nn.Module], data: PopulationData) -> tuple[list[nn.Module], list[dict]]:
+    """int8 copies of every model and what was quantized; static: one torch.export per architecture
+    (the models' weights are loaded into a copy of it), calibrated per model on its own rows."""
+    quantized, details, exported = [], [], {}
+    for m, dense in enumerate(models):
+        if kind == "dynamic":
+            model, report = quantize_dynamic_int8(dense)
+        else:
+            calibration = data.x[data.calibration[m]]
+            key = architecture_key(dense)
+            if key not in exported:
+                exported[key] = export_for_static_int8(dense, calibration)
+            model, report = quantize_static_int8(dense, calibration, exported[key])
+        quantized.append(model)
+        details.append({"method": report.method, "executed_as": report.executed_as, "quantized_layers": report.quantized,
+                        "float_layers": report.float_layers, "calibration_rows": int(len(data.calibration[m])) if kind == "static" else 0})
+    return quantized, details
 
 
 def _finetune_all(models, data: PopulationData, config: CompressConfig, finetune: TrainConfig, sparsities: list[float]):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -71,8 +72,26 @@ def quantize_dynamic_int8(model: nn.Module) -> tuple[nn.Module, QuantizationRepo
     return quantized, report
 
 
-def quantize_static_int8(model: nn.Module, calibration_x: torch.Tensor) -> tuple[nn.Module, QuantizationReport]:
-    """Static int8 PT2E copy of `model` calibrated on (M, ...) inputs (M >= 1); any batch size runs."""
+def export_for_static_int8(model: nn.Module, calibration_x: torch.Tensor) -> torch.fx.GraphModule:
+    """`model` (eval mode) exported with torch.export for PT2E, batch size dynamic: the costly, weight-independent
+    part of :func:`quantize_static_int8`, reusable for every model of the same architecture."""
+    example = calibration_x[:2] if len(calibration_x) >= 2 else calibration_x.repeat(2, *([1] * (calibration_x.dim() - 1)))
+    batch = torch.export.Dim("batch", min=1)
+    with _EXPORT_LOCK:
+        return torch.export.export(copy.deepcopy(model).eval(), (example,), dynamic_shapes=({0: batch},)).module()
+
+
+def architecture_key(model: nn.Module) -> tuple:
+    """Models with equal keys export to the same graph: same module tree (repr) and parameter/buffer shapes."""
+    return (type(model).__qualname__, repr(model), tuple((k, tuple(v.shape), v.dtype) for k, v in model.state_dict().items()))
+
+
+def quantize_static_int8(model: nn.Module, calibration_x: torch.Tensor, exported: torch.fx.GraphModule | None = None) -> tuple[nn.Module, QuantizationReport]:
+    """Static int8 PT2E copy of `model` calibrated on (M, ...) inputs (M >= 1); any batch size runs.
+
+    `exported`: :func:`export_for_static_int8` of a model with the same :func:`architecture_key` (any
+    weights); this model's weights are loaded into a copy of it instead of exporting again (the same
+    quantized model: tests/unit/compression/test_quantize.py)."""
     _torchao()
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
     from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
@@ -80,10 +99,14 @@ def quantize_static_int8(model: nn.Module, calibration_x: torch.Tensor) -> tuple
         get_default_x86_inductor_quantization_config,
     )
 
-    example = calibration_x[:2] if len(calibration_x) >= 2 else calibration_x.repeat(2, *([1] * (calibration_x.dim() - 1)))
-    batch = torch.export.Dim("batch", min=1)
+    if exported is None:
+        graph = export_for_static_int8(model, calibration_x)
+    else:
+        with warnings.catch_warnings():  # torch's own pytree pickling warns about a deprecated isinstance
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+            graph = copy.deepcopy(exported)
+        graph.load_state_dict(model.state_dict(), strict=True)
     with _EXPORT_LOCK:
-        graph = torch.export.export(copy.deepcopy(model).eval(), (example,), dynamic_shapes=({0: batch},)).module()
         quantizer = X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
         prepared = prepare_pt2e(graph, quantizer)
         with torch.no_grad():

@@ -12,8 +12,6 @@ import os
 import re
 from pathlib import Path
 
-import torch
-
 PATTERN = re.compile(r"^epoch_(\d{4,})\.pt$")
 
 
@@ -24,6 +22,8 @@ def checkpoint_path(directory: Path, epoch: int) -> Path:
 def save_checkpoint(state: dict, path: Path) -> None:
     """Write `state` to `path` atomically: an error removes the temp file; a killed process leaves at
     most a ``*.tmp`` file, which :func:`list_checkpoints` never returns (the next save overwrites it)."""
+    import torch  # here, not at the top: listing checkpoints (report, run-folder checks) needs no torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(path.name + ".tmp")
@@ -40,6 +40,8 @@ def save_checkpoint(state: dict, path: Path) -> None:
 
 def load_checkpoint(path: Path) -> dict:
     """Load a checkpoint safely (tensors and plain containers only)."""
+    import torch
+
     return torch.load(Path(path), map_location="cpu", weights_only=True)
 
 

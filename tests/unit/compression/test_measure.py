@@ -90,6 +90,19 @@ def test_welch_t_test_matches_scipy_on_a_hand_made_table():
     assert t[0] == pytest.approx((0.775 - 0.93) / np.sqrt(v_c / 4 + v_d / 5))
 
 
+def test_t_sf_is_scipy_stats_bit_for_bit():
+    from scipy import stats
+
+    from exemplar.compression.measure import t_sf
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.abs(rng.standard_t(3, 500)) * 3, [0.0, np.inf, np.nan, 1.5, 2.0, 1e-300, 40.0]])
+    df = np.concatenate([rng.uniform(0.5, 60, 500), [3.0, 4.0, 5.0, np.nan, 0.0, np.inf, 1.2]])
+    expected = stats.t.sf(x, df)
+    assert np.array_equal(t_sf(x, df), expected, equal_nan=True)
+    assert np.array_equal(np.isnan(t_sf(x, df)), np.isnan(expected))
+
+
 def test_bootstrap_intervals_cover_the_estimate_and_are_seeded():
     from exemplar.compression.measure import bootstrap_difference, bootstrap_interval
 

@@ -59,3 +59,26 @@ def test_static_int8_on_a_table_model_with_one_calibration_row():
     quantized, report = quantize_static_int8(model, torch.rand(1, 6))
     assert report.quantized == ["backbone.body.0", "backbone.head"]
     assert quantized(torch.rand(5, 6)).shape == (5, 3)
+
+
+def test_one_export_per_architecture_gives_the_same_quantized_models(trained):
+    """Loading each model's weights into a copy of one exported graph (what the compress stage does for a
+    population) gives exactly the model a separate export gives: same outputs, same int8 weights and scales."""
+    from exemplar.compression.quantize import architecture_key, export_for_static_int8
+
+    first, x = trained
+    others = [tiny_cnn(seed).eval() for seed in (1, 2)]
+    for model in others:  # trained and untrained weights, other input statistics too
+        model.load_state_dict({k: v + 0.01 * torch.randn_like(v) for k, v in model.state_dict().items()})
+    exported = export_for_static_int8(first, x[:32])
+    for model, rows in zip([first, *others], (slice(0, 32), slice(32, 64), slice(64, 80))):
+        assert architecture_key(model) == architecture_key(first)
+        alone, alone_report = quantize_static_int8(model, x[rows])
+        shared, shared_report = quantize_static_int8(model, x[rows], exported)
+        with torch.no_grad():
+            assert torch.equal(alone(x), shared(x))
+        assert alone_report == shared_report
+        alone_state, shared_state = alone.state_dict(), shared.state_dict()
+        assert alone_state.keys() == shared_state.keys()
+        assert all(torch.equal(alone_state[k], shared_state[k]) for k in alone_state)
+    assert architecture_key(Classifier(MLP(6, 3, (8,), 0.0), torch.zeros(6), torch.ones(6))) != architecture_key(first)
