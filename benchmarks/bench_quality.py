@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from exemplar.scoring.crossfit import CrossfitConfig, crossfit_probabilities  # noqa: E402
-from exemplar.scoring.fusion import FUSION_METHODS, fused_values, split_groups  # noqa: E402
+from exemplar.scoring.fusion import DEFAULT as FUSION_DEFAULT, fused_values, split_groups  # noqa: E402
 from exemplar.scoring.quality import detection_metrics, flip_labels, make_atypical  # noqa: E402
 from exemplar.scoring.registry import declared  # noqa: E402
 
@@ -271,24 +271,39 @@ def shipped(key: str) -> bool:
     """Candidates the default may be chosen from: within-class normalisation and the compression family
     are requirements of the product (issue 9), not free choices: the suite plants no compression-sensitive
     rows, so it cannot judge the compression family, and dropping it would tune to the suite."""
-    _, norm, member, _ = key.split("|")
-    return norm == "class" and member != "no_compression"
+    parts = dict(part.split("=", 1) for part in key.split("|")[1:])
+    return parts["norm"] == "class" and parts["members"] != "no_compression"
 
 
 def candidates() -> dict[str, dict]:
-    """Fusion candidates: method x within-class normalisation x member set x how the atypical family
-    combines its members (mean, or max: input space and embedding space are different views)."""
+    """Fusion candidates, declared before any table is read: method (with the label backbone's null
+    level alpha: 1 = the expected maximum of n null rows, 0.05 = Bonferroni 5%; the backbone's sum or
+    its product form) x within-class or global
+    normalisation x member set x how the atypical family combines its members (mean, or max: input space
+    and embedding space are different views) x how a family weights its members (mean, or agreement:
+    the consensus eigenvector) x the column scale (robust z, or within-class normal scores from ranks;
+    the rank-based methods have their own scale and take neither option)."""
     in_sample = ("loss_score", "margin_score", "el2n_score", "grand_score", "confidently_wrong_score",
                  "self_influence_score", "forgetting_score", "low_confidence_score")
     members = {"all": (), "no_weak_label": ("el2n_score", "grand_score", "forgetting_score"),
                "no_compression": ("cie_score",), "oos_label_only": in_sample}
+    methods = {"label_backbone_a0.05": {"method": "label_backbone", "alpha": 0.05},
+               "label_backbone_a1": {"method": "label_backbone", "alpha": 1.0},
+               "label_backbone_product_a0.05": {"method": "label_backbone_product", "alpha": 0.05},
+               "family_z_max": {"method": "family_z_max"}, "family_z_mean": {"method": "family_z_mean"},
+               "family_rank_max": {"method": "family_rank_max"}, "rank_mean": {"method": "rank_mean"}}
     out = {}
-    for method in FUSION_METHODS:
+    for name, method in methods.items():
+        scaled = not name.endswith("rank_max") and name != "rank_mean"
         for by_class in (True, False):
             for member, exclude in members.items():
                 for any_of in ((), ("atypical",)):
-                    key = f"{method}|{'class' if by_class else 'global'}|{member}|atypical_{'max' if any_of else 'mean'}"
-                    out[key] = {"method": method, "by_class": by_class, "exclude": exclude, "any_of": any_of}
+                    for weighting in (("agreement", "mean") if scaled else ("mean",)):
+                        for normalise in (("robust_z", "normal_scores") if scaled else ("robust_z",)):
+                            key = (f"{name}|norm={'class' if by_class else 'global'}|members={member}"
+                                   f"|atypical={'max' if any_of else 'mean'}|weighting={weighting}|scale={normalise}")
+                            out[key] = {**method, "by_class": by_class, "exclude": exclude, "any_of": any_of,
+                                        "weighting": weighting, "normalise": normalise}
     return out
 
 
@@ -379,6 +394,12 @@ def analyse(tables: Path) -> dict:
             "best_member_here": max(fused_members, key=lambda s: member_ap[s][name]),
             "best_member_ap_here": float(max(member_ap[s][name] for s in fused_members)),
         }
+    chosen = options[loso["chosen_on_all"]]
+    shipped_default = {key: getattr(FUSION_DEFAULT, key) for key in chosen}
+    loso["candidates"] = len(options)
+    loso["shipped_default"] = {key: (list(v) if isinstance(v, tuple) else v) for key, v in shipped_default.items()}
+    loso["shipped_default_is_chosen_on_all"] = all(tuple(v) == tuple(chosen[k]) if isinstance(v, tuple) else v == chosen[k]
+                                                   for k, v in shipped_default.items())
     return {"scenarios": summary, "selection": loso, "member_median_ap": median_member, "fused_members": fused_members,
             "runs": per_scenario}
 
@@ -421,7 +442,8 @@ def main(argv: list[str] | None = None) -> dict | None:
 if __name__ == "__main__":
     result = main()
     if result is not None:
-        print(f"chosen on all scenarios: {result['selection']['chosen_on_all']}")
+        print(f"chosen on all scenarios: {result['selection']['chosen_on_all']} "
+              f"(the shipped default: {result['selection']['shipped_default_is_chosen_on_all']})")
         for scenario, body in result["scenarios"].items():
             held = body["held_out"]
             print(f"{scenario:<20} held-out AP {held['average_precision']:.3f} AUROC {held['auroc']:.3f} ({held['chosen']})  "
