@@ -60,7 +60,7 @@ class FusionConfig:
     method: str = "label_backbone"  # one of FUSION_METHODS
     by_class: bool = True  # centre (robust_z) or rank (normal_scores) each column within its given class
     exclude: tuple[str, ...] = ()  # columns left out (the benchmark's member-set candidates)
-    any_of: tuple[str, ...] = ()  # families whose evidence is the max of their members instead of the combination
+    any_of: tuple[str, ...] = ("atypical",)  # families whose evidence is the max of their members (input and embedding space are different views)
     weighting: str = "agreement"  # agreement (members weighted by the consensus eigenvector) | mean
     normalise: str = "robust_z"  # robust_z (median / MAD) | normal_scores (within-class rank -> normal quantile)
     alpha: float = 0.05  # label_backbone: another family adds evidence beyond its Bonferroni null level z_(alpha / n)
