@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from exemplar.scoring.crossfit import CrossfitConfig, crossfit_probabilities  # noqa: E402
-from exemplar.scoring.fusion import DEFAULT as FUSION_DEFAULT, fused_values, split_groups  # noqa: E402
+from exemplar.scoring.fusion import DEFAULT as FUSION_DEFAULT, family_values, fused_values, split_groups  # noqa: E402
 from exemplar.scoring.quality import detection_metrics, flip_labels, make_atypical  # noqa: E402
 from exemplar.scoring.registry import declared  # noqa: E402
 
@@ -325,6 +325,9 @@ def evaluate_table(table: pd.DataFrame, options: dict[str, dict]) -> dict:
         out["signals"]["|vog_score|"] = _train_metrics(table, np.abs(table["vog_score"].to_numpy(dtype=np.float64)))
     if "variability_score" in table.columns:
         out["signals"]["-variability_score"] = _train_metrics(table, -table["variability_score"].to_numpy(dtype=np.float64))
+    # each family's z alone, as the default recipe sees it (what the cross-family rule starts from)
+    family = family_values(table, columns).fillna(-np.inf)
+    out["families"] = {f: _train_metrics(table, family[f].to_numpy(dtype=np.float64)) for f in family.columns}
     # audit_score as written by the pipeline run (the fusion code of the commit the run used)
     out["pipeline_audit_score"] = _train_metrics(table, table["audit_score"].to_numpy(dtype=np.float64))
     out["anchors"] = {a: _train_metrics(table, table[a].to_numpy()) for a in ("cleanlab_oos_learner", "cleanlab_hgb") if a in table}
@@ -405,7 +408,9 @@ def analyse(tables: Path) -> dict:
             "anchor_ap_per_seed": [r["anchors"].get("cleanlab_oos_learner", {}).get("average_precision") for r in runs],
             "default_ap": _mean(runs, ("candidates", loso["chosen_on_all"]), "average_precision"),
             "pipeline_audit_score": {m: _mean(runs, ("pipeline_audit_score",), m) for m in ("average_precision", "auroc")},
-            "anchors_ap": anchors, "signals_ap": {s: member_ap[s][name] for s in signal_names},
+            "anchors_ap": anchors,
+            "families_ap": {f: _mean(runs, ("families", f), "average_precision") for f in sorted({f for r in runs for f in r.get("families", {})})},
+            "signals_ap": {s: member_ap[s][name] for s in signal_names},
             "pipeline_seconds": [r["pipeline_seconds"] for r in runs],
             "goal_vs_anchor": bool(held["average_precision"] >= anchors["cleanlab_oos_learner"]),
             "goal_vs_hgb": bool(held["average_precision"] >= anchors["cleanlab_hgb"]),
@@ -445,6 +450,12 @@ def markdown(report: dict) -> str:
                      f"{anchors['cleanlab_oos_learner']:.3f} | {anchors['cleanlab_hgb']:.3f} | {yes[body['goal_vs_anchor']]} | "
                      f"{yes[body['goal_vs_hgb']]} | {yes[body['goal_vs_median_member_here']]} ({body['median_member_ap_here']:.3f}) | "
                      f"`{body['best_member_here']}` {body['best_member_ap_here']:.3f} |")
+    families = sorted({f for body in scenarios.values() for f in body.get("families_ap", {})})
+    lines += ["", "| scenario | " + " | ".join(f"`{f}` family alone" for f in families) + " | default fusion (chosen on all) |",
+              "|---|" + "---|" * (len(families) + 1)]
+    for name, body in scenarios.items():
+        alone = " | ".join(f"{body['families_ap'].get(f, float('nan')):.3f}" for f in families)
+        lines.append(f"| {name} | {alone} | {body['default_ap']:.3f} |")
     ranked = sorted(report["selection"]["mean_ap_on_all"].items(), key=lambda item: -item[1])
     lines += ["", "| candidate | mean AP over scenarios |", "|---|---|", *[f"| {cell(k)} | {v:.4f} |" for k, v in ranked[:12]]]
     names = list(scenarios)

@@ -190,6 +190,12 @@ def label_backbone(family_z: pd.DataFrame, alpha: float, product: bool = False) 
     return backbone + excess
 
 
+def _family_z(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig) -> pd.DataFrame:
+    """(n, F) each family's capped robust z in one group (steps 1-3 of the module docstring)."""
+    scaled = normal_scores(table, labels) if config.normalise == "normal_scores" else class_robust_z(table, labels)
+    return capped_family_z(family_evidence(scaled, config.any_of, config.weighting))
+
+
 def _group_values(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig) -> pd.Series:
     """(n,) fused evidence of one group (training or test rows); NaN -> the group's lowest."""
     if config.method == "rank_mean":
@@ -197,8 +203,7 @@ def _group_values(table: pd.DataFrame, labels: np.ndarray | None, config: Fusion
     elif config.method == "family_rank_max":
         fused = family_evidence(table.rank(pct=True)).rank(pct=True).max(axis=1)
     else:
-        scaled = normal_scores(table, labels) if config.normalise == "normal_scores" else class_robust_z(table, labels)
-        family_z = capped_family_z(family_evidence(scaled, config.any_of, config.weighting))
+        family_z = _family_z(table, labels, config)
         if config.method.startswith("label_backbone"):
             fused = label_backbone(family_z, config.alpha, product=config.method == "label_backbone_product")
         else:
@@ -243,6 +248,18 @@ def fused_values(scores: pd.DataFrame, columns: list[str], method: str | None = 
         part = table.iloc[rows].reset_index(drop=True)
         out[rows] = _group_values(part, None if labels is None else labels[rows], config).to_numpy(dtype=np.float64)
     return out
+
+
+def family_values(scores: pd.DataFrame, columns: list[str], **overrides) -> pd.DataFrame:
+    """(N, F) each family's z as the fusion sees it (per split group; the :data:`DEFAULT` recipe with
+    `overrides`), for the benchmark's per-family figures and for explaining a row."""
+    config = _config(None, overrides)
+    chosen = fused_columns(columns, tuple(config.exclude))
+    table = _inputs(scores, chosen).reset_index(drop=True)
+    labels = scores["label"].to_numpy() if config.by_class and "label" in scores.columns else None
+    parts = [_family_z(table.iloc[rows].reset_index(drop=True), None if labels is None else labels[rows], config).set_axis(rows)
+             for rows in split_groups(scores).values()]
+    return pd.concat(parts).sort_index() if parts else pd.DataFrame(index=range(len(scores)))
 
 
 def split_groups(scores: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from exemplar.scoring.fusion import (FUSION_METHODS, agreement_weights, family_evidence, fuse_scores, fused_values,
-                                     label_backbone, normal_scores, null_level, robust_z)
+                                     family_values, label_backbone, normal_scores, null_level, robust_z)
 
 
 def planted(n: int = 200) -> pd.DataFrame:
@@ -204,3 +204,11 @@ def test_fusion_options_are_validated():
         fuse_scores(planted(), ["loss_score"], weighting="vote")
     with pytest.raises(ValueError, match="alpha"):
         fuse_scores(planted(), ["loss_score"], alpha=0.0)
+
+
+def test_family_values_are_what_the_max_rule_takes_the_max_of():
+    frame = hand_made(90).assign(split=["train", "train", "test"] * 30)
+    columns = [c for c in frame.columns if c.endswith("_score")]
+    family = family_values(frame, columns, method="family_z_max")
+    assert set(family.columns) == {"label", "atypical", "compression"}
+    np.testing.assert_allclose(family.max(axis=1), fused_values(frame, columns, method="family_z_max"))
