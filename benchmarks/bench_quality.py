@@ -276,34 +276,34 @@ def shipped(key: str) -> bool:
 
 
 def candidates() -> dict[str, dict]:
-    """Fusion candidates, declared before any table is read: method (with the label backbone's null
-    level alpha: 1 = the expected maximum of n null rows, 0.05 = Bonferroni 5%; the backbone's sum or
-    its product form) x within-class or global
-    normalisation x member set x how the atypical family combines its members (mean, or max: input space
-    and embedding space are different views) x how a family weights its members (mean, or agreement:
-    the consensus eigenvector) x the column scale (robust z, or within-class normal scores from ranks;
-    the rank-based methods have their own scale and take neither option)."""
+    """Fusion candidates, declared before any table is read. The full grid over what the shipped fusion
+    may be (within-class normalisation, robust z): method (with the label backbone's null level alpha:
+    1 = the expected maximum of n null rows, 0.05 = Bonferroni 5%; the backbone's sum or its product form)
+    x member set x how the atypical family combines its members (mean, or max: input space and embedding
+    space are different views) x how a family weights its members (mean, or agreement: the consensus
+    eigenvector). For the record, smaller slices: global normalisation, and the column scale from
+    within-class ranks (normal scores); the rank-based methods have their own scale."""
     in_sample = ("loss_score", "margin_score", "el2n_score", "grand_score", "confidently_wrong_score",
                  "self_influence_score", "forgetting_score", "low_confidence_score")
     members = {"all": (), "no_weak_label": ("el2n_score", "grand_score", "forgetting_score"),
                "no_compression": ("cie_score",), "oos_label_only": in_sample}
-    methods = {"label_backbone_a0.05": {"method": "label_backbone", "alpha": 0.05},
-               "label_backbone_a1": {"method": "label_backbone", "alpha": 1.0},
-               "label_backbone_product_a0.05": {"method": "label_backbone_product", "alpha": 0.05},
-               "family_z_max": {"method": "family_z_max"}, "family_z_mean": {"method": "family_z_mean"},
-               "family_rank_max": {"method": "family_rank_max"}, "rank_mean": {"method": "rank_mean"}}
+    scaled = {"label_backbone_a0.05": {"method": "label_backbone", "alpha": 0.05},
+              "label_backbone_a1": {"method": "label_backbone", "alpha": 1.0},
+              "label_backbone_product_a0.05": {"method": "label_backbone_product", "alpha": 0.05},
+              "family_z_max": {"method": "family_z_max"}, "family_z_mean": {"method": "family_z_mean"}}
+    ranked = {"family_rank_max": {"method": "family_rank_max"}, "rank_mean": {"method": "rank_mean"}}
+    grid = [(name, method, True, member, any_of, weighting, "robust_z") for name, method in scaled.items()
+            for member in members for any_of in ((), ("atypical",)) for weighting in ("agreement", "mean")]
+    grid += [(name, method, False, "all", any_of, "mean", "robust_z") for name, method in scaled.items() for any_of in ((), ("atypical",))]
+    grid += [(name, method, True, "all", any_of, "mean", "normal_scores") for name, method in scaled.items() for any_of in ((), ("atypical",))]
+    grid += [(name, method, by_class, member, any_of, "mean", "robust_z") for name, method in ranked.items()
+             for by_class in (True, False) for member in members for any_of in ((), ("atypical",))]
     out = {}
-    for name, method in methods.items():
-        scaled = not name.endswith("rank_max") and name != "rank_mean"
-        for by_class in (True, False):
-            for member, exclude in members.items():
-                for any_of in ((), ("atypical",)):
-                    for weighting in (("agreement", "mean") if scaled else ("mean",)):
-                        for normalise in (("robust_z", "normal_scores") if scaled else ("robust_z",)):
-                            key = (f"{name}|norm={'class' if by_class else 'global'}|members={member}"
-                                   f"|atypical={'max' if any_of else 'mean'}|weighting={weighting}|scale={normalise}")
-                            out[key] = {**method, "by_class": by_class, "exclude": exclude, "any_of": any_of,
-                                        "weighting": weighting, "normalise": normalise}
+    for name, method, by_class, member, any_of, weighting, normalise in grid:
+        key = (f"{name}|norm={'class' if by_class else 'global'}|members={member}"
+               f"|atypical={'max' if any_of else 'mean'}|weighting={weighting}|scale={normalise}")
+        out[key] = {**method, "by_class": by_class, "exclude": members[member], "any_of": any_of,
+                    "weighting": weighting, "normalise": normalise}
     return out
 
 
