@@ -14,10 +14,10 @@ benchmark suite: benchmarks/results/quality.json, docs/scoring.md):
    median, so a class that is hard for every model does not fill the queue) and scaled by the pooled
    robust spread, 1.4826 MAD over all rows (the std when the MAD is 0, 1 when both are 0; a per-class
    MAD would inflate the mild deviations of an easy class). NaN stays NaN.
-2. A family's evidence (``label``, ``atypical``, ``compression``, ...) is the weighted mean z of its
-   members: ``agreement`` weights (:func:`agreement_weights`, the consensus eigenvector of the members'
-   rank correlations, shrunk to equal weights when they share little) or equal weights; the families in
-   ``any_of`` take the max of their members instead.
+2. A family's evidence (``label``, ``atypical``, ``compression``, ...) is the mean z of its members
+   (weighting ``mean``; the candidate ``agreement`` weights them by :func:`agreement_weights`, the
+   consensus eigenvector of their rank correlations); the families in ``any_of`` (default: ``atypical``)
+   take the max of their members instead.
 3. Each family's evidence is robust-z-scored again over the group, so families share one scale. A
    **sparse** family (MAD 0: more than half its rows tie, e.g. ``cie_score``) is capped at the
    median over the dense families of their 99th-percentile z.
@@ -61,7 +61,7 @@ class FusionConfig:
     by_class: bool = True  # centre (robust_z) or rank (normal_scores) each column within its given class
     exclude: tuple[str, ...] = ()  # columns left out (the benchmark's member-set candidates)
     any_of: tuple[str, ...] = ("atypical",)  # families whose evidence is the max of their members (input and embedding space are different views)
-    weighting: str = "agreement"  # agreement (members weighted by the consensus eigenvector) | mean
+    weighting: str = "mean"  # mean | agreement (members weighted by the consensus eigenvector)
     normalise: str = "robust_z"  # robust_z (median / MAD) | normal_scores (within-class rank -> normal quantile)
     alpha: float = 0.05  # label_backbone: another family adds evidence beyond its Bonferroni null level z_(alpha / n)
 

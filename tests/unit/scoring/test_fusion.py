@@ -212,3 +212,20 @@ def test_family_values_are_what_the_max_rule_takes_the_max_of():
     family = family_values(frame, columns, method="family_z_max")
     assert set(family.columns) == {"label", "atypical", "compression"}
     np.testing.assert_allclose(family.max(axis=1), fused_values(frame, columns, method="family_z_max"))
+
+
+def test_the_shipped_default_is_the_recipe_the_suite_selected():
+    """exemplar.scoring.fusion.DEFAULT is the candidate benchmarks/results/quality.json chose on all scenarios."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    spec = importlib.util.spec_from_file_location("bench_quality", root / "benchmarks" / "bench_quality.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    chosen = json.loads((root / "benchmarks" / "results" / "quality.json").read_text())["selection"]["chosen_on_all"]
+    from exemplar.scoring.fusion import DEFAULT
+
+    for key, value in bench.candidates()[chosen].items():
+        assert getattr(DEFAULT, key) == value, (key, getattr(DEFAULT, key), value)
