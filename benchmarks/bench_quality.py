@@ -484,7 +484,7 @@ def markdown(report: dict) -> str:
         fused = signal[0].isalpha()
         family, direction = (declared(signal).family, declared(signal).direction) if fused else ("-", "-")
         row = " | ".join(f"{scenarios[n]['signals_ap'].get(signal, float('nan')):.3f}" for n in names)
-        lines.append(f"| `{signal}` | {family} | {direction} | {row} | {medians[signal]:.3f} |")
+        lines.append(f"| {cell(signal)} | {family} | {direction} | {row} | {medians[signal]:.3f} |")
     return "\n".join(lines) + "\n"
 
 
