@@ -5,8 +5,8 @@ rows have no training dynamics and their losses are out-of-sample anyway): ``aud
 training rows (1 = review first; NaN on test rows), ``audit_rank_test`` the test rows (NaN on
 training rows). A table without a ``split`` column is one group ranked by ``audit_rank``.
 
-Default method ``family_z_max`` (chosen by leave-one-scenario-out over the benchmark suite:
-benchmarks/results/quality.json, docs/scoring.md):
+Default recipe (:data:`DEFAULT`, method ``label_backbone``; chosen by leave-one-scenario-out over the
+benchmark suite: benchmarks/results/quality.json, docs/scoring.md):
 
 1. Only signals declared with a direction (+1, or -1 = lower is more suspicious) next to their registration
    (:data:`exemplar.scoring.registry.SIGNALS`) enter; ``is_label_conflict`` (keep.parquet) enters the
@@ -14,30 +14,60 @@ benchmarks/results/quality.json, docs/scoring.md):
    median, so a class that is hard for every model does not fill the queue) and scaled by the pooled
    robust spread, 1.4826 MAD over all rows (the std when the MAD is 0, 1 when both are 0; a per-class
    MAD would inflate the mild deviations of an easy class). NaN stays NaN.
-2. A family's evidence (``label``, ``atypical``, ``compression``, ...) is the mean z of its members.
+2. A family's evidence (``label``, ``atypical``, ``compression``, ...) is the mean z of its members
+   (weighting ``mean``; the candidate ``agreement`` weights them by :func:`agreement_weights`, the
+   consensus eigenvector of their rank correlations); the families in ``any_of`` (default: ``atypical``)
+   take the max of their members instead.
 3. Each family's evidence is robust-z-scored again over the group, so families share one scale. A
    **sparse** family (MAD 0: more than half its rows tie, e.g. ``cie_score``) is capped at the
-   median over the dense families of their 99th-percentile z: it can lift a row into the top of the
-   queue but cannot crowd out everything else.
-4. ``audit_score`` = max over families: a row is worth a look when it stands out in any family.
+   median over the dense families of their 99th-percentile z.
+4. ``audit_score`` = the label family's z + each other family's excess over its null level
+   z_(alpha / n) (Bonferroni: what a family with no signal reaches on any of the n rows with probability
+   alpha): on data where only labels are wrong the queue is the label evidence and does not fall below
+   it; a row whose input is atypical (or whose compressed models disagree) beyond what noise reaches is
+   lifted.
 
-Other methods, kept for the benchmark's selection: ``family_z_mean`` (mean over families instead of the
-max), ``family_rank_max`` (percentile ranks instead of z), ``rank_mean`` (mean percentile rank over all
-fused columns).
+Other methods, kept for the benchmark's selection: ``label_backbone_product`` (log of the backbone
+times the other families' excess), ``family_z_max`` (max over families), ``family_z_mean`` (mean over
+families), ``family_rank_max`` (percentile ranks instead of z), ``rank_mean`` (mean percentile rank over
+all fused columns); column scale ``normal_scores`` (within-class ranks -> normal quantiles).
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from exemplar.scoring.registry import SIGNALS, declared
 
-FUSION_METHODS = ("family_z_max", "family_z_mean", "family_rank_max", "rank_mean")
+FUSION_METHODS = ("label_backbone", "label_backbone_product", "family_z_max", "family_z_mean", "family_rank_max", "rank_mean")
+WEIGHTINGS = ("agreement", "mean")  # how a family combines its members
+NORMALISATIONS = ("robust_z", "normal_scores")  # how each column is put on one scale within its class
 MAD_TO_STD = 1.4826
 SPARSE_CAP_QUANTILE = 0.99
-ANY_OF_FAMILIES: tuple[str, ...] = ()  # families whose evidence is the max of their members (set by the selection)
+BACKBONE = "label"  # label_backbone: the family every row's score starts from
 CONFLICT_COLUMN = "is_label_conflict"  # keep.parquet; declared as SIGNALS["label_conflict"]
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """One fusion recipe. The defaults are the recipe the quality suite's leave-one-scenario-out selection
+    chose on all scenarios (benchmarks/results/quality.json, ``selection.chosen_on_all``; docs/scoring.md)."""
+
+    method: str = "label_backbone"  # one of FUSION_METHODS
+    by_class: bool = True  # centre (robust_z) or rank (normal_scores) each column within its given class
+    exclude: tuple[str, ...] = ()  # columns left out (the benchmark's member-set candidates)
+    any_of: tuple[str, ...] = ("atypical",)  # families whose evidence is the max of their members (input and embedding space are different views)
+    weighting: str = "mean"  # mean | agreement (members weighted by the consensus eigenvector)
+    normalise: str = "robust_z"  # robust_z (median / MAD) | normal_scores (within-class rank -> normal quantile)
+    alpha: float = 0.05  # label_backbone: another family adds evidence beyond its Bonferroni null level z_(alpha / n)
+
+
+DEFAULT = FusionConfig()
+ANY_OF_FAMILIES: tuple[str, ...] = DEFAULT.any_of  # kept for callers of the earlier module
 
 
 def fused_columns(columns: list[str], exclude: tuple[str, ...] = ()) -> list[str]:
@@ -70,14 +100,57 @@ def class_robust_z(values: pd.DataFrame, labels: np.ndarray | None) -> pd.DataFr
     return robust_z(centred)
 
 
-def family_evidence(z: pd.DataFrame, any_of: tuple[str, ...] = ()) -> pd.DataFrame:
-    """(N, F) per family: the mean of its columns (skipping NaN), or their max for the families in
-    `any_of` (members that look in different spaces, where standing out in one is enough)."""
-    grouped = z.T.groupby(families(list(z.columns)), sort=True)
-    mean, high = grouped.mean().T, grouped.max().T
-    for family in set(any_of) & set(mean.columns):
-        mean[family] = high[family]
-    return mean
+def normal_scores(values: pd.DataFrame, labels: np.ndarray | None) -> pd.DataFrame:
+    """Each column's within-class percentile rank mapped to a standard normal quantile,
+    Phi^-1((rank - 1/2) / n_class) (over all rows when `labels` is None), minus its class median (so a
+    column where most rows tie is 0 there and stays sparse): scale-free, so one heavy-tailed column cannot
+    dominate, at the price of the tail's magnitude. NaN stays NaN."""
+    groups = np.zeros(len(values), dtype=np.int64) if labels is None else np.asarray(labels)
+    rank = values.groupby(groups, sort=False).rank()
+    count = values.notna().groupby(groups, sort=False).transform("sum")
+    scores = pd.DataFrame(norm.ppf((rank - 0.5) / count), index=values.index, columns=values.columns)
+    return scores - scores.groupby(groups, sort=False).transform("median")  # a tied majority -> exactly 0 (sparse)
+
+
+def agreement_weights(members: pd.DataFrame) -> pd.Series:
+    """(C,) weights of a family's members, mean 1, from their Spearman correlation matrix (pairwise-complete
+    rows). Its leading eigenvector v (sign: positive sum; negative entries set to 0; mean 1): for members
+    that are conditionally independent given the truth, the off-diagonal covariance is rank one with
+    loadings proportional to each member's balanced accuracy (the spectral meta-learner of Parisi et al.,
+    "Ranking and combining multiple predictors without labeled data", PNAS 2014), so a member that
+    follows the consensus counts more than one that follows none. The weights shrink towards equal by how
+    much of the members' shared variance that consensus explains: w = (1 - s) + s v, with
+    s = (lambda_1 - 1) / (C - 1) clipped to [0, 1] (0: uncorrelated members, whose eigenvector is noise).
+    Equal weights below three members (two cannot tell which of them is right)."""
+    count = members.shape[1]
+    if count < 3:
+        return pd.Series(1.0, index=members.columns)
+    corr = members.rank().corr(min_periods=3).fillna(0.0).to_numpy(copy=True)
+    np.fill_diagonal(corr, 1.0)
+    values, vectors = np.linalg.eigh(corr)
+    lead = vectors[:, -1] * (1.0 if vectors[:, -1].sum() >= 0 else -1.0)
+    lead = np.clip(lead, 0.0, None)
+    if lead.sum() <= 0:
+        return pd.Series(1.0, index=members.columns)
+    share = float(np.clip((values[-1] - 1.0) / (count - 1), 0.0, 1.0))
+    return pd.Series((1.0 - share) + share * lead * count / lead.sum(), index=members.columns)
+
+
+def family_evidence(z: pd.DataFrame, any_of: tuple[str, ...] = (), weighting: str = "mean") -> pd.DataFrame:
+    """(N, F) per family: the mean of its columns (skipping NaN), weighted by :func:`agreement_weights`
+    when `weighting` is ``agreement``, or their max for the families in `any_of` (members that look in
+    different spaces, where standing out in one is enough)."""
+    names = families(list(z.columns))
+    out = {}
+    for family in sorted(set(names)):
+        members = z[[c for c, f in zip(z.columns, names) if f == family]]
+        if family in any_of:
+            out[family] = members.max(axis=1)
+            continue
+        weights = agreement_weights(members) if weighting == "agreement" else pd.Series(1.0, index=members.columns)
+        present = members.notna().mul(weights, axis=1).sum(axis=1)
+        out[family] = members.mul(weights, axis=1).sum(axis=1, min_count=1) / present.where(present > 0)
+    return pd.DataFrame(out, index=z.index)
 
 
 def capped_family_z(evidence: pd.DataFrame) -> pd.DataFrame:
@@ -93,15 +166,48 @@ def capped_family_z(evidence: pd.DataFrame) -> pd.DataFrame:
     return z
 
 
-def _group_values(table: pd.DataFrame, labels: np.ndarray | None, method: str, any_of: tuple[str, ...]) -> pd.Series:
+def null_level(rows: int, alpha: float) -> float:
+    """z_(alpha / n): the level that a standard normal (a family's robust z where it carries no signal)
+    exceeds on any of `rows` rows with probability at most `alpha` (Bonferroni)."""
+    return float(norm.isf(alpha / max(rows, 1)))
+
+
+def label_backbone(family_z: pd.DataFrame, alpha: float, product: bool = False) -> pd.Series:
+    """(n,) the backbone family's z plus, for every other family, how far it rises beyond
+    :func:`null_level` (0 below it). On data where only labels are wrong the other families stay under
+    their null level and the queue is the label evidence alone; a row that stands out in another family
+    beyond what noise reaches is lifted. `product`: combine as sign(b) log(1 + |b|) + log(1 + excess)
+    (evidence multiplies: a row strong in both families beats one strong in the backbone alone, whatever
+    the backbone's tail). Without a backbone family: the max over families."""
+    if BACKBONE not in family_z.columns:
+        return family_z.max(axis=1)
+    level = null_level(len(family_z), alpha)
+    others = family_z.drop(columns=BACKBONE)
+    excess = (others - level).clip(lower=0.0).sum(axis=1, min_count=1).fillna(0.0)
+    backbone = family_z[BACKBONE].fillna(family_z[BACKBONE].min())
+    if product:
+        return np.sign(backbone) * np.log1p(backbone.abs()) + np.log1p(excess)
+    return backbone + excess
+
+
+def _family_z(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig) -> pd.DataFrame:
+    """(n, F) each family's capped robust z in one group (steps 1-3 of the module docstring)."""
+    scaled = normal_scores(table, labels) if config.normalise == "normal_scores" else class_robust_z(table, labels)
+    return capped_family_z(family_evidence(scaled, config.any_of, config.weighting))
+
+
+def _group_values(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig) -> pd.Series:
     """(n,) fused evidence of one group (training or test rows); NaN -> the group's lowest."""
-    if method == "rank_mean":
+    if config.method == "rank_mean":
         fused = table.rank(pct=True).mean(axis=1)
-    elif method == "family_rank_max":
+    elif config.method == "family_rank_max":
         fused = family_evidence(table.rank(pct=True)).rank(pct=True).max(axis=1)
     else:
-        family_z = capped_family_z(family_evidence(class_robust_z(table, labels), any_of))
-        fused = family_z.max(axis=1) if method == "family_z_max" else family_z.mean(axis=1)
+        family_z = _family_z(table, labels, config)
+        if config.method.startswith("label_backbone"):
+            fused = label_backbone(family_z, config.alpha, product=config.method == "label_backbone_product")
+        else:
+            fused = family_z.max(axis=1) if config.method == "family_z_max" else family_z.mean(axis=1)
     return fused.fillna(fused.min() if fused.notna().any() else 0.0)
 
 
@@ -115,22 +221,45 @@ def _inputs(scores: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return table
 
 
-def fused_values(scores: pd.DataFrame, columns: list[str], method: str = FUSION_METHODS[0],
-                 by_class: bool = True, exclude: tuple[str, ...] = (), any_of: tuple[str, ...] = ANY_OF_FAMILIES) -> np.ndarray:
-    """(N,) fused evidence of `method` over the fused subset of `columns`, computed separately for each
-    split (higher = review sooner). `by_class`, `exclude` and `any_of` exist for the benchmark's selection."""
-    if method not in FUSION_METHODS:
-        raise ValueError(f"fusion method must be one of {FUSION_METHODS}, got '{method}'.")
-    chosen = fused_columns(columns, exclude)
+def _config(method: str | None, overrides: dict) -> FusionConfig:
+    """The default recipe with `method` and `overrides` applied, validated (one error naming the key)."""
+    config = FusionConfig(**{**asdict(DEFAULT), **({"method": method} if method else {}), **overrides})
+    for key, allowed in (("method", FUSION_METHODS), ("weighting", WEIGHTINGS), ("normalise", NORMALISATIONS)):
+        if getattr(config, key) not in allowed:
+            raise ValueError(f"fusion {key} must be one of {allowed}, got '{getattr(config, key)}'.")
+    if not 0.0 < config.alpha <= 1.0:
+        raise ValueError(f"fusion alpha must be in (0, 1], got {config.alpha}.")
+    return config
+
+
+def fused_values(scores: pd.DataFrame, columns: list[str], method: str | None = None, **overrides) -> np.ndarray:
+    """(N,) fused evidence over the fused subset of `columns`, computed separately for each split
+    (higher = review sooner): the :data:`DEFAULT` recipe, or `method` and any :class:`FusionConfig`
+    field in `overrides` (``by_class``, ``exclude``, ``any_of``, ``weighting``, ``normalise``, ``alpha``;
+    the benchmark's candidates)."""
+    config = _config(method, overrides)
+    chosen = fused_columns(columns, tuple(config.exclude))
     out = np.zeros(len(scores), dtype=np.float64)
     if not chosen:
         return out
     table = _inputs(scores, chosen).reset_index(drop=True)
-    labels = scores["label"].to_numpy() if by_class and "label" in scores.columns else None
+    labels = scores["label"].to_numpy() if config.by_class and "label" in scores.columns else None
     for rows in split_groups(scores).values():
         part = table.iloc[rows].reset_index(drop=True)
-        out[rows] = _group_values(part, None if labels is None else labels[rows], method, any_of).to_numpy(dtype=np.float64)
+        out[rows] = _group_values(part, None if labels is None else labels[rows], config).to_numpy(dtype=np.float64)
     return out
+
+
+def family_values(scores: pd.DataFrame, columns: list[str], **overrides) -> pd.DataFrame:
+    """(N, F) each family's z as the fusion sees it (per split group; the :data:`DEFAULT` recipe with
+    `overrides`), for the benchmark's per-family figures and for explaining a row."""
+    config = _config(None, overrides)
+    chosen = fused_columns(columns, tuple(config.exclude))
+    table = _inputs(scores, chosen).reset_index(drop=True)
+    labels = scores["label"].to_numpy() if config.by_class and "label" in scores.columns else None
+    parts = [_family_z(table.iloc[rows].reset_index(drop=True), None if labels is None else labels[rows], config).set_axis(rows)
+             for rows in split_groups(scores).values()]
+    return pd.concat(parts).sort_index() if parts else pd.DataFrame(index=range(len(scores)))
 
 
 def split_groups(scores: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -150,11 +279,11 @@ def _ranks(values: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return rank
 
 
-def fuse_scores(scores: pd.DataFrame, columns: list[str], method: str = FUSION_METHODS[0]) -> pd.DataFrame:
+def fuse_scores(scores: pd.DataFrame, columns: list[str], method: str | None = None, **overrides) -> pd.DataFrame:
     """Add ``audit_score``, ``audit_rank`` (training rows) and ``audit_rank_test`` (test rows) to a copy
     of `scores` (ranks 1 = review first, ties broken by id, NaN outside their group)."""
     fused = scores.copy()
-    values = fused_values(scores, columns, method)
+    values = fused_values(scores, columns, method, **overrides)
     fused["audit_score"] = values
     ids = fused["id"].to_numpy()
     for group, column in (("train", "audit_rank"), ("test", "audit_rank_test")):

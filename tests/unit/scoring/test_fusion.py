@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exemplar.scoring.fusion import FUSION_METHODS, family_evidence, fuse_scores, robust_z
+from exemplar.scoring.fusion import (FUSION_METHODS, agreement_weights, family_evidence, fuse_scores, fused_values,
+                                     family_values, label_backbone, normal_scores, null_level, robust_z)
 
 
 def planted(n: int = 200) -> pd.DataFrame:
@@ -115,15 +116,22 @@ def test_scores_are_normalised_within_the_given_class():
     assert fused.loc[4, "audit_rank"] == 1
 
 
-def test_a_sparse_single_member_family_cannot_take_over_the_queue():
+@pytest.mark.parametrize("method", ["label_backbone", "family_z_max"])
+def test_a_sparse_single_member_family_cannot_take_over_the_queue(method):
     frame = hand_made(200)
     columns = [c for c in frame.columns if c.endswith("_score")]
     frame["cie_score"] = 0.0
-    frame.loc[[10, 11, 12, 13, 14], "cie_score"] = 2.0  # MAD 0: std fallback would give z ~ 6+
     frame.loc[50, [c for c in columns if SIGNALS[c.removesuffix("_score")].family == "label"]] = 1.5
-    fused = fuse_scores(frame, columns)
+    without = fuse_scores(frame, columns, method)
+    frame.loc[[10, 11, 12, 13, 14], "cie_score"] = 2.0  # MAD 0: std fallback would give z ~ 6+
+    fused = fuse_scores(frame, columns, method)
     assert fused.loc[50, "audit_rank"] == 1
-    assert fused.loc[[10, 11, 12, 13, 14], "audit_rank"].max() <= 20  # still reviewed early, not ignored
+    sparse = fused.loc[[10, 11, 12, 13, 14], "audit_rank"]
+    assert sparse.min() > 1  # without the cap the five CIE rows take ranks 1-5
+    if method == "family_z_max":
+        assert sparse.max() <= 20  # still reviewed early, not ignored
+    else:  # the backbone: capped below the null level it adds nothing, and never pushes a row down
+        assert (fused.loc[[10, 11, 12, 13, 14], "audit_score"] >= without.loc[[10, 11, 12, 13, 14], "audit_score"] - 1e-9).all()
 
 
 def test_label_conflicts_feed_the_label_family():
@@ -134,3 +142,90 @@ def test_label_conflicts_feed_the_label_family():
     frame.loc[30, "is_label_conflict"] = True
     flagged = fuse_scores(frame, columns)
     assert flagged.loc[30, "audit_rank"] < plain.loc[30, "audit_rank"]
+
+
+# ------------------------------------------------------------- the label backbone and its parts, by hand
+
+
+def test_null_level_is_the_bonferroni_normal_quantile():
+    assert null_level(100, 0.05) == pytest.approx(3.2905, abs=1e-4)  # z of 0.05 / 100 = 0.0005
+    assert null_level(1, 0.5) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_label_backbone_adds_other_families_only_beyond_their_null_level():
+    z = pd.DataFrame({"label": [1.0, 2.0, 0.0, np.nan], "atypical": [0.0, 2.0, 10.0, 9.0], "compression": [3.0, 0.0, 2.5, 0.0]})
+    level = null_level(4, 0.05)  # z of 0.0125 = 2.2414
+    expected = [1.0 + (3.0 - level), 2.0, 0.0 + (10.0 - level) + (2.5 - level), 0.0 + (9.0 - level)]  # NaN label -> the lowest
+    np.testing.assert_allclose(label_backbone(z, 0.05), expected)
+    np.testing.assert_allclose(label_backbone(z.drop(columns="label"), 0.05), [3.0, 2.0, 10.0, 9.0])  # no backbone: max
+
+
+def test_on_pure_label_noise_the_backbone_queue_is_the_label_family_order():
+    """Other families below their null level change nothing: the queue equals the label family's alone."""
+    rng = np.random.default_rng(3)
+    n = 300
+    frame = pd.DataFrame({"id": [f"r{i:03d}" for i in range(n)], "label": np.arange(n) % 3,
+                          "loss_score": rng.gamma(1.0, size=n), "margin_score": rng.normal(size=n),
+                          "outlier_score": rng.uniform(size=n), "input_outlier_score": rng.uniform(size=n)})
+    both = fused_values(frame, ["loss_score", "margin_score", "outlier_score", "input_outlier_score"])
+    alone = fused_values(frame, ["loss_score", "margin_score"])
+    np.testing.assert_allclose(both, alone)
+
+
+def test_agreement_weights_by_hand():
+    # a and b identical, c with Spearman 0 to both (ranks 1..4 vs 2,4,1,3: sum d^2 = 10 = n(n^2-1)/6):
+    # eigenvalues 2, 1, 0; v = (1, 1, 0)/sqrt(2) -> mean-1 loadings (1.5, 1.5, 0); share (2 - 1)/(3 - 1) = 0.5
+    members = pd.DataFrame({"a": [1.0, 2, 3, 4], "b": [1.0, 2, 3, 4], "c": [2.0, 4, 1, 3]})
+    np.testing.assert_allclose(agreement_weights(members), [1.25, 1.25, 0.5])
+    np.testing.assert_allclose(agreement_weights(members[["a", "b", "a"]].set_axis(["x", "y", "z"], axis=1)), [1, 1, 1])
+    np.testing.assert_allclose(agreement_weights(members[["a", "c"]]), [1, 1])  # two members: equal
+
+
+def test_agreement_weighting_trusts_members_that_follow_the_consensus():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=500)
+    members = pd.DataFrame({f"m{i}": truth + rng.normal(scale=0.5, size=500) for i in range(4)})
+    members["noise"] = rng.normal(size=500)
+    weights = agreement_weights(members)
+    assert weights["noise"] < 0.5 < weights[["m0", "m1", "m2", "m3"]].min()
+    assert weights.mean() == pytest.approx(1.0)
+
+
+def test_normal_scores_by_hand():
+    values = pd.DataFrame({"s": [10.0, 20.0, 30.0, 40.0, 5.0, 5.0, 5.0, 7.0]})
+    scores = normal_scores(values, np.array([0, 0, 0, 0, 1, 1, 1, 1]))["s"].to_numpy()
+    np.testing.assert_allclose(scores[:4], [-1.1503, -0.3186, 0.3186, 1.1503], atol=1e-4)  # Phi^-1(1/8, 3/8, 5/8, 7/8)
+    np.testing.assert_allclose(scores[4:7], 0.0)  # a tied majority is its class median: 0 (sparse)
+    assert scores[7] > 0
+
+
+def test_fusion_options_are_validated():
+    with pytest.raises(ValueError, match="weighting"):
+        fuse_scores(planted(), ["loss_score"], weighting="vote")
+    with pytest.raises(ValueError, match="alpha"):
+        fuse_scores(planted(), ["loss_score"], alpha=0.0)
+
+
+def test_family_values_are_what_the_max_rule_takes_the_max_of():
+    frame = hand_made(90).assign(split=["train", "train", "test"] * 30)
+    columns = [c for c in frame.columns if c.endswith("_score")]
+    family = family_values(frame, columns, method="family_z_max")
+    assert set(family.columns) == {"label", "atypical", "compression"}
+    np.testing.assert_allclose(family.max(axis=1), fused_values(frame, columns, method="family_z_max"))
+
+
+def test_the_shipped_default_is_the_recipe_the_suite_selected():
+    """exemplar.scoring.fusion.DEFAULT is the candidate benchmarks/results/quality.json chose on all scenarios."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    spec = importlib.util.spec_from_file_location("bench_quality", root / "benchmarks" / "bench_quality.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    chosen = json.loads((root / "benchmarks" / "results" / "quality.json").read_text())["selection"]["chosen_on_all"]
+    from exemplar.scoring.fusion import DEFAULT
+
+    for key, value in bench.candidates()[chosen].items():
+        assert getattr(DEFAULT, key) == value, (key, getattr(DEFAULT, key), value)
