@@ -9,7 +9,7 @@ the same scorers as the score stage (:func:`exemplar.scoring.audit.score_example
 - forgetting over every proxy epoch averaged over seeds (Toneva et al. 2019), last-layer TracIn
   self-influence over every checkpoint of the first seed,
 - ``prototype``: :func:`prototype_score` on each seed's final penultimate embedding, averaged,
-- ``audit``: the report stage's fusion (``family_z_max``) over the proxy's label and atypicality signals.
+- ``audit``: the report stage's fusion (:data:`exemplar.scoring.fusion.DEFAULT`) over the proxy's label and atypicality signals.
 
 Nothing touches the disk.
 """
