@@ -77,20 +77,29 @@ def hand_made(n: int = 120, seed: int = 0) -> pd.DataFrame:
 @pytest.mark.parametrize("name", sorted(set(SIGNALS) - {"label_conflict"}))
 def test_fused_direction_of_each_declared_signal(name):
     """Moving one signal on one row in its declared direction puts that row first, the other way never
-    raises it, and a signal declared 0 (left out of the fusion) leaves audit_score untouched."""
+    raises it, and a signal declared 0 (left out of the fusion) leaves audit_score untouched. Signals
+    the default's member set leaves out are checked with every member in (``exclude=()``), and leave the
+    default's audit_score untouched."""
+    from exemplar.scoring.fusion import DEFAULT
+
     frame = hand_made()
     columns = [c for c in frame.columns if c.endswith("_score")]
-    before = fuse_scores(frame, columns)
-    frame.loc[17, f"{name}_score"] = 50.0
-    after = fuse_scores(frame, columns)
+    column = f"{name}_score"
+    members = {"exclude": ()} if column in DEFAULT.exclude else {}
+    before = fuse_scores(frame, columns, **members)
+    untouched = fuse_scores(frame, columns)
+    frame.loc[17, column] = 50.0
+    after = fuse_scores(frame, columns, **members)
     direction = SIGNALS[name].direction
     if direction:
-        frame.loc[17, f"{name}_score"] = 50.0 * direction  # the suspicious way: the row goes first
-        assert fuse_scores(frame, columns).loc[17, "audit_rank"] == 1, name
-        frame.loc[17, f"{name}_score"] = -50.0 * direction  # the other way: the row must not rise
-        assert fuse_scores(frame, columns).loc[17, "audit_score"] <= before.loc[17, "audit_score"] + 1e-9
+        frame.loc[17, column] = 50.0 * direction  # the suspicious way: the row goes first
+        assert fuse_scores(frame, columns, **members).loc[17, "audit_rank"] == 1, name
+        frame.loc[17, column] = -50.0 * direction  # the other way: the row must not rise
+        assert fuse_scores(frame, columns, **members).loc[17, "audit_score"] <= before.loc[17, "audit_score"] + 1e-9
     else:
         np.testing.assert_allclose(after["audit_score"], before["audit_score"])
+    if members:  # left out by the default: moving it changes nothing there
+        np.testing.assert_allclose(fuse_scores(frame, columns)["audit_score"], untouched["audit_score"])
 
 
 def test_training_and_test_rows_are_ranked_separately():
