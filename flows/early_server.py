@@ -48,6 +48,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+SERVER_ENVIRONMENT = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}  # as Prefect runs its temporary server
+
+
 def server_command(port: int) -> list[str]:
     """``SubprocessASGIServer._run_uvicorn_command`` of prefect 3.8, found without importing prefect."""
     site = Path(importlib.util.find_spec("prefect").origin).parents[1]
@@ -60,9 +63,8 @@ def start(environ: Mapping[str, str] | None = None) -> bool:
     if _started or not wanted(environ):
         return False
     port = free_port()
-    env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
     try:
-        process = subprocess.Popen(server_command(port), env=env, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(server_command(port), env={**os.environ, **SERVER_ENVIRONMENT}, stdin=subprocess.DEVNULL)
     except OSError:
         return False
     _started.update(process=process, port=port)
@@ -70,12 +72,12 @@ def start(environ: Mapping[str, str] | None = None) -> bool:
     return True
 
 
-def stop(process: subprocess.Popen) -> None:
-    """Terminate `process` and reap it (as Prefect stops its temporary server)."""
+def stop(process: subprocess.Popen, timeout: float = 5) -> None:
+    """Terminate `process` and reap it (as Prefect stops its temporary server); kill it after `timeout` s."""
     if process.poll() is None:
         process.terminate()
         try:
-            process.wait(timeout=5)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

@@ -20,12 +20,13 @@ import fcntl
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from flows.early_server import SERVER_ENVIRONMENT, free_port, server_command, stop
 
 STARTUP_SECONDS = 120
 
@@ -142,23 +143,13 @@ def _wait_for(path: Path, started: float) -> str | None:
 # --- the supervisor ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start_server(port: int) -> subprocess.Popen:
-    """Prefect's API (no UI, no background services) on 127.0.0.1:`port`, as its temporary server runs it."""
-    import prefect
+    """Prefect's API (no UI, no background services) on 127.0.0.1:`port`, as its temporary server runs it,
+    with this process's Prefect settings."""
     from prefect.settings import get_current_settings
 
-    env = {**os.environ, **get_current_settings().to_environment_variables(exclude_unset=True),
-           "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
-    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent), "--factory",
-               "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
-               "--log-level", "error", "--lifespan", "on"]
-    return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+    env = {**os.environ, **get_current_settings().to_environment_variables(exclude_unset=True), **SERVER_ENVIRONMENT}
+    return subprocess.Popen(server_command(port), env=env, stdin=subprocess.DEVNULL)
 
 
 def is_alive(pid: int, started: float) -> bool:
@@ -174,8 +165,7 @@ def supervise(pid: int, started: float, path: Path) -> int:
     """Run the server while the dvc process lives; record it in `path`; stop it and clean up after."""
     port = free_port()
     server = start_server(port)
-    stop = lambda *_: server.terminate()  # noqa: E731
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGTERM, lambda *_: server.terminate())
     try:
         url = f"http://127.0.0.1:{port}/api"
         deadline = time.monotonic() + STARTUP_SECONDS
@@ -191,13 +181,7 @@ def supervise(pid: int, started: float, path: Path) -> int:
             time.sleep(0.5)
         return 0
     finally:
-        if server.poll() is None:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+        stop(server, timeout=10)
         _history(path, f"stopped pid {server.pid} (dvc pid {pid} gone)")
         for leftover in (path, path.with_suffix(".lock"), path.with_suffix(".log")):
             leftover.unlink(missing_ok=True)
