@@ -68,7 +68,6 @@ class FusionConfig:
 
 
 DEFAULT = FusionConfig()
-ANY_OF_FAMILIES: tuple[str, ...] = DEFAULT.any_of  # kept for callers of the earlier module
 
 
 def fused_columns(columns: list[str], exclude: tuple[str, ...] = ()) -> list[str]:
@@ -233,21 +232,27 @@ def _config(method: str | None, overrides: dict) -> FusionConfig:
     return config
 
 
+def _split_tables(scores: pd.DataFrame, columns: list[str], config: FusionConfig):
+    """Per split group (:func:`split_groups`): its (n,) row indices, the (n, C) fused columns of those rows
+    and their (n,) labels (None without ``by_class`` or a ``label`` column); nothing without a fused column."""
+    chosen = fused_columns(columns, tuple(config.exclude))
+    if not chosen:
+        return
+    table = _inputs(scores, chosen).reset_index(drop=True)
+    labels = scores["label"].to_numpy() if config.by_class and "label" in scores.columns else None
+    for rows in split_groups(scores).values():
+        yield rows, table.iloc[rows].reset_index(drop=True), None if labels is None else labels[rows]
+
+
 def fused_values(scores: pd.DataFrame, columns: list[str], method: str | None = None, **overrides) -> np.ndarray:
     """(N,) fused evidence over the fused subset of `columns`, computed separately for each split
     (higher = review sooner): the :data:`DEFAULT` recipe, or `method` and any :class:`FusionConfig`
     field in `overrides` (``by_class``, ``exclude``, ``any_of``, ``weighting``, ``normalise``, ``alpha``;
     the benchmark's candidates)."""
     config = _config(method, overrides)
-    chosen = fused_columns(columns, tuple(config.exclude))
     out = np.zeros(len(scores), dtype=np.float64)
-    if not chosen:
-        return out
-    table = _inputs(scores, chosen).reset_index(drop=True)
-    labels = scores["label"].to_numpy() if config.by_class and "label" in scores.columns else None
-    for rows in split_groups(scores).values():
-        part = table.iloc[rows].reset_index(drop=True)
-        out[rows] = _group_values(part, None if labels is None else labels[rows], config).to_numpy(dtype=np.float64)
+    for rows, part, labels in _split_tables(scores, columns, config):
+        out[rows] = _group_values(part, labels, config).to_numpy(dtype=np.float64)
     return out
 
 
@@ -255,11 +260,7 @@ def family_values(scores: pd.DataFrame, columns: list[str], **overrides) -> pd.D
     """(N, F) each family's z as the fusion sees it (per split group; the :data:`DEFAULT` recipe with
     `overrides`), for the benchmark's per-family figures and for explaining a row."""
     config = _config(None, overrides)
-    chosen = fused_columns(columns, tuple(config.exclude))
-    table = _inputs(scores, chosen).reset_index(drop=True)
-    labels = scores["label"].to_numpy() if config.by_class and "label" in scores.columns else None
-    parts = [_family_z(table.iloc[rows].reset_index(drop=True), None if labels is None else labels[rows], config).set_axis(rows)
-             for rows in split_groups(scores).values()]
+    parts = [_family_z(part, labels, config).set_axis(rows) for rows, part, labels in _split_tables(scores, columns, config)]
     return pd.concat(parts).sort_index() if parts else pd.DataFrame(index=range(len(scores)))
 
 
