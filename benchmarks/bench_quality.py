@@ -30,7 +30,6 @@ import io
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,8 +39,10 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from exemplar.scoring.crossfit import CrossfitConfig, crossfit_probabilities  # noqa: E402
+from provenance import git_commit  # noqa: E402  (benchmarks/provenance.py)
 from exemplar.scoring.fusion import DEFAULT as FUSION_DEFAULT, family_values, fused_values, split_groups  # noqa: E402
 from exemplar.scoring.quality import detection_metrics, flip_labels, make_atypical  # noqa: E402
 from exemplar.scoring.registry import declared  # noqa: E402
@@ -488,13 +489,6 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main(argv: list[str] | None = None) -> dict | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("phase", nargs="?", default="all", choices=["all", "run", "analyse", "refresh-oos"],
@@ -517,7 +511,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     if args.phase == "refresh-oos":
         refresh_oos(args.tables, args.work or args.tables / "runs", args.scenarios)
         return None
-    report = {"command": command, "git_commit": _git_commit(), "load_average": os.getloadavg(),
+    report = {"command": command, "git_commit": git_commit(), "load_average": os.getloadavg(),
               "machine": {"python": platform.python_version(), "cpus": os.cpu_count()}, **analyse(args.tables)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
