@@ -7,6 +7,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+PREFECT_SEED := $(VENV)/share/exemplar/prefect-seed/prefect-version.txt
 ARGS ?=
 PYTEST_ARGS ?=
 
@@ -33,7 +34,11 @@ $(STAMP): pyproject.toml constraints.txt
 		| { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	@touch $(STAMP)
 
-setup: $(STAMP)
+# A migrated Prefect database that fresh Prefect homes start from (flows/prefect_seed.py): saves 4-5 s per fresh home.
+$(PREFECT_SEED): $(STAMP)
+	@$(PY) -m flows.prefect_seed
+
+setup: $(STAMP) $(PREFECT_SEED)
 
 run: setup
 	$(PY) -m flows.pipeline $(ARGS)

@@ -2,7 +2,7 @@
 same default configuration in a temporary clone, and how long a config error takes to be reported.
 
     MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736 OMP_WAIT_POLICY=PASSIVE \
-        .venv/bin/python benchmarks/bench_pipeline.py [--overrides train.population=1] [--skip run dvc error]
+        .venv/bin/python benchmarks/bench_pipeline.py [--overrides train.population=1] [--skip run dvc error] [--without-speedups]
 
 Writes benchmarks/results/pipeline.json: per measurement the exact command, wall time, the CPU time of
 the processes it ran (user and system), and the 1-minute load average before and after (the machine is
@@ -24,6 +24,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from flows import prefect_seed  # noqa: E402  (standard library only)
+
 RESULTS = ROOT / "benchmarks" / "results" / "pipeline.json"
 COPIED = ["conf", "flows", "tasks", "exemplar", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore"]
 
@@ -77,11 +80,21 @@ def clone(scratch: Path, overrides: list[str]) -> Path:
     return root
 
 
+def warm_stage_runs(project: Path) -> list[str]:
+    """The stages `dvc repro` ran in its warm stage host (flows/warm_stages.py), from the host's log."""
+    log = project / ".prefect" / "repro-servers" / "stages.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [line.split()[2] for line in lines if line.split()[1:2] == ["ran"]]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--overrides", nargs="*", default=[], help="Hydra overrides for both runs (default: none)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["run", "dvc", "error"])
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--without-speedups", action="store_true",
+                        help="also time both again with EXEMPLAR_PREFECT_SEED=0 EXEMPLAR_WARM_STAGES=0 (no seeded Prefect "
+                             "database, every DVC stage in its own fresh process)")
     parser.add_argument("--per-stage-servers", action="store_true",
                         help="also time `dvc repro --force` with EXEMPLAR_SHARED_PREFECT=0 (a temporary Prefect server per stage)")
     args = parser.parse_args(argv)
@@ -103,8 +116,19 @@ def main(argv: list[str] | None = None) -> int:
                 results["dvc_repro_per_stage_servers"] = timed(["dvc", "repro", "--force"], project, {
                     **env, "PREFECT_HOME": str(project / ".prefect"), "EXEMPLAR_SHARED_PREFECT": "0"})
                 results["dvc_repro_shared_server"] = timed(["dvc", "repro", "--force"], project, {**env, "PREFECT_HOME": str(project / ".prefect")})
+            results["dvc_stages_in_warm_host"] = warm_stage_runs(project)
+            if args.without_speedups:
+                plain = {**env, "EXEMPLAR_PREFECT_SEED": "0", "EXEMPLAR_WARM_STAGES": "0"}
+                results["make_run_without_speedups"] = timed([sys.executable, "-m", "flows.pipeline", f"out_dir={scratch / 'run-plain'}",
+                                                              *args.overrides], ROOT, {**plain, "PREFECT_HOME": str(scratch / "prefect-plain")})
+                other = clone(scratch / "plain", args.overrides)
+                results["dvc_repro_without_speedups"] = timed(["dvc", "repro"], other, {**plain, "PREFECT_HOME": str(other / ".prefect")})
+    results["prefect_seed_ready"] = prefect_seed._usable(prefect_seed.SEED_DIR)
     if "make_run" in results and "dvc_repro" in results:
         results["dvc_over_make_run"] = round(results["dvc_repro"]["wall_seconds"] / results["make_run"]["wall_seconds"], 3)
+    if "make_run_without_speedups" in results:
+        results["dvc_over_make_run_without_speedups"] = round(
+            results["dvc_repro_without_speedups"]["wall_seconds"] / results["make_run_without_speedups"]["wall_seconds"], 3)
     results["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")

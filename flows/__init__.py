@@ -3,7 +3,8 @@
 Importing the package applies quiet, offline environment defaults. When the process was started as
 ``python -m flows.<stage>`` (or ``flows.pipeline``), the command line is also answered here, before
 the stage module imports Prefect, torch and MLflow: ``--help``, ``--cfg job``, and every settings error
-(exit 2) come back at once instead of after Prefect's server start (see flows.cli.preflight).
+(exit 2) come back at once instead of after Prefect's server start (see flows.cli.preflight). Under
+``dvc repro`` a stage then runs in the repro's warm stage host when there is one (flows.warm_stages).
 """
 
 import sys
@@ -22,7 +23,20 @@ def _started_as() -> str | None:
     return module.removeprefix("flows.") if module.startswith("flows.") else None
 
 
-if _started_as() in ("pipeline", "ingest", "filter", "train", "score", "compress", "report"):
+def answer_command_line() -> None:
+    """For ``python -m flows.<stage>``: check the settings (flows.cli.preflight), then, under ``dvc repro``,
+    hand the stage to the repro's warm stage host if one runs (flows.warm_stages; it exits with the stage's
+    status)."""
+    stage = _started_as()
+    if stage not in ("pipeline", "ingest", "filter", "train", "score", "compress", "report"):
+        return
     from flows.cli import preflight
 
-    preflight(_started_as(), sys.argv[1:])
+    preflight(stage, sys.argv[1:])
+    if stage != "pipeline":
+        from flows.warm_stages import delegate
+
+        delegate(f"flows.{stage}", sys.argv[1:])
+
+
+answer_command_line()

@@ -62,6 +62,9 @@ def start(environ: Mapping[str, str] | None = None) -> bool:
     """Launch the server in the background (no waiting); True if one was started."""
     if _started or not wanted(environ):
         return False
+    from flows.prefect_seed import seed_home
+
+    seed_home()  # a fresh Prefect home starts from the migrated database made at set-up
     port = free_port()
     try:
         process = subprocess.Popen(server_command(port), env={**os.environ, **SERVER_ENVIRONMENT}, stdin=subprocess.DEVNULL)

@@ -19,9 +19,11 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,8 +150,11 @@ def start_server(port: int) -> subprocess.Popen:
     with this process's Prefect settings."""
     from prefect.settings import get_current_settings
 
-    env = {**os.environ, **get_current_settings().to_environment_variables(exclude_unset=True), **SERVER_ENVIRONMENT}
-    return subprocess.Popen(server_command(port), env=env, stdin=subprocess.DEVNULL)
+    from flows.prefect_seed import seed_home
+
+    env = {**os.environ, **get_current_settings().to_environment_variables(exclude_unset=True)}
+    seed_home(env)  # a fresh Prefect home starts from the migrated database made at set-up
+    return subprocess.Popen(server_command(port), env={**env, **SERVER_ENVIRONMENT}, stdin=subprocess.DEVNULL)
 
 
 def is_alive(pid: int, started: float) -> bool:
@@ -161,10 +166,24 @@ def is_alive(pid: int, started: float) -> bool:
         return False
 
 
+def start_stage_host(pid: int, started: float, path: Path) -> tuple[subprocess.Popen, Path] | None:
+    """The repro's warm stage host (flows.warm_stages), listening in a private folder; None when turned off."""
+    from flows import warm_stages
+
+    if not warm_stages.enabled():
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="exemplar-stages-"))
+    command = [sys.executable, "-m", "flows.warm_stages", "--socket", str(folder / "host.sock"), "--watch", str(pid),
+               "--started", repr(started), "--log", str(path.parent / "stages.log")]
+    return subprocess.Popen(command, stdin=subprocess.DEVNULL), folder
+
+
 def supervise(pid: int, started: float, path: Path) -> int:
-    """Run the server while the dvc process lives; record it in `path`; stop it and clean up after."""
+    """Run the server (and the stage host) while the dvc process lives; record them in `path`; stop them
+    and clean up after."""
     port = free_port()
     server = start_server(port)
+    host = None
     signal.signal(signal.SIGTERM, lambda *_: server.terminate())
     try:
         url = f"http://127.0.0.1:{port}/api"
@@ -174,14 +193,19 @@ def supervise(pid: int, started: float, path: Path) -> int:
         if server.poll() is not None or not healthy(url):
             return 1
         _history(path, f"started {url} (pid {server.pid}) for dvc pid {pid}")
+        host = start_stage_host(pid, started, path)
         temp = path.with_suffix(".tmp")
-        temp.write_text(json.dumps({"url": url, "started": started, "server_pid": server.pid, "supervisor_pid": os.getpid()}))
+        temp.write_text(json.dumps({"url": url, "started": started, "server_pid": server.pid, "supervisor_pid": os.getpid(),
+                                    "stage_host": str(host[1] / "host.sock") if host else None}))
         os.replace(temp, path)
         while server.poll() is None and is_alive(pid, started):
             time.sleep(0.5)
         return 0
     finally:
         stop(server, timeout=10)
+        if host:
+            stop(host[0], timeout=10)
+            shutil.rmtree(host[1], ignore_errors=True)
         _history(path, f"stopped pid {server.pid} (dvc pid {pid} gone)")
         for leftover in (path, path.with_suffix(".lock"), path.with_suffix(".log")):
             leftover.unlink(missing_ok=True)

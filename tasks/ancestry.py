@@ -6,8 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 
+known_dvc_ancestor: tuple[int, float] | None = None  # set by flows.warm_stages in a stage it runs for a command
+
+
 def dvc_ancestor() -> tuple[int, float] | None:
     """(pid, start time) of the nearest ancestor process running DVC, or None."""
+    if known_dvc_ancestor is not None:
+        return known_dvc_ancestor
     import psutil
 
     try:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -31,9 +32,9 @@ def tracking_uri(root: Path) -> str:
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
-def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+def run(args: list[str], cwd: Path, **settings: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PYTHONWARNINGS": "ignore",
-           "MLFLOW_TRACKING_URI": tracking_uri(cwd), "PREFECT_HOME": str(cwd / ".prefect")}
+           "MLFLOW_TRACKING_URI": tracking_uri(cwd), "PREFECT_HOME": str(cwd / ".prefect"), **settings}
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
@@ -41,6 +42,11 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def dvc_project(tmp_path_factory) -> Path:
+    return make_project(tmp_path_factory)
+
+
+def make_project(tmp_path_factory) -> Path:
+    """The project's sources and a shrunk params.yaml in a fresh git repository."""
     root = tmp_path_factory.mktemp("dvcproject")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in COPIED:
@@ -115,6 +121,28 @@ def test_the_stages_shared_one_prefect_server_that_stopped_with_dvc(reproduced):
     history = (servers / "history.log").read_text().splitlines()
     assert [line.split()[1] for line in history] == ["started", "stopped"], history
     assert not list(servers.glob("*.json"))
+
+
+def test_the_stages_after_the_first_ran_in_the_repros_warm_stage_host(reproduced):
+    log = (reproduced / ".prefect" / "repro-servers" / "stages.log").read_text()
+    ran = [line.split()[2] for line in log.splitlines() if line.split()[1] == "ran"]
+    assert ran == [f"flows.{stage}" for stage in STAGES[1:]], log
+    assert all(line.split(": exit ")[1].startswith("0,") for line in log.splitlines() if " ran " in line), log
+    host = int(log.split("host pid ")[1].split()[0])
+    deadline = time.monotonic() + 60  # stopped by the supervisor once dvc exits
+    while psutil.pid_exists(host) and psutil.Process(host).status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not psutil.pid_exists(host) or psutil.Process(host).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_repro_without_the_warm_host_writes_the_same_outputs(reproduced, tmp_path_factory):
+    cold = make_project(tmp_path_factory)
+    run(["dvc", "repro"], cold, EXEMPLAR_WARM_STAGES="0")
+    assert not (cold / ".prefect" / "repro-servers" / "stages.log").exists()
+    for name in ["dataset.parquet", "keep.parquet", "scores.parquet", "compression.parquet"]:
+        warm, fresh = (pd.read_parquet(root / "artifacts" / name) for root in (reproduced, cold))
+        timings = [column for column in warm.columns if column.startswith("latency")]
+        pd.testing.assert_frame_equal(warm.drop(columns=timings), fresh.drop(columns=timings), check_exact=True, obj=name)
 
 
 def test_second_repro_is_a_no_op(reproduced):
