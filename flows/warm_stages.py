@@ -158,10 +158,9 @@ def _receive(connection: socket.socket, with_fds: int = 0) -> dict | None:
     """The next message (and, with `with_fds`, the descriptors sent with it); None at end of stream."""
     if with_fds:
         head, fds, _flags, _address = socket.recv_fds(connection, HEADER.size, with_fds)
+        head += _exactly(connection, HEADER.size - len(head)) if head else b""
     else:
         head, fds = _exactly(connection, HEADER.size), []
-    if len(head) < HEADER.size:
-        head += _exactly(connection, HEADER.size - len(head)) if head else b""
     if len(head) < HEADER.size:
         return None
     body = _exactly(connection, HEADER.unpack(head)[0])
