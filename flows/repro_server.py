@@ -172,10 +172,15 @@ def start_stage_host(pid: int, started: float, path: Path) -> tuple[subprocess.P
 
     if not warm_stages.enabled():
         return None
-    folder = Path(tempfile.mkdtemp(prefix="exemplar-stages-"))
-    command = [sys.executable, "-m", "flows.warm_stages", "--socket", str(folder / "host.sock"), "--watch", str(pid),
-               "--started", repr(started), "--log", str(path.parent / "stages.log")]
-    return subprocess.Popen(command, stdin=subprocess.DEVNULL), folder
+    try:
+        folder = Path(tempfile.mkdtemp(prefix="exemplar-stages-"))
+        command = [sys.executable, "-m", "flows.warm_stages", "--socket", str(folder / "host.sock"), "--watch", str(pid),
+                   "--started", repr(started), "--log", str(path.parent / "stages.log")]
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL), folder
+    except OSError as error:  # an optimisation only: the stages then run in their own processes
+        with open(path.parent / "stages.log", "a") as log:
+            log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} no stage host: {error}\n")
+        return None
 
 
 def supervise(pid: int, started: float, path: Path) -> int:
