@@ -274,19 +274,47 @@ def tracin_all_section(data: ScoringData, states: list[dict], batch: int, repeat
     return section
 
 
+def flipped_digits(seed: int) -> tuple[np.ndarray, torch.Tensor, np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, inputs (N, 1, 8, 8), labels (N,), is_train (N,), is_flipped (N,)): the embedded digits with 10 %
+    of the training labels flipped to another class."""
+    from exemplar.data.canonical import input_array
+    from exemplar.data.digits import load_digits_dataset
+    from exemplar.scoring.quality import flip_labels
+
+    dataset = load_digits_dataset()
+    labels = dataset.table["label"].to_numpy(dtype=np.int64, copy=True)
+    is_train = (dataset.table["split"] == "train").to_numpy()
+    labels, positive = flip_labels(labels, np.flatnonzero(is_train), 0.10, 10, seed)
+    images = torch.from_numpy(np.ascontiguousarray(input_array(dataset), dtype=np.float32))
+    return dataset.table["id"].to_numpy(dtype=object), images, labels, is_train, positive
+
+
+def train_in_memory(x: torch.Tensor, y: torch.Tensor, config) -> list:
+    """Train the default digits classifier on (x, y); one in-memory CheckpointRef per saved epoch."""
+    import copy
+
+    from exemplar.models.classifier import input_statistics
+    from exemplar.training.loop import fit
+
+    torch.manual_seed(config.seed)
+    shape, classes = tuple(x.shape[1:]), int(y.max()) + 1
+    model = build_classifier(ModelConfig(), "image", shape, classes, *input_statistics(x))
+    saved = {}
+    fit(model, x, y, config, meta=model_meta(ModelConfig(), "image", shape, classes),
+        save_checkpoint=lambda epoch, state: saved.__setitem__(epoch, copy.deepcopy(state)))
+    return [CheckpointRef(epoch, lambda s=state: (classifier_from_checkpoint(s), float(s["lr"]))) for epoch, state in sorted(saved.items())]
+
+
 def norms_quality_section(args) -> dict:
     """Does self-influence from the projected norms ||Pg||^2 (``score.tracin_exact_norms: false``) find
     flipped labels as well as the exact norms? The label-noise scenario of benchmarks/bench_quality.py
     (digits, 10% of training labels flipped, seed 0, the default training), all-parameter TracIn."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from bench_quality import scenario_data, train_in_memory
-
     from exemplar.scoring.quality import detection_metrics
     from exemplar.training.config import TrainConfig
 
-    ids, x, labels, is_train, positive = scenario_data("label_noise")
+    ids, x, labels, is_train, positive = flipped_digits(seed=0)
     y = torch.from_numpy(labels)
-    _, checkpoints, _ = train_in_memory(x[is_train], y[is_train], ids[is_train], TrainConfig())
+    checkpoints = train_in_memory(x[is_train], y[is_train], TrainConfig())
     data, section = ScoringData(ids, x, y, is_train), {"scenario": "label_noise", "projection_dim": args.projection_dim}
     variants = {"last_layer": {"tracin_scope": "last_layer"}, "all_exact_norms": {"tracin_scope": "all"},
                 "all_projected_norms": {"tracin_scope": "all", "tracin_exact_norms": False}}
