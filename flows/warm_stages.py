@@ -112,6 +112,10 @@ def _run_in_host(path: str, request: dict) -> int | None:
     if first is None or "pid" not in first:
         connection.close()
         return None
+    try:
+        _send(connection, {"go": True})  # the copy starts only now: a caller that gave up never runs twice
+    except OSError:
+        return None
     connection.settimeout(None)
     return _wait_for_copy(connection, int(first["pid"]))
 
@@ -120,15 +124,10 @@ def _wait_for_copy(connection: socket.socket, pid: int) -> int:
     """Pass Ctrl-C / SIGTERM / SIGHUP on to the copy running the stage; return its exit status."""
     for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, lambda received, _frame: _forward(pid, received))
-    while True:
-        try:
-            last = _receive(connection)
-            break
-        except InterruptedError:
-            continue
-        except (OSError, ValueError):
-            last = None
-            break
+    try:
+        last = _receive(connection)  # a signal handled meanwhile does not interrupt the wait (PEP 475)
+    except (OSError, ValueError):
+        last = None
     if last is None or "exit" not in last:
         print(f"exemplar: the stage process (pid {pid}) ended without reporting its status.", file=sys.stderr)
         return 1
@@ -258,9 +257,16 @@ def _run_copy(connection: socket.socket, modules: tuple[str, ...], log: Path | N
             _log(log, f"declined {request.get('module') if request else '?'}: {refusal}")
             _send(connection, {"declined": refusal})
             os._exit(0)
+        try:
+            _send(connection, {"pid": os.getpid()})
+            go = _receive(connection)
+        except OSError:
+            go = None
+        if (go or {}).get("go") is not True:  # the caller gave up waiting and runs the stage itself
+            _log(log, f"not run {request['module']}: the caller stopped waiting")
+            os._exit(0)
         connection.settimeout(None)
         _adopt_streams(request.pop("_fds"))
-        _send(connection, {"pid": os.getpid()})
         _stop_when_caller_goes(connection)
         started = time.monotonic()
         status = _run_module(request)

@@ -87,6 +87,22 @@ def test_the_stage_sees_the_per_command_variables_of_its_command(tmp_path, envir
         stop(host)
 
 
+def test_a_caller_that_gave_up_waiting_never_has_its_stage_run_by_the_host(tmp_path, environment):
+    host, path, dvc = start_host(tmp_path, environment)
+    marker, log = tmp_path / "ran", tmp_path / "stages.log"
+    try:
+        gone = subprocess.run([sys.executable, "-m", "tests.warm_target", "give-up", str(path), str(dvc[0]), repr(dvc[1]),
+                               "touch", str(marker)], cwd=PROJECT_ROOT, env=environment, timeout=60)
+        assert gone.returncode == 0
+        deadline = time.monotonic() + 20
+        while not (log.exists() and "not run tests.warm_target" in log.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "not run tests.warm_target: the caller stopped waiting" in log.read_text()
+        assert not marker.exists()
+    finally:
+        stop(host)
+
+
 def test_ctrl_c_reaches_the_stage_and_the_command_exits_as_it_would(tmp_path, environment):
     host, path, dvc = start_host(tmp_path, environment)
     try:
