@@ -142,6 +142,28 @@ def breast_cancer(seed: int):
     return _table_flips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed)
 
 
+def breast_cancer_slips(seed: int):
+    """Breast cancer with a decimal-point slip in 5% of the training rows: one feature of each (chosen at
+    random) recorded at 10x its value, a unit or data-entry error; labels untouched. The positives are
+    those rows: an atypical-input scenario on a real table (digits_atypical is the image one)."""
+    from sklearn.datasets import load_breast_cancer
+
+    bunch = load_breast_cancer(as_frame=True)
+    labels = bunch.target.to_numpy(dtype=np.int64)
+    split = _split(labels, seed)
+    rng = np.random.default_rng(seed)
+    train = np.flatnonzero(split == "train")
+    chosen = rng.choice(train, size=int(round(0.05 * len(train))), replace=False)
+    frame = bunch.data.reset_index(drop=True).copy()
+    for row, column in zip(chosen, rng.integers(0, frame.shape[1], size=len(chosen))):
+        frame.iat[row, column] *= 10.0
+    frame.insert(0, "id", [f"row-{i:05d}" for i in range(len(labels))])
+    frame["label"], frame["split"] = labels, split
+    positive = np.zeros(len(labels), dtype=bool)
+    positive[chosen] = True
+    return frame, positive
+
+
 def wine(seed: int):
     from sklearn.datasets import load_wine
 
@@ -165,9 +187,9 @@ def _generated(kind: str):
 SCENARIOS = {
     "digits_symmetric": digits_symmetric, "digits_confusable": digits_confusable, "digits_atypical": digits_atypical,
     "digits_imbalanced": digits_imbalanced, "breast_cancer": breast_cancer, "wine": wine,
-    "table_loans": _generated("loans"), "table_triage": _generated("triage"),
+    "table_loans": _generated("loans"), "table_triage": _generated("triage"), "breast_cancer_slips": breast_cancer_slips,
 }
-KINDS = {name: ("atypical" if name == "digits_atypical" else "label") for name in SCENARIOS}
+KINDS = {name: ("atypical" if name in ("digits_atypical", "breast_cancer_slips") else "label") for name in SCENARIOS}
 
 
 # ---------------------------------------------------------------- phase 1: real pipeline runs
