@@ -142,7 +142,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(run_child(args.child[0], Path(args.child[1]), Path(args.child[2]))))
         return
-    cases = []
+    cases, load_before = [], [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as temp:
         work = Path(temp)
         for rows in args.rows if {"parquet", "csv"} & set(args.kinds) else []:
@@ -153,7 +153,7 @@ def main() -> None:
                 cases.append(measure("csv", make_csv(work / f"t{rows}.csv", parquet), work, args.repeats))
         if "image_folder" in args.kinds:
             cases.append(measure("image_folder", make_images(work / "images", args.images), work, args.repeats))
-    write_results(cases)
+    write_results(cases, load_before)
 
 
 def memory_growth(cases: list[dict]) -> list[dict]:
@@ -167,7 +167,7 @@ def memory_growth(cases: list[dict]) -> list[dict]:
     return growth
 
 
-def write_results(cases: list[dict]) -> None:
+def write_results(cases: list[dict], load_before: list[float]) -> None:
     allocator = {k: os.environ.get(k) for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")}
     payload = {
         "command": "MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736 .venv/bin/python " + " ".join(["benchmarks/bench_ingest.py", *sys.argv[1:]]),
@@ -176,6 +176,7 @@ def write_results(cases: list[dict]) -> None:
         "tabular_input": f"id, label ({CLASSES} classes), {FEATURES} float64 features; images: random 32x32 RGB PNG, {CLASSES} class folders",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(), "allocator": allocator},
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average_before": load_before, "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "cases": cases,
         "memory_growth": memory_growth(cases),
     }
