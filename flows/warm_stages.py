@@ -197,7 +197,10 @@ def serve(path: str, watch: tuple[int, float], modules: tuple[str, ...], preload
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # copies are reaped by the kernel
     listener.setblocking(False)
     for name in preload:
-        __import__(name)
+        try:
+            __import__(name)
+        except ImportError as error:  # a stage that needs it fails in the copy exactly as it would alone
+            _log(log, f"could not preload {name}: {error}")
         if threading.active_count() != 1:
             names = [thread.name for thread in threading.enumerate() if thread is not threading.main_thread()]
             _log(log, f"not serving: importing {name} started Python thread(s) {names}; stages run in their own processes")

@@ -116,6 +116,17 @@ def test_ctrl_c_reaches_the_stage_and_the_command_exits_as_it_would(tmp_path, en
         stop(host)
 
 
+def test_a_module_that_cannot_be_preloaded_is_skipped_and_the_host_still_serves(tmp_path, environment):
+    host, path, dvc = start_host(tmp_path, environment, preload=("json", "exemplar_no_such_module"))
+    try:
+        done = call(path, dvc, ["exit", "0"], environment, PROJECT_ROOT)
+        out, _ = done.communicate(timeout=60)
+        assert done.returncode == 0 and "copy=True" in out, out
+        assert "could not preload exemplar_no_such_module" in (tmp_path / "stages.log").read_text()
+    finally:
+        stop(host)
+
+
 def test_the_host_stops_with_the_dvc_process_it_serves(tmp_path, environment):
     dvc = subprocess.Popen(["sleep", "2"])
     host, _path, _dvc = start_host(tmp_path, environment, watch=dvc.pid)
