@@ -75,7 +75,7 @@ def _profile_sets_database(home: Path) -> bool:
 
 def make_seed(seed_dir: Path = SEED_DIR, timeout: float = 180) -> Path:
     """Start Prefect's server on an empty home until it answers, stop it, keep its database."""
-    from flows.early_server import SERVER_ENVIRONMENT, free_port, server_command, stop
+    from flows.early_server import SERVER_ENVIRONMENT, _healthy, free_port, server_command, stop
 
     with tempfile.TemporaryDirectory(prefix="exemplar-prefect-seed-") as scratch:
         home = Path(scratch) / "home"
@@ -86,7 +86,9 @@ def make_seed(seed_dir: Path = SEED_DIR, timeout: float = 180) -> Path:
         server = subprocess.Popen(server_command(port), env=environ, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            _wait_healthy(server, port, timeout)
+            if not _healthy(server, port, timeout):
+                raise RuntimeError(f"Prefect's server did not answer within {timeout:.0f} s (exit status {server.poll()}): "
+                                   f"{server.stderr.read().decode()[-2000:] if server.poll() is not None else ''}")
         finally:
             stop(server, timeout=10)
         with sqlite3.connect(home / DATABASE) as database:  # fold the write-ahead log into the file
@@ -104,24 +106,6 @@ def make_seed(seed_dir: Path = SEED_DIR, timeout: float = 180) -> Path:
 def _parent(seed_dir: Path) -> Path:
     seed_dir.parent.mkdir(parents=True, exist_ok=True)
     return seed_dir.parent
-
-
-def _wait_healthy(server: subprocess.Popen, port: int, timeout: float) -> None:
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"Prefect's server exited with status {server.returncode}: {server.stderr.read().decode()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"Prefect's server did not answer within {timeout:.0f} s")
 
 
 def main() -> int:

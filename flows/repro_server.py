@@ -178,8 +178,7 @@ def start_stage_host(pid: int, started: float, path: Path) -> tuple[subprocess.P
                    "--started", repr(started), "--log", str(path.parent / "stages.log")]
         return subprocess.Popen(command, stdin=subprocess.DEVNULL), folder
     except OSError as error:  # an optimisation only: the stages then run in their own processes
-        with open(path.parent / "stages.log", "a") as log:
-            log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} no stage host: {error}\n")
+        warm_stages._log(path.parent / "stages.log", f"no stage host: {error}")
         return None
 
 

@@ -208,8 +208,10 @@ def serve(path: str, watch: tuple[int, float], modules: tuple[str, ...], preload
         _serve_waiting(listener, modules, log)
     _log(log, f"host pid {os.getpid()} ready in {time.monotonic() - started:.1f} s ({len(sys.modules)} modules, "
               f"{_thread_count() - 1} native library thread(s))")
+    from flows.repro_server import is_alive
+
     listener.settimeout(ACCEPT_SECONDS)
-    while _is_alive(*watch):
+    while is_alive(*watch):
         _serve_waiting(listener, modules, log)
     return 0
 
@@ -235,15 +237,6 @@ def _thread_count() -> int:
         import threading
 
         return threading.active_count()
-
-
-def _is_alive(pid: int, started: float) -> bool:
-    import psutil
-
-    try:
-        return abs(psutil.Process(pid).create_time() - started) < 1e-3
-    except psutil.Error:
-        return False
 
 
 def _run_copy(connection: socket.socket, modules: tuple[str, ...], log: Path | None) -> None:

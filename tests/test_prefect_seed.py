@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from flows import prefect_seed
-from flows.early_server import SERVER_ENVIRONMENT, free_port, server_command, stop
+from flows.early_server import SERVER_ENVIRONMENT, _healthy, free_port, server_command, stop
 
 
 def fake_seed(tmp_path, version: str | None = None):
@@ -58,7 +58,7 @@ def test_a_server_on_a_seeded_home_answers_with_the_seeds_schema(tmp_path):
     env.pop("PREFECT_API_URL", None)
     server = subprocess.Popen(server_command(port), env=env, stdin=subprocess.DEVNULL)
     try:
-        prefect_seed._wait_healthy(server, port, timeout=120)
+        assert _healthy(server, port, timeout=120)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/block_types/filter", data=b"{}", timeout=10) as answer:
             assert answer.status == 200 and b"slug" in answer.read()  # the seed's registered block types
     finally:
