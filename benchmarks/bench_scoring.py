@@ -289,22 +289,6 @@ def flipped_digits(seed: int) -> tuple[np.ndarray, torch.Tensor, np.ndarray, np.
     return dataset.table["id"].to_numpy(dtype=object), images, labels, is_train, positive
 
 
-def train_in_memory(x: torch.Tensor, y: torch.Tensor, config) -> list:
-    """Train the default digits classifier on (x, y); one in-memory CheckpointRef per saved epoch."""
-    import copy
-
-    from exemplar.models.classifier import input_statistics
-    from exemplar.training.loop import fit
-
-    torch.manual_seed(config.seed)
-    shape, classes = tuple(x.shape[1:]), int(y.max()) + 1
-    model = build_classifier(ModelConfig(), "image", shape, classes, *input_statistics(x))
-    saved = {}
-    fit(model, x, y, config, meta=model_meta(ModelConfig(), "image", shape, classes),
-        save_checkpoint=lambda epoch, state: saved.__setitem__(epoch, copy.deepcopy(state)))
-    return [CheckpointRef(epoch, lambda s=state: (classifier_from_checkpoint(s), float(s["lr"]))) for epoch, state in sorted(saved.items())]
-
-
 def norms_quality_section(args) -> dict:
     """Does self-influence from the projected norms ||Pg||^2 (``score.tracin_exact_norms: false``) find
     flipped labels as well as the exact norms? The label-noise scenario of benchmarks/bench_quality.py
@@ -312,9 +296,12 @@ def norms_quality_section(args) -> dict:
     from exemplar.scoring.quality import detection_metrics
     from exemplar.training.config import TrainConfig
 
+    from exemplar.pruning.proxy import ProxyData, train_proxy
+
     ids, x, labels, is_train, positive = flipped_digits(seed=0)
     y = torch.from_numpy(labels)
-    checkpoints = train_in_memory(x[is_train], y[is_train], TrainConfig())
+    train = ProxyData(ids[is_train], x[is_train], y[is_train], "image", tuple(x.shape[1:]), int(y.max()) + 1)
+    checkpoints = train_proxy(train, ModelConfig(), TrainConfig()).checkpoints  # every epoch's weights, in memory
     data, section = ScoringData(ids, x, y, is_train), {"scenario": "label_noise", "projection_dim": args.projection_dim}
     variants = {"last_layer": {"tracin_scope": "last_layer"}, "all_exact_norms": {"tracin_scope": "all"},
                 "all_projected_norms": {"tracin_scope": "all", "tracin_exact_norms": False}}
