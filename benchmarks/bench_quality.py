@@ -129,10 +129,15 @@ def _table_flips(features: pd.DataFrame, labels: np.ndarray, seed: int):
     split = _split(labels, seed)
     classes = int(labels.max()) + 1
     noisy, positive = _flip_to(labels, np.flatnonzero(split == "train"), lambda y: (y + 1) % classes, seed)
+    return _table_frame(features, noisy, split), positive
+
+
+def _table_frame(features: pd.DataFrame, labels: np.ndarray, split: np.ndarray) -> pd.DataFrame:
+    """The pipeline's Parquet input: ``id`` (row-00000, ...), the features, ``label`` and ``split``."""
     frame = features.reset_index(drop=True).copy()
     frame.insert(0, "id", [f"row-{i:05d}" for i in range(len(labels))])
-    frame["label"], frame["split"] = noisy, split
-    return frame, positive
+    frame["label"], frame["split"] = labels, split
+    return frame
 
 
 def breast_cancer(seed: int):
@@ -154,11 +159,10 @@ def breast_cancer_slips(seed: int):
     rng = np.random.default_rng(seed)
     train = np.flatnonzero(split == "train")
     chosen = rng.choice(train, size=int(round(0.05 * len(train))), replace=False)
-    frame = bunch.data.reset_index(drop=True).copy()
-    for row, column in zip(chosen, rng.integers(0, frame.shape[1], size=len(chosen))):
-        frame.iat[row, column] *= 10.0
-    frame.insert(0, "id", [f"row-{i:05d}" for i in range(len(labels))])
-    frame["label"], frame["split"] = labels, split
+    features = bunch.data.reset_index(drop=True).copy()
+    for row, column in zip(chosen, rng.integers(0, features.shape[1], size=len(chosen))):
+        features.iat[row, column] *= 10.0
+    frame = _table_frame(features, labels, split)
     positive = np.zeros(len(labels), dtype=bool)
     positive[chosen] = True
     return frame, positive
