@@ -154,18 +154,62 @@ def breast_cancer_slips(seed: int):
     from sklearn.datasets import load_breast_cancer
 
     bunch = load_breast_cancer(as_frame=True)
-    labels = bunch.target.to_numpy(dtype=np.int64)
+    return _slips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed)
+
+
+def _slips(features: pd.DataFrame, labels: np.ndarray, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """A decimal-point slip in 5% of the training rows: one feature of each (chosen at random) recorded at
+    10x its value; labels untouched. Returns the pipeline input and the (N,) mask of slipped rows."""
     split = _split(labels, seed)
     rng = np.random.default_rng(seed)
     train = np.flatnonzero(split == "train")
     chosen = rng.choice(train, size=int(round(0.05 * len(train))), replace=False)
-    features = bunch.data.reset_index(drop=True).copy()
+    features = features.reset_index(drop=True).copy()
     for row, column in zip(chosen, rng.integers(0, features.shape[1], size=len(chosen))):
         features.iat[row, column] *= 10.0
-    frame = _table_frame(features, labels, split)
     positive = np.zeros(len(labels), dtype=bool)
     positive[chosen] = True
-    return frame, positive
+    return _table_frame(features, labels, split), positive
+
+
+def wine_slips(seed: int):
+    """Wine with the decimal-point slips of :func:`breast_cancer_slips` (added in the fourth session, with
+    table_loans_entry_errors, declared before their tables were made)."""
+    from sklearn.datasets import load_wine
+
+    bunch = load_wine(as_frame=True)
+    return _slips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed)
+
+
+ENTRY_ERRORS = ("x100", "negated", "swapped")  # units mix-up, sign error, value typed into the neighbouring field
+
+
+def table_loans_entry_errors(seed: int):
+    """The generated loans table (text categories, booleans, missing values, imbalanced classes), labels
+    untouched, with a data-entry error in 5% of the training rows, cycling through: one numeric field
+    recorded x100 (a units mix-up), one negated (a sign error), and two numeric fields swapped. The
+    positives are those rows."""
+    from exemplar.data import synthetic
+
+    table = synthetic.TABLES["loans"](rows=2000, seed=seed)
+    numeric = [c for c in table.columns if c not in ("id", "label", "split") and pd.api.types.is_numeric_dtype(table[c])]
+    table[numeric] = table[numeric].astype(np.float64)
+    rng = np.random.default_rng(seed)
+    train = np.flatnonzero((table["split"] == "train").to_numpy())
+    chosen = rng.choice(train, size=int(round(0.05 * len(train))), replace=False)
+    for position, row in enumerate(chosen):
+        present = [c for c in numeric if np.isfinite(table.at[row, c]) and table.at[row, c] != 0]
+        first, second = rng.choice(present, size=2, replace=False)
+        kind = ENTRY_ERRORS[position % len(ENTRY_ERRORS)]
+        if kind == "x100":
+            table.at[row, first] *= 100.0
+        elif kind == "negated":
+            table.at[row, first] = -table.at[row, first]
+        else:
+            table.at[row, first], table.at[row, second] = table.at[row, second], table.at[row, first]
+    positive = np.zeros(len(table), dtype=bool)
+    positive[chosen] = True
+    return table, positive
 
 
 def wine(seed: int):
@@ -192,8 +236,10 @@ SCENARIOS = {
     "digits_symmetric": digits_symmetric, "digits_confusable": digits_confusable, "digits_atypical": digits_atypical,
     "digits_imbalanced": digits_imbalanced, "breast_cancer": breast_cancer, "wine": wine,
     "table_loans": _generated("loans"), "table_triage": _generated("triage"), "breast_cancer_slips": breast_cancer_slips,
+    "wine_slips": wine_slips, "table_loans_entry_errors": table_loans_entry_errors,
 }
-KINDS = {name: ("atypical" if name in ("digits_atypical", "breast_cancer_slips") else "label") for name in SCENARIOS}
+ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "table_loans_entry_errors")
+KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name in SCENARIOS}
 
 
 # ---------------------------------------------------------------- phase 1: real pipeline runs
@@ -310,8 +356,10 @@ def candidates() -> dict[str, dict]:
     1 = the expected maximum of n null rows, 0.05 = Bonferroni 5%; the backbone's sum or its product form)
     x member set x how the atypical family combines its members (mean, or max: input space and embedding
     space are different views) x how a family weights its members (mean, or agreement: the consensus
-    eigenvector). For the record, smaller slices: global normalisation, and the column scale from
-    within-class ranks (normal scores); the rank-based methods have their own scale."""
+    eigenvector) x the robust z's spread (the MAD, or the larger of it and the upper-half MAD; the second
+    added, declared before its figures, in the fourth session). For the record, smaller slices: global
+    normalisation, and the column scale from within-class ranks (normal scores); the rank-based methods
+    have their own scale."""
     in_sample = ("loss_score", "margin_score", "el2n_score", "grand_score", "confidently_wrong_score",
                  "self_influence_score", "forgetting_score", "low_confidence_score")
     members = {"all": (), "no_weak_label": ("el2n_score", "grand_score", "forgetting_score"),
@@ -321,18 +369,20 @@ def candidates() -> dict[str, dict]:
               "label_backbone_product_a0.05": {"method": "label_backbone_product", "alpha": 0.05},
               "family_z_max": {"method": "family_z_max"}, "family_z_mean": {"method": "family_z_mean"}}
     ranked = {"family_rank_max": {"method": "family_rank_max"}, "rank_mean": {"method": "rank_mean"}}
-    grid = [(name, method, True, member, any_of, weighting, "robust_z") for name, method in scaled.items()
-            for member in members for any_of in ((), ("atypical",)) for weighting in ("agreement", "mean")]
-    grid += [(name, method, False, "all", any_of, "mean", "robust_z") for name, method in scaled.items() for any_of in ((), ("atypical",))]
-    grid += [(name, method, True, "all", any_of, "mean", "normal_scores") for name, method in scaled.items() for any_of in ((), ("atypical",))]
-    grid += [(name, method, by_class, member, any_of, "mean", "robust_z") for name, method in ranked.items()
+    grid = [(name, method, True, member, any_of, weighting, "robust_z", spread) for name, method in scaled.items()
+            for member in members for any_of in ((), ("atypical",)) for weighting in ("agreement", "mean")
+            for spread in ("mad", "upper_mad")]
+    grid += [(name, method, False, "all", any_of, "mean", "robust_z", "mad") for name, method in scaled.items() for any_of in ((), ("atypical",))]
+    grid += [(name, method, True, "all", any_of, "mean", "normal_scores", "mad") for name, method in scaled.items() for any_of in ((), ("atypical",))]
+    grid += [(name, method, by_class, member, any_of, "mean", "robust_z", "mad") for name, method in ranked.items()
              for by_class in (True, False) for member in members for any_of in ((), ("atypical",))]
     out = {}
-    for name, method, by_class, member, any_of, weighting, normalise in grid:
+    for name, method, by_class, member, any_of, weighting, normalise, spread in grid:
         key = (f"{name}|norm={'class' if by_class else 'global'}|members={member}"
-               f"|atypical={'max' if any_of else 'mean'}|weighting={weighting}|scale={normalise}")
+               f"|atypical={'max' if any_of else 'mean'}|weighting={weighting}|scale={normalise}"
+               + ("" if spread == "mad" else f"|spread={spread}"))
         out[key] = {**method, "by_class": by_class, "exclude": members[member], "any_of": any_of,
-                    "weighting": weighting, "normalise": normalise}
+                    "weighting": weighting, "normalise": normalise, "spread": spread}
     return out
 
 

@@ -47,6 +47,7 @@ from exemplar.scoring.registry import SIGNALS, declared
 FUSION_METHODS = ("label_backbone", "label_backbone_product", "family_z_max", "family_z_mean", "family_rank_max", "rank_mean")
 WEIGHTINGS = ("agreement", "mean")  # how a family combines its members
 NORMALISATIONS = ("robust_z", "normal_scores")  # how each column is put on one scale within its class
+SPREADS = ("mad", "upper_mad")  # robust_z's scale: the MAD, or the larger of it and the upper-half MAD
 MAD_TO_STD = 1.4826
 SPARSE_CAP_QUANTILE = 0.99
 BACKBONE = "label"  # label_backbone: the family every row's score starts from
@@ -65,6 +66,7 @@ class FusionConfig:
     weighting: str = "mean"  # mean | agreement (members weighted by the consensus eigenvector)
     normalise: str = "robust_z"  # robust_z (median / MAD) | normal_scores (within-class rank -> normal quantile)
     alpha: float = 0.05  # label_backbone: another family adds evidence beyond its Bonferroni null level z_(alpha / n)
+    spread: str = "mad"  # robust_z's scale (SPREADS): mad | upper_mad (does not collapse when most rows sit at a floor)
 
 
 DEFAULT = FusionConfig()
@@ -80,24 +82,34 @@ def families(columns: list[str]) -> list[str]:
     return [SIGNALS["label_conflict"].family if c == CONFLICT_COLUMN else declared(c).family for c in columns]
 
 
-def robust_z(values: pd.DataFrame) -> pd.DataFrame:
-    """Column-wise (v - median) / (1.4826 MAD); a column with MAD 0 uses its std (or 1 if that is 0)."""
+def robust_z(values: pd.DataFrame, spread: str = "mad") -> pd.DataFrame:
+    """Column-wise (v - median) / scale; a column with MAD 0 (sparse) uses its std (or 1 if that is 0).
+    scale: ``mad`` 1.4826 MAD; ``upper_mad`` the larger of that and 1.4826 x the median of the positive
+    deviations (the upper half of the "double MAD"). Both equal sigma on a normal column; on a right-skewed
+    one (a loss where most rows sit near 0) the MAD collapses to the width of that pile and the tail's z
+    runs to the hundreds, while the upper-half MAD measures the side the evidence is on. It still ignores
+    the top quarter of rows, so up to a quarter can be problems without inflating it."""
     median = values.median()
-    spread = (values - median).abs().median() * MAD_TO_STD
+    deviation = values - median
+    scale = deviation.abs().median() * MAD_TO_STD
     fallback = values.std(ddof=0).where(lambda s: s > 0, 1.0).fillna(1.0)
-    spread = spread.where(spread > 0, fallback)
-    return (values - median) / spread
+    if spread == "upper_mad":
+        upper = deviation.where(deviation > 0).median() * MAD_TO_STD
+        scale = scale.where(~(scale > 0) | ~(upper > scale), upper)
+    scale = scale.where(scale > 0, fallback)
+    return deviation / scale
 
 
-def class_robust_z(values: pd.DataFrame, labels: np.ndarray | None) -> pd.DataFrame:
+def class_robust_z(values: pd.DataFrame, labels: np.ndarray | None, spread: str = "mad") -> pd.DataFrame:
     """Robust z of each column centred within each class of `labels`: (s - median of its class), divided by
     the pooled spread (1.4826 MAD of the centred values over all rows; std / 1 fallbacks as in
     :func:`robust_z`). Centring per class removes a class that is hard for every model; pooling the spread
-    keeps an easy class (tiny MAD) from inflating its mild deviations. Over all rows when `labels` is None."""
+    keeps an easy class (tiny MAD) from inflating its mild deviations. Over all rows when `labels` is None.
+    `spread`: the scale of :func:`robust_z`."""
     if labels is None:
-        return robust_z(values)
+        return robust_z(values, spread)
     centred = values - values.groupby(np.asarray(labels), sort=False).transform("median")
-    return robust_z(centred)
+    return robust_z(centred, spread)
 
 
 def normal_scores(values: pd.DataFrame, labels: np.ndarray | None) -> pd.DataFrame:
@@ -153,10 +165,10 @@ def family_evidence(z: pd.DataFrame, any_of: tuple[str, ...] = (), weighting: st
     return pd.DataFrame(out, index=z.index)
 
 
-def capped_family_z(evidence: pd.DataFrame) -> pd.DataFrame:
-    """Robust z per family; a sparse family (MAD 0) is capped at the median of the dense families'
-    99th-percentile z (no cap when every family is sparse)."""
-    z = robust_z(evidence)
+def capped_family_z(evidence: pd.DataFrame, spread: str = "mad") -> pd.DataFrame:
+    """Robust z per family (`spread`: the scale of :func:`robust_z`); a sparse family (MAD 0) is capped at
+    the median of the dense families' 99th-percentile z (no cap when every family is sparse)."""
+    z = robust_z(evidence, spread)
     mad = (evidence - evidence.median()).abs().median()
     sparse = mad.index[~(mad > 0)]
     dense = mad.index[mad > 0]
@@ -192,8 +204,8 @@ def label_backbone(family_z: pd.DataFrame, alpha: float, product: bool = False) 
 
 def _family_z(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig) -> pd.DataFrame:
     """(n, F) each family's capped robust z in one group (steps 1-3 of the module docstring)."""
-    scaled = normal_scores(table, labels) if config.normalise == "normal_scores" else class_robust_z(table, labels)
-    return capped_family_z(family_evidence(scaled, config.any_of, config.weighting))
+    scaled = normal_scores(table, labels) if config.normalise == "normal_scores" else class_robust_z(table, labels, config.spread)
+    return capped_family_z(family_evidence(scaled, config.any_of, config.weighting), config.spread)
 
 
 def _group_values(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig) -> pd.Series:
@@ -224,7 +236,7 @@ def _inputs(scores: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 def _config(method: str | None, overrides: dict) -> FusionConfig:
     """The default recipe with `method` and `overrides` applied, validated (one error naming the key)."""
     config = FusionConfig(**{**asdict(DEFAULT), **({"method": method} if method else {}), **overrides})
-    for key, allowed in (("method", FUSION_METHODS), ("weighting", WEIGHTINGS), ("normalise", NORMALISATIONS)):
+    for key, allowed in (("method", FUSION_METHODS), ("weighting", WEIGHTINGS), ("normalise", NORMALISATIONS), ("spread", SPREADS)):
         if getattr(config, key) not in allowed:
             raise ValueError(f"fusion {key} must be one of {allowed}, got '{getattr(config, key)}'.")
     if not 0.0 < config.alpha <= 1.0:
@@ -247,7 +259,7 @@ def _split_tables(scores: pd.DataFrame, columns: list[str], config: FusionConfig
 def fused_values(scores: pd.DataFrame, columns: list[str], method: str | None = None, **overrides) -> np.ndarray:
     """(N,) fused evidence over the fused subset of `columns`, computed separately for each split
     (higher = review sooner): the :data:`DEFAULT` recipe, or `method` and any :class:`FusionConfig`
-    field in `overrides` (``by_class``, ``exclude``, ``any_of``, ``weighting``, ``normalise``, ``alpha``;
+    field in `overrides` (``by_class``, ``exclude``, ``any_of``, ``weighting``, ``normalise``, ``alpha``, ``spread``;
     the benchmark's candidates)."""
     config = _config(method, overrides)
     out = np.zeros(len(scores), dtype=np.float64)
