@@ -46,22 +46,34 @@ def _asset(name: str) -> Markup:
     return Markup(source)
 
 
+def queue_union(report: dict) -> list[dict]:
+    """The rows of the page's one queue table: the audit queue's rows, then the rows only the
+    atypical-inputs queue holds, each marked with the queues it belongs to (``queues``: a space-separated
+    list, the script shows one queue at a time, in its own order; a row in both carries one decision)."""
+    atypical = {row["id"] for row in report.get("atypical_queue", [])}
+    audit = {row["id"] for row in report["review_queue"]}
+    rows = [{**row, "queues": "audit atypical" if row["id"] in atypical else "audit"} for row in report["review_queue"]]
+    return rows + [{**row, "queues": "atypical"} for row in report.get("atypical_queue", []) if row["id"] not in audit]
+
+
 def page_data(report: dict, modality: str) -> dict:
-    """What the review script needs: the queue rows (no pictures; it reads them from the page)."""
+    """What the review script needs: each queue's rows (no pictures; it reads them from the page)."""
     return {"dataset_hash": str(report["dataset"].get("hash", "")), "modality": modality,
-            "class_names": report["summary"]["class_names"], "queue": report["review_queue"]}
+            "class_names": report["summary"]["class_names"], "queue": report["review_queue"],
+            "atypical_queue": report.get("atypical_queue", [])}
 
 
 def render_html(report: dict, figures: dict[str, str], thumbnails: dict[str, str], title: str = "exemplar data audit") -> str:
     """Render the report dict (see :func:`exemplar.report.summary.build_report`) into one HTML string
     with no external resources; `figures` and `thumbnails` map keys/ids to data URIs."""
     modality = str(report["dataset"].get("modality", "image" if thumbnails else "table"))
-    features = {row["id"]: row["features"] for row in report["review_queue"] if row.get("features")}
+    rows = queue_union(report)
+    features = {row["id"]: row["features"] for row in rows if row.get("features")}
     features.update(report.get("feature_cards", {}))
-    reasons = sorted({row["reason"] for row in report["review_queue"] if row["reason"]})
+    reasons = sorted({row["reason"] for row in rows if row["reason"]})
     template = environment().get_template("report.html.j2")
     return template.render(
         report={"stages": {}, "compression": [], "compression_note": None, **report}, figures=figures, thumbs=thumbnails,
-        features=features, reasons=reasons, modality=modality, title=title,
+        features=features, reasons=reasons, modality=modality, title=title, queue_rows=rows,
         page_data=page_data(report, modality), css=_asset("report.css"), script=_asset("review.js"),
     )

@@ -54,14 +54,28 @@ def feature_values(features: pd.DataFrame | None, ids: list[str]) -> dict[str, d
     return {row_id: {k: finite(v) for k, v in values.items()} for row_id, values in shown.iterrows()}
 
 
-def queue_rows(scores: pd.DataFrame, signals: list[str], size: int, top_percent: float, features: pd.DataFrame | None) -> list[dict]:
-    """The first `size` training rows and the first `size` test rows by their rank (:func:`review_rank`),
-    as dicts (the union, ordered by rank), leaving out rows the keep mask drops (duplicates, rows a
-    reviewer removed); `features` holds ``id`` plus feature columns for tables."""
+QUEUES = ("audit", "atypical")  # review orders: the fused audit rank, and the atypical family's rank
+
+
+def queue_rank(scores: pd.DataFrame, queue: str) -> pd.Series:
+    """(N,) each row's rank in the `queue` order within its own split: :func:`review_rank` for
+    ``audit``, ``atypical_rank`` for ``atypical`` (all NaN when the scores have no atypical signal)."""
+    if queue == "audit":
+        return review_rank(scores)
+    return scores["atypical_rank"] if "atypical_rank" in scores else pd.Series(np.nan, index=scores.index)
+
+
+def queue_rows(scores: pd.DataFrame, signals: list[str], size: int, top_percent: float, features: pd.DataFrame | None,
+               queue: str = "audit") -> list[dict]:
+    """The first `size` training rows and the first `size` test rows in the `queue` order
+    (:func:`queue_rank`), as dicts (the union, ordered by that rank), leaving out rows the keep mask drops
+    (duplicates, rows a reviewer removed); `features` holds ``id`` plus feature columns for tables."""
     z = evidence(scores, signals) if signals else pd.DataFrame(index=scores.index)
     masked = ~scores["keep"].fillna(True).astype(bool) if "keep" in scores else pd.Series(False, index=scores.index)
-    scores = scores[~masked.to_numpy()].assign(_pct=percentiles(scores["audit_score"], scores["split"]), _conf=prediction_confidence(scores), _rank=review_rank(scores))
-    chosen = pd.concat([scores[scores["split"] == s].nsmallest(size, "_rank") for s in ("train", "test")]).sort_values(["_rank", "split"], ascending=[True, False])
+    scores = scores[~masked.to_numpy()].assign(_pct=percentiles(scores["audit_score"], scores["split"]), _conf=prediction_confidence(scores),
+                                               _audit=review_rank(scores), _atypical=queue_rank(scores, "atypical"), _rank=queue_rank(scores, queue))
+    ranked = scores[scores["_rank"].notna()]
+    chosen = pd.concat([ranked[ranked["split"] == s].nsmallest(size, "_rank") for s in ("train", "test")]).sort_values(["_rank", "split"], ascending=[True, False])
     why = explain(z.loc[chosen.index], top_percent) if len(z.columns) else [[] for _ in range(len(chosen))]
     values = feature_values(features, chosen["id"].astype(str).tolist())
     return [_row(record, reasons, values.get(str(record["id"]), {})) for (_, record), reasons in zip(chosen.iterrows(), why)]
@@ -74,7 +88,8 @@ def _row(record: pd.Series, why: list[dict], features: dict) -> dict:
         "label": int(record["label"]), "label_name": str(record["label_name"]),
         "pred": int(record["pred"]), "pred_name": str(record["pred_name"]),
         "confidence": finite(record["_conf"]),
-        "audit_rank": int(record["_rank"]), "audit_score": finite(record["audit_score"]),
+        "audit_rank": int(record["_audit"]), "audit_score": finite(record["audit_score"]),
+        "atypical_rank": None if finite(record["_atypical"]) is None else int(record["_atypical"]),
         "audit_percentile": round(float(record["_pct"]), 2),
         "why": why, "reason": why[0]["signal"] if why else "",
         "keep": True if keep is None or pd.isna(keep) else bool(keep),

@@ -105,14 +105,16 @@ def summary_facts(inputs: ReportInputs) -> dict:
 
 
 def build_report(inputs: ReportInputs, top_k: int, queue_size: int, why_top_percent: float = 5.0) -> dict:
-    """Assemble the report's content: summary, review queue (training and test rows), one section
-    per signal, CIE per level, per-class table, training and pruning curves, changes since last run."""
+    """Assemble the report's content: summary, review queue (training and test rows, by audit rank),
+    the atypical-inputs queue (the same, by ``atypical_rank``; empty without an atypical signal), one
+    section per signal, CIE per level, per-class table, training and pruning curves, changes since last run."""
     scores, signals = inputs.scores, score_columns(inputs.scores)
     queue = queue_rows(scores, signals, queue_size, why_top_percent, inputs.features)
+    atypical = queue_rows(scores, signals, queue_size, why_top_percent, inputs.features, queue="atypical")
     classes, class_notes = per_class_table(scores, class_accuracy(inputs.models, inputs.class_names), inputs.class_names)
     content = {
         "dataset": inputs.dataset, "metrics": inputs.metrics, "signals": signals,
-        "summary": summary_facts(inputs), "review_queue": queue,
+        "summary": summary_facts(inputs), "review_queue": queue, "atypical_queue": atypical,
         "signal_sections": signal_sections(scores, signals, top_k),
         "cie_levels": cie_section(scores, max(1, top_k // 2)),
         "per_class": classes, "per_class_notes": class_notes,
@@ -157,7 +159,7 @@ def _changes(inputs: ReportInputs, queue: list[dict], queue_size: int) -> dict:
 
 def shown_ids(content: dict) -> set[str]:
     """Every id the page shows a picture (or feature values) for."""
-    ids = {r["id"] for r in content["review_queue"]}
+    ids = {r["id"] for r in content["review_queue"] + content.get("atypical_queue", [])}
     for section in content["signal_sections"]:
         ids |= {e["id"] for e in section["top"] + section["bottom"]}
     for level in content["cie_levels"]:

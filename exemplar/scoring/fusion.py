@@ -13,13 +13,15 @@ benchmark suite: benchmarks/results/quality.json, docs/scoring.md):
    members EL2N, GraNd and forgetting); ``is_label_conflict`` (keep.parquet) enters the
    label family as a 0/1 column. Each column is **centred within its given class** (minus the class
    median, so a class that is hard for every model does not fill the queue) and scaled by the pooled
-   robust spread, 1.4826 MAD over all rows (the std when the MAD is 0, 1 when both are 0; a per-class
-   MAD would inflate the mild deviations of an easy class). NaN stays NaN.
-2. A family's evidence (``label``, ``atypical``, ``compression``, ...) is the mean z of its members
-   (weighting ``mean``; the candidate ``agreement`` weights them by :func:`agreement_weights`, the
-   consensus eigenvector of their rank correlations); the families in ``any_of`` (default: ``atypical``)
-   take the max of their members instead.
-3. Each family's evidence is robust-z-scored again over the group, so families share one scale. A
+   robust spread over all rows: the larger of 1.4826 MAD and 1.4826 x the median of the positive
+   deviations (spread ``upper_mad``: a loss where most rows sit near 0 has a collapsed MAD, and its
+   tail's z would run to the thousands; the std when the MAD is 0, 1 when both are 0; a per-class
+   spread would inflate the mild deviations of an easy class). NaN stays NaN.
+2. A family's evidence (``label``, ``atypical``, ``compression``, ...) is the weighted mean z of its
+   members (weighting ``agreement``: :func:`agreement_weights`, the consensus eigenvector of their rank
+   correlations; the candidate ``mean`` weights them equally); the families in ``any_of`` (default:
+   ``atypical``) take the max of their members instead.
+3. Each family's evidence is robust-z-scored again over the group (same spread), so families share one scale. A
    **sparse** family (MAD 0: more than half its rows tie, e.g. ``cie_score``) is capped at the
    median over the dense families of their 99th-percentile z.
 4. ``audit_score`` = the label family's z + each other family's excess over its null level
@@ -28,10 +30,15 @@ benchmark suite: benchmarks/results/quality.json, docs/scoring.md):
    it; a row whose input is atypical (or whose compressed models disagree) beyond what noise reaches is
    lifted.
 
+``atypical_rank`` is a second order, by the ``atypical`` family's z alone, within each split: the
+fused queue is led by label evidence and finds few rows whose labels are right but whose inputs were
+mis-entered (docs/scoring.md), so the report offers that order next to the audit order.
+
 Other methods, kept for the benchmark's selection: ``label_backbone_product`` (log of the backbone
 times the other families' excess), ``family_z_max`` (max over families), ``family_z_mean`` (mean over
 families), ``family_rank_max`` (percentile ranks instead of z), ``rank_mean`` (mean percentile rank over
-all fused columns); column scale ``normal_scores`` (within-class ranks -> normal quantiles).
+all fused columns); column scale ``normal_scores`` (within-class ranks -> normal quantiles); spread ``mad`` (the MAD alone,
+the default until the fourth round of the suite).
 """
 
 from __future__ import annotations
@@ -63,10 +70,10 @@ class FusionConfig:
     by_class: bool = True  # centre (robust_z) or rank (normal_scores) each column within its given class
     exclude: tuple[str, ...] = ("el2n_score", "grand_score", "forgetting_score")  # columns left out: the weak label members (member set chosen by the suite; () = every declared signal)
     any_of: tuple[str, ...] = ("atypical",)  # families whose evidence is the max of their members (input and embedding space are different views)
-    weighting: str = "mean"  # mean | agreement (members weighted by the consensus eigenvector)
+    weighting: str = "agreement"  # mean | agreement (members weighted by the consensus eigenvector)
     normalise: str = "robust_z"  # robust_z (median / MAD) | normal_scores (within-class rank -> normal quantile)
     alpha: float = 0.05  # label_backbone: another family adds evidence beyond its Bonferroni null level z_(alpha / n)
-    spread: str = "mad"  # robust_z's scale (SPREADS): mad | upper_mad (does not collapse when most rows sit at a floor)
+    spread: str = "upper_mad"  # robust_z's scale (SPREADS): mad | upper_mad (does not collapse when most rows sit at a floor)
 
 
 DEFAULT = FusionConfig()
@@ -293,9 +300,31 @@ def _ranks(values: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return rank
 
 
+ATYPICAL = "atypical"  # the family behind the second queue, ``atypical_rank``
+
+
+def atypical_ranks(scores: pd.DataFrame, columns: list[str], **overrides) -> np.ndarray | None:
+    """(N,) float ranks of every row within its own split group (:func:`split_groups`) by the
+    ``atypical`` family's z alone (1 = the most atypical input; the recipe's normalisation and spread;
+    NaN evidence last, ties by id), or None when no fused column is of that family. The fused queue is
+    led by label evidence (docs/scoring.md: on rows whose labels are right but whose inputs were
+    mis-entered it finds few), so inputs that are atypical get a queue of their own."""
+    family = family_values(scores, columns, **overrides)
+    if ATYPICAL not in family.columns:
+        return None
+    values = family[ATYPICAL].to_numpy(dtype=np.float64)
+    values = np.where(np.isfinite(values), values, -np.inf)
+    ids = scores["id"].to_numpy()
+    rank = np.full(len(scores), np.nan)
+    for rows in split_groups(scores).values():
+        rank[rows] = _ranks(values, ids, rows)
+    return rank
+
+
 def fuse_scores(scores: pd.DataFrame, columns: list[str], method: str | None = None, **overrides) -> pd.DataFrame:
     """Add ``audit_score``, ``audit_rank`` (training rows) and ``audit_rank_test`` (test rows) to a copy
-    of `scores` (ranks 1 = review first, ties broken by id, NaN outside their group)."""
+    of `scores` (ranks 1 = review first, ties broken by id, NaN outside their group), and
+    ``atypical_rank`` (:func:`atypical_ranks`, every row within its own split) when an atypical signal is fused."""
     fused = scores.copy()
     values = fused_values(scores, columns, method, **overrides)
     fused["audit_score"] = values
@@ -306,4 +335,7 @@ def fuse_scores(scores: pd.DataFrame, columns: list[str], method: str | None = N
         if rows is not None:
             rank[rows] = _ranks(values, ids, rows)
         fused[column] = rank
+    atypical = atypical_ranks(scores, columns, **overrides)
+    if atypical is not None:
+        fused["atypical_rank"] = atypical
     return fused

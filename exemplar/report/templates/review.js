@@ -7,6 +7,7 @@
   var byId = {};
   data.queue.forEach(function (r) { byId[r.id] = r; });
   var split = "train";
+  var queue = "audit";  // which order is shown: "audit" or "atypical" (rows carry data-queues)
   var storeKey = "exemplar-decisions:" + data.dataset_hash;
 
   function marks() {
@@ -45,12 +46,16 @@
     return r.why.map(function (w) { return w.text + " (" + w.signal + ")"; }).join("; ");
   }
 
+  function shownQueue() {  // the rows of the order on screen, in that order (exports follow it)
+    return queue === "atypical" ? data.atypical_queue : data.queue;
+  }
+
   function sheetRecords() {
     var decided = {};
     marks().forEach(function (m) { decided[m.id] = m; });
-    return data.queue.map(function (r) {
+    return shownQueue().map(function (r) {
       var m = decided[r.id] || {action: "", new_label: "", note: ""};
-      return {rank: r.audit_rank, id: r.id, split: r.split, given_label: r.label_name, predicted_label: r.pred_name,
+      return {rank: r.audit_rank, atypical_rank: r.atypical_rank === null ? "" : r.atypical_rank, id: r.id, split: r.split, given_label: r.label_name, predicted_label: r.pred_name,
               confidence: r.confidence === null ? "" : r.confidence.toFixed(3), audit_top_percent: (100 - r.audit_percentile).toFixed(2),
               why: whyText(r), action: m.action, new_label: m.new_label, note: m.note};
     });
@@ -58,13 +63,13 @@
 
   function labelStudioTasks() {
     var control = data.modality === "image" ? "image" : "text";
-    return data.queue.map(function (r) {
+    return shownQueue().map(function (r) {
       var tr = document.querySelector('tr.qrow[data-id="' + CSS.escape(r.id) + '"]');
       var img = tr ? tr.querySelector("img") : null;
       var features = Object.keys(r.features || {}).map(function (k) { return k + "=" + r.features[k]; }).join(", ");
       return {
         data: {image: img ? img.getAttribute("src") : "", text: features, exemplar_id: r.id, split: r.split,
-               given_label: r.label_name, predicted_label: r.pred_name, audit_rank: r.audit_rank,
+               given_label: r.label_name, predicted_label: r.pred_name, audit_rank: r.audit_rank, atypical_rank: r.atypical_rank,
                audit_percentile: r.audit_percentile, why: whyText(r)},
         predictions: [{model_version: "exemplar-audit", score: r.audit_percentile / 100,
                        result: [{from_name: "label", to_name: control, type: "choices", value: {choices: [r.pred_name]}}]}]
@@ -88,13 +93,23 @@
     });
   }
 
+  function order() {  // put the table's rows in the shown queue's order (rows of the other queue last)
+    var key = queue === "atypical" ? "atypicalRank" : "auditRank";
+    var body = document.querySelector("#queue-table tbody");
+    rows.slice().sort(function (a, b) {
+      var ra = Number(a.dataset[key]) || Infinity, rb = Number(b.dataset[key]) || Infinity;
+      return ra - rb || (a.dataset.split === "train" ? -1 : 1);
+    }).forEach(function (tr) { body.appendChild(tr); });
+  }
+
   function refresh() {
     var cls = document.getElementById("filter-class").value;
     var reason = document.getElementById("filter-reason").value;
     var shown = 0, counts = {train: 0, test: 0};
     rows.forEach(function (tr) {
-      counts[tr.dataset.split] = (counts[tr.dataset.split] || 0) + 1;
-      var visible = tr.dataset.split === split && (!cls || tr.dataset.label === cls) && (!reason || tr.dataset.reason === reason);
+      var inQueue = tr.dataset.queues.split(" ").indexOf(queue) >= 0;
+      if (inQueue) counts[tr.dataset.split] = (counts[tr.dataset.split] || 0) + 1;
+      var visible = inQueue && tr.dataset.split === split && (!cls || tr.dataset.label === cls) && (!reason || tr.dataset.reason === reason);
       tr.hidden = !visible;
       shown += visible ? 1 : 0;
       var action = tr.querySelector("select.action").value;
@@ -120,6 +135,17 @@
       refresh();
     });
   });
+  document.querySelectorAll(".orders button").forEach(function (button) {
+    button.addEventListener("click", function () {
+      queue = button.dataset.queue;
+      document.querySelectorAll(".orders button").forEach(function (b) {
+        b.setAttribute("aria-selected", String(b === button));
+        b.classList.toggle("alt", b !== button);
+      });
+      order();
+      refresh();
+    });
+  });
   ["filter-class", "filter-reason"].forEach(function (id) { document.getElementById(id).addEventListener("change", refresh); });
   document.getElementById("queue-table").addEventListener("change", function () { save(); refresh(); });
   document.getElementById("queue-table").addEventListener("input", save);
@@ -127,7 +153,7 @@
     download("decisions.csv", csv(["id", "action", "new_label", "note"], marks()), "text/csv");
   });
   document.getElementById("export-sheet").addEventListener("click", function () {
-    var header = ["rank", "id", "split", "given_label", "predicted_label", "confidence", "audit_top_percent", "why", "action", "new_label", "note"];
+    var header = ["rank", "atypical_rank", "id", "split", "given_label", "predicted_label", "confidence", "audit_top_percent", "why", "action", "new_label", "note"];
     download("review_queue.csv", csv(header, sheetRecords()), "text/csv");
   });
   document.getElementById("export-labelstudio").addEventListener("click", function () {

@@ -43,7 +43,24 @@ def test_queue_holds_train_and_test_rows_in_rank_order_with_reasons():
     assert sum(r["split"] == "train" for r in queue) == 6 and sum(r["split"] == "test" for r in queue) == 6
     assert all(1 <= len(r["why"]) <= 3 and r["reason"] == r["why"][0]["signal"] for r in queue)
     assert all(0 <= r["audit_percentile"] <= 100 for r in queue)
-    assert html.count('class="qrow"') == 12
+    atypical_only = {r["id"] for r in content["atypical_queue"]} - {r["id"] for r in queue}
+    assert html.count('class="qrow"') == 12 + len(atypical_only)
+
+
+def test_atypical_queue_is_its_own_order_and_shares_the_rows_of_the_table():
+    content, html = render()
+    atypical, audit_ids = content["atypical_queue"], {r["id"] for r in content["review_queue"]}
+    for split in ("train", "test"):
+        ranks = [r["atypical_rank"] for r in atypical if r["split"] == split]
+        assert ranks == sorted(ranks) and ranks[0] == 1 and len(ranks) == 6
+    only = [r for r in atypical if r["id"] not in audit_ids]
+    both = [r for r in atypical if r["id"] in audit_ids]
+    assert only, "the hand-made table's atypical queue should differ from the audit queue"
+    for row in only:
+        assert f'data-queues="atypical" data-audit-rank="{row["audit_rank"]}" data-atypical-rank="{row["atypical_rank"]}"' in html
+    for row in both:
+        assert f'data-queues="audit atypical" data-audit-rank="{row["audit_rank"]}"' in html
+    assert 'data-queue="atypical"' in html and "atypical #1<" in html
 
 
 def test_one_section_per_signal_with_a_histogram():

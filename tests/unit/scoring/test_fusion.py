@@ -31,6 +31,46 @@ def test_one_queue_puts_both_kinds_of_problem_first():
     assert set(fused.nsmallest(2, "audit_rank")["id"]) == {"r003", "r005"}
 
 
+def test_atypical_rank_orders_each_split_by_the_atypical_family_alone():
+    """A row whose input stands out but whose label evidence is ordinary heads the atypical queue while
+    the label-led audit queue puts it far down; test rows get their own 1..n."""
+    frame = planted()
+    frame.loc[5, "outlier_score"] = 9.0  # atypical, but below what lifts it in the fused queue
+    frame.loc[7, ["loss_score", "margin_score"]] = [20.0, 6.0]
+    frame["split"] = np.where(np.arange(200) < 150, "train", "test")
+    frame.loc[160, "outlier_score"] = 50.0
+    fused = fuse_scores(frame, ["loss_score", "margin_score", "outlier_score"])
+    train, test = fused[fused["split"] == "train"], fused[fused["split"] == "test"]
+    assert sorted(train["atypical_rank"]) == list(range(1, 151)) and sorted(test["atypical_rank"]) == list(range(1, 51))
+    assert train.set_index("id").at["r005", "atypical_rank"] == 1 and train.set_index("id").at["r005", "audit_rank"] > 2
+    assert test.set_index("id").at["r160", "atypical_rank"] == 1
+    outlier = train.sort_values("atypical_rank")["outlier_score"].to_numpy()
+    assert np.all(np.diff(outlier) <= 0)  # one atypical member: its order, whatever the label evidence
+
+
+def test_no_atypical_rank_without_an_atypical_signal():
+    fused = fuse_scores(planted(), ["loss_score", "margin_score"])
+    assert "atypical_rank" not in fused
+
+
+def test_upper_mad_spread_measures_the_side_the_evidence_is_on():
+    """Hand-derived on a column piled near its floor with a long upper tail; a sparse column keeps the
+    std fallback; on a normal column both spreads estimate sigma."""
+    skewed = pd.DataFrame({"a": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 3.0, 100.0]})
+    # median 0; |deviations| median 0 -> MAD 0: sparse, std fallback in both spreads
+    np.testing.assert_allclose(robust_z(skewed, "upper_mad"), robust_z(skewed, "mad"))
+    piled = pd.DataFrame({"a": [0.0, 0.1, 0.1, 0.2, 0.2, 0.3, 4.0, 8.0, 12.0, 90.0]})
+    # median 0.25; |dev| sorted .05 .05 .05 .15 .15 .25 3.75 ... -> MAD = (0.15 + 0.25) / 2 = 0.2
+    # positive deviations: 0.05, 3.75, 7.75, 11.75, 89.75 -> median 7.75
+    upper = robust_z(piled, "upper_mad")["a"].to_numpy()
+    np.testing.assert_allclose(upper, (piled["a"].to_numpy() - 0.25) / (7.75 * 1.4826))
+    np.testing.assert_allclose(robust_z(piled, "mad")["a"].to_numpy(), (piled["a"].to_numpy() - 0.25) / (0.2 * 1.4826))
+    normal = pd.DataFrame({"a": np.random.default_rng(0).normal(3.0, 2.0, 20001)})
+    assert abs(float(robust_z(normal, "upper_mad")["a"].std()) - 1.0) < 0.03  # consistent at the normal
+    spread_of = lambda z: float(normal["a"].std() / z["a"].std())  # noqa: E731
+    assert abs(spread_of(robust_z(normal, "upper_mad")) - spread_of(robust_z(normal, "mad"))) < 0.05
+
+
 def test_nan_scores_are_skipped_not_counted_as_zero():
     frame = planted()
     frame["forgetting_score"] = np.where(np.arange(200) < 150, np.random.default_rng(1).random(200), np.nan)
