@@ -145,6 +145,33 @@ def test_reviewer_marks_two_rows_and_exports_decisions(first_run, browser, tmp_p
     page.close()
 
 
+def test_atypical_order_shows_its_own_rows_in_its_own_order(first_run, browser, tmp_path):
+    """The "Atypical inputs" order: the training rows of report.json's atypical_queue, in atypical_rank
+    order; a row marked there keeps its mark in the audit order and is exported with the others."""
+    page = browser.new_page(accept_downloads=True, viewport={"width": 1400, "height": 1000})
+    page.goto((first_run / "report.html").resolve().as_uri())
+    report = json.loads((first_run / "report.json").read_text())
+    atypical = [r for r in report["atypical_queue"] if r["split"] == "train"]
+    assert [r["atypical_rank"] for r in atypical] == sorted(r["atypical_rank"] for r in atypical) and len(atypical) == QUEUE
+    visible_ids = "rows => rows.map(r => r.dataset.id)"
+    audit_order = page.locator("tr.qrow:visible").evaluate_all(visible_ids)
+    page.click(".orders button[data-queue='atypical']")
+    assert page.locator("tr.qrow:visible").evaluate_all(visible_ids) == [r["id"] for r in atypical]
+    last = atypical[-1]  # marked in the atypical order
+    page.locator(f"tr.qrow[data-id='{last['id']}'] select.action").select_option("remove")
+    with page.expect_download() as sheet:
+        page.click("#export-sheet")
+    lines = Path(sheet.value.path()).read_text().splitlines()
+    assert lines[0].startswith("rank,atypical_rank,id,") and len(lines) == 1 + len(report["atypical_queue"])
+    page.click(".orders button[data-queue='audit']")
+    assert page.locator("tr.qrow:visible").evaluate_all(visible_ids) == audit_order
+    assert page.inner_text("#decided-count") == "1"
+    with page.expect_download() as download:
+        page.click("#export-decisions")
+    assert Path(download.value.path()).read_bytes().decode("utf-8") == f"id,action,new_label,note\r\n{last['id']},remove,,\r\n"
+    page.close()
+
+
 def test_decisions_relabel_and_remove_rows_in_the_next_run(first_run, data_file, tmp_path):
     relabel, remove = marked(first_run)
     decisions = tmp_path / "decisions.csv"
