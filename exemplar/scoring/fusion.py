@@ -9,8 +9,8 @@ Default recipe (:data:`DEFAULT`, method ``label_backbone``; chosen by leave-one-
 benchmark suite: benchmarks/results/quality.json, docs/scoring.md):
 
 1. Only signals declared with a direction (+1, or -1 = lower is more suspicious) next to their registration
-   (:data:`exemplar.scoring.registry.SIGNALS`) enter, less the default's ``exclude`` (the weak label
-   members EL2N, GraNd and forgetting); ``is_label_conflict`` (keep.parquet) enters the
+   (:data:`exemplar.scoring.registry.SIGNALS`) enter, less the recipe's ``exclude`` (none by default;
+   the candidate ``no_weak_label`` leaves out EL2N, GraNd and forgetting); ``is_label_conflict`` (keep.parquet) enters the
    label family as a 0/1 column. Each column is **centred within its given class** (minus the class
    median, so a class that is hard for every model does not fill the queue) and scaled by the pooled
    robust spread over all rows: the larger of 1.4826 MAD and 1.4826 x the median of the positive
@@ -68,7 +68,7 @@ class FusionConfig:
 
     method: str = "label_backbone"  # one of FUSION_METHODS
     by_class: bool = True  # centre (robust_z) or rank (normal_scores) each column within its given class
-    exclude: tuple[str, ...] = ("el2n_score", "grand_score", "forgetting_score")  # columns left out: the weak label members (member set chosen by the suite; () = every declared signal)
+    exclude: tuple[str, ...] = ()  # columns left out (member set chosen by the suite: () = every declared signal; the candidate no_weak_label leaves out el2n, grand and forgetting)
     any_of: tuple[str, ...] = ("atypical",)  # families whose evidence is the max of their members (input and embedding space are different views)
     weighting: str = "agreement"  # mean | agreement (members weighted by the consensus eigenvector)
     normalise: str = "robust_z"  # robust_z (median / MAD) | normal_scores (within-class rank -> normal quantile)
