@@ -19,7 +19,7 @@ Two phases:
    shipped default (``exemplar.scoring.fusion.DEFAULT``; the JSON records whether they match).
 
     .venv/bin/python benchmarks/bench_quality.py            # both phases, tables in runs/bench_quality (make bench)
-    nice -n 5 .venv/bin/python benchmarks/bench_quality.py run --tables /tmp/i9b/suite [--scenarios ...] [--seeds 0 1 2]
+    nice -n 5 .venv/bin/python benchmarks/bench_quality.py run --tables /tmp/i9b/suite [--scenarios ...] [--seeds 0 1 2 3 4]
     .venv/bin/python benchmarks/bench_quality.py analyse --tables /tmp/i9b/suite [--markdown tables.md]
 """
 
@@ -173,7 +173,7 @@ def _slips(features: pd.DataFrame, labels: np.ndarray, seed: int) -> tuple[pd.Da
 
 
 def wine_slips(seed: int):
-    """Wine with the decimal-point slips of :func:`breast_cancer_slips` (added in the fourth session, with
+    """Wine with the decimal-point slips of :func:`breast_cancer_slips` (added in the fourth round, with
     table_loans_entry_errors, declared before their tables were made)."""
     from sklearn.datasets import load_wine
 
@@ -357,7 +357,7 @@ def candidates() -> dict[str, dict]:
     x member set x how the atypical family combines its members (mean, or max: input space and embedding
     space are different views) x how a family weights its members (mean, or agreement: the consensus
     eigenvector) x the robust z's spread (the MAD, or the larger of it and the upper-half MAD; the second
-    added, declared before its figures, in the fourth session). For the record, smaller slices: global
+    added, declared before its figures, in the fourth round). For the record, smaller slices: global
     normalisation, and the column scale from within-class ranks (normal scores); the rank-based methods
     have their own scale."""
     in_sample = ("loss_score", "margin_score", "el2n_score", "grand_score", "confidently_wrong_score",
@@ -573,7 +573,7 @@ def main(argv: list[str] | None = None) -> dict | None:
                         help="where each run's scores + truth are kept (default runs/bench_quality)")
     parser.add_argument("--work", type=Path, default=None, help="run directories (default: <tables>/runs)")
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--markdown", type=Path, default=None, help="also write the docs' tables (markdown) here")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",

@@ -60,6 +60,8 @@ QUEUES = ("audit", "atypical")  # review orders: the fused audit rank, and the a
 def queue_rank(scores: pd.DataFrame, queue: str) -> pd.Series:
     """(N,) each row's rank in the `queue` order within its own split: :func:`review_rank` for
     ``audit``, ``atypical_rank`` for ``atypical`` (all NaN when the scores have no atypical signal)."""
+    if queue not in QUEUES:
+        raise ValueError(f"queue must be one of {QUEUES}, got '{queue}'.")
     if queue == "audit":
         return review_rank(scores)
     return scores["atypical_rank"] if "atypical_rank" in scores else pd.Series(np.nan, index=scores.index)
