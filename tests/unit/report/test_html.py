@@ -60,7 +60,7 @@ def test_atypical_queue_is_its_own_order_and_shares_the_rows_of_the_table():
         assert f'data-queues="atypical" data-audit-rank="{row["audit_rank"]}" data-atypical-rank="{row["atypical_rank"]}"' in html
     for row in both:
         assert f'data-queues="audit atypical" data-audit-rank="{row["audit_rank"]}"' in html
-    assert 'data-queue="atypical"' in html and "atypical #1<" in html
+    assert 'data-queue="atypical"' in html and "atyp. #1<" in html
 
 
 def test_one_section_per_signal_with_a_histogram():
