@@ -97,6 +97,11 @@ def headline_markdown(content: dict, shown: int = 10) -> str:
     lines += ["", "## Review first", ""]
     lines += [f"{i + 1}. `{row['id']}` given *{row['label_name']}*, predicted *{row['pred_name']}*: {row['why']}"
               for i, row in enumerate(queue_table(content, shown))]
+    atypical = [r for r in content.get("atypical_queue", []) if r["split"] == "train"][:max(1, shown // 2)]
+    if atypical:
+        lines += ["", "## Most atypical inputs (the report's Atypical inputs order)", ""]
+        lines += [f"{row['atypical_rank']}. `{row['id']}` given *{row['label_name']}* (audit rank {row['audit_rank']}): {_why(row)}"
+                  for row in atypical]
     return "\n".join(lines)
 
 

@@ -89,6 +89,8 @@ def test_prefect_headline_and_table():
     content, _ = render()
     text = headline_markdown(content)
     assert text.startswith("# exemplar data audit") and "Review first" in text
+    first = next(r for r in content["atypical_queue"] if r["split"] == "train")
+    assert "## Most atypical inputs" in text and f"1. `{first['id']}` given" in text.split("## Most atypical inputs")[1]
     rows = queue_table(content, 3)
     assert [r["rank"] for r in rows] == sorted(r["rank"] for r in rows) and len(rows) == 3
 
