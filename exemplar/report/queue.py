@@ -54,33 +54,34 @@ def feature_values(features: pd.DataFrame | None, ids: list[str]) -> dict[str, d
     return {row_id: {k: finite(v) for k, v in values.items()} for row_id, values in shown.iterrows()}
 
 
-QUEUES = ("audit", "atypical")  # review orders: the fused audit rank, and the atypical family's rank
-
-
-def queue_rank(scores: pd.DataFrame, queue: str) -> pd.Series:
-    """(N,) each row's rank in the `queue` order within its own split: :func:`review_rank` for
-    ``audit``, ``atypical_rank`` for ``atypical`` (all NaN when the scores have no atypical signal)."""
-    if queue not in QUEUES:
-        raise ValueError(f"queue must be one of {QUEUES}, got '{queue}'.")
-    if queue == "audit":
-        return review_rank(scores)
+def atypical_order(scores: pd.DataFrame) -> pd.Series:
+    """(N,) each row's ``atypical_rank`` within its own split (all NaN when the scores have no atypical
+    signal)."""
     return scores["atypical_rank"] if "atypical_rank" in scores else pd.Series(np.nan, index=scores.index)
 
 
-def queue_rows(scores: pd.DataFrame, signals: list[str], size: int, top_percent: float, features: pd.DataFrame | None,
-               queue: str = "audit") -> list[dict]:
-    """The first `size` training rows and the first `size` test rows in the `queue` order
-    (:func:`queue_rank`), as dicts (the union, ordered by that rank), leaving out rows the keep mask drops
-    (duplicates, rows a reviewer removed); `features` holds ``id`` plus feature columns for tables."""
+QUEUES = {"audit": "_audit", "atypical": "_atypical"}  # review order -> its rank column in queue_rows
+
+
+def queue_rows(scores: pd.DataFrame, signals: list[str], size: int, top_percent: float,
+               features: pd.DataFrame | None) -> dict[str, list[dict]]:
+    """Per review order in :data:`QUEUES` (audit: :func:`review_rank`; atypical: :func:`atypical_order`):
+    the first `size` training rows and the first `size` test rows in that order, as dicts (the union,
+    ordered by that rank), leaving out rows the keep mask drops (duplicates, rows a reviewer removed);
+    `features` holds ``id`` plus feature columns for tables. The evidence, percentiles and confidences
+    are computed once for both orders."""
     z = evidence(scores, signals) if signals else pd.DataFrame(index=scores.index)
     masked = ~scores["keep"].fillna(True).astype(bool) if "keep" in scores else pd.Series(False, index=scores.index)
     scores = scores[~masked.to_numpy()].assign(_pct=percentiles(scores["audit_score"], scores["split"]), _conf=prediction_confidence(scores),
-                                               _audit=review_rank(scores), _atypical=queue_rank(scores, "atypical"), _rank=queue_rank(scores, queue))
-    ranked = scores[scores["_rank"].notna()]
-    chosen = pd.concat([ranked[ranked["split"] == s].nsmallest(size, "_rank") for s in ("train", "test")]).sort_values(["_rank", "split"], ascending=[True, False])
-    why = explain(z.loc[chosen.index], top_percent) if len(z.columns) else [[] for _ in range(len(chosen))]
-    values = feature_values(features, chosen["id"].astype(str).tolist())
-    return [_row(record, reasons, values.get(str(record["id"]), {})) for (_, record), reasons in zip(chosen.iterrows(), why)]
+                                               _audit=review_rank(scores), _atypical=atypical_order(scores))
+    out = {}
+    for queue, column in QUEUES.items():
+        ranked = scores[scores[column].notna()]
+        chosen = pd.concat([ranked[ranked["split"] == s].nsmallest(size, column) for s in ("train", "test")]).sort_values([column, "split"], ascending=[True, False])
+        why = explain(z.loc[chosen.index], top_percent) if len(z.columns) else [[] for _ in range(len(chosen))]
+        values = feature_values(features, chosen["id"].astype(str).tolist())
+        out[queue] = [_row(record, reasons, values.get(str(record["id"]), {})) for (_, record), reasons in zip(chosen.iterrows(), why)]
+    return out
 
 
 def _row(record: pd.Series, why: list[dict], features: dict) -> dict:

@@ -109,8 +109,8 @@ def build_report(inputs: ReportInputs, top_k: int, queue_size: int, why_top_perc
     the atypical-inputs queue (the same, by ``atypical_rank``; empty without an atypical signal), one
     section per signal, CIE per level, per-class table, training and pruning curves, changes since last run."""
     scores, signals = inputs.scores, score_columns(inputs.scores)
-    queue = queue_rows(scores, signals, queue_size, why_top_percent, inputs.features)
-    atypical = queue_rows(scores, signals, queue_size, why_top_percent, inputs.features, queue="atypical")
+    queues = queue_rows(scores, signals, queue_size, why_top_percent, inputs.features)
+    queue, atypical = queues["audit"], queues["atypical"]
     classes, class_notes = per_class_table(scores, class_accuracy(inputs.models, inputs.class_names), inputs.class_names)
     content = {
         "dataset": inputs.dataset, "metrics": inputs.metrics, "signals": signals,

@@ -215,14 +215,16 @@ def _family_z(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConf
     return capped_family_z(family_evidence(scaled, config.any_of, config.weighting), config.spread)
 
 
-def _group_values(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig) -> pd.Series:
-    """(n,) fused evidence of one group (training or test rows); NaN -> the group's lowest."""
+def _group_values(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig,
+                  family_z: pd.DataFrame | None = None) -> pd.Series:
+    """(n,) fused evidence of one group (training or test rows); NaN -> the group's lowest. `family_z`:
+    the group's :func:`_family_z` when the caller has it already."""
     if config.method == "rank_mean":
         fused = table.rank(pct=True).mean(axis=1)
     elif config.method == "family_rank_max":
         fused = family_evidence(table.rank(pct=True)).rank(pct=True).max(axis=1)
     else:
-        family_z = _family_z(table, labels, config)
+        family_z = _family_z(table, labels, config) if family_z is None else family_z
         if config.method.startswith("label_backbone"):
             fused = label_backbone(family_z, config.alpha, product=config.method == "label_backbone_product")
         else:
@@ -303,16 +305,9 @@ def _ranks(values: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
 ATYPICAL = "atypical"  # the family behind the second queue, ``atypical_rank``
 
 
-def atypical_ranks(scores: pd.DataFrame, columns: list[str], **overrides) -> np.ndarray | None:
-    """(N,) float ranks of every row within its own split group (:func:`split_groups`) by the
-    ``atypical`` family's z alone (1 = the most atypical input; the recipe's normalisation and spread;
-    NaN evidence last, ties by id), or None when no fused column is of that family. The fused queue is
-    led by label evidence (docs/scoring.md: on rows whose labels are right but whose inputs were
-    mis-entered it finds few), so inputs that are atypical get a queue of their own."""
-    family = family_values(scores, columns, **overrides)
-    if ATYPICAL not in family.columns:
-        return None
-    values = family[ATYPICAL].to_numpy(dtype=np.float64)
+def _split_ranks(values: np.ndarray, scores: pd.DataFrame) -> np.ndarray:
+    """(N,) float ranks of every row within its own split group (:func:`split_groups`), by descending
+    `values` (NaN last, ties by id)."""
     values = np.where(np.isfinite(values), values, -np.inf)
     ids = scores["id"].to_numpy()
     rank = np.full(len(scores), np.nan)
@@ -323,10 +318,22 @@ def atypical_ranks(scores: pd.DataFrame, columns: list[str], **overrides) -> np.
 
 def fuse_scores(scores: pd.DataFrame, columns: list[str], method: str | None = None, **overrides) -> pd.DataFrame:
     """Add ``audit_score``, ``audit_rank`` (training rows) and ``audit_rank_test`` (test rows) to a copy
-    of `scores` (ranks 1 = review first, ties broken by id, NaN outside their group), and
-    ``atypical_rank`` (:func:`atypical_ranks`, every row within its own split) when an atypical signal is fused."""
+    of `scores` (ranks 1 = review first, ties broken by id, NaN outside their group), and, when an
+    atypical signal is fused, ``atypical_rank``: every row ranked within its own split by the ``atypical``
+    family's z alone (1 = the most atypical input; the recipe's normalisation and spread). The fused queue
+    is led by label evidence (docs/scoring.md: on rows whose labels are right but whose inputs were
+    mis-entered it finds few), so atypical inputs get an order of their own. Each group's family z is
+    computed once and serves both."""
+    config = _config(method, overrides)
+    values = np.zeros(len(scores), dtype=np.float64)
+    atypical = np.full(len(scores), np.nan)
+    has_atypical = False
+    for rows, part, labels in _split_tables(scores, columns, config):
+        family_z = _family_z(part, labels, config)
+        values[rows] = _group_values(part, labels, config, family_z).to_numpy(dtype=np.float64)
+        if ATYPICAL in family_z.columns:
+            atypical[rows], has_atypical = family_z[ATYPICAL].to_numpy(dtype=np.float64), True
     fused = scores.copy()
-    values = fused_values(scores, columns, method, **overrides)
     fused["audit_score"] = values
     ids = fused["id"].to_numpy()
     for group, column in (("train", "audit_rank"), ("test", "audit_rank_test")):
@@ -335,7 +342,6 @@ def fuse_scores(scores: pd.DataFrame, columns: list[str], method: str | None = N
         if rows is not None:
             rank[rows] = _ranks(values, ids, rows)
         fused[column] = rank
-    atypical = atypical_ranks(scores, columns, **overrides)
-    if atypical is not None:
-        fused["atypical_rank"] = atypical
+    if has_atypical:
+        fused["atypical_rank"] = _split_ranks(atypical, scores)
     return fused

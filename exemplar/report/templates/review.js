@@ -125,27 +125,22 @@
     });
   }
 
-  document.querySelectorAll(".tabs button").forEach(function (button) {
-    button.addEventListener("click", function () {
-      split = button.dataset.split;
-      document.querySelectorAll(".tabs button").forEach(function (b) {
-        b.setAttribute("aria-selected", String(b === button));
-        b.classList.toggle("alt", b !== button);
+  function buttonGroup(selector, onSelect) {  // one selected button per group (split tabs, review orders)
+    var buttons = document.querySelectorAll(selector);
+    buttons.forEach(function (button) {
+      button.addEventListener("click", function () {
+        buttons.forEach(function (b) {
+          b.setAttribute("aria-selected", String(b === button));
+          b.classList.toggle("alt", b !== button);
+        });
+        onSelect(button);
+        refresh();
       });
-      refresh();
     });
-  });
-  document.querySelectorAll(".orders button").forEach(function (button) {
-    button.addEventListener("click", function () {
-      queue = button.dataset.queue;
-      document.querySelectorAll(".orders button").forEach(function (b) {
-        b.setAttribute("aria-selected", String(b === button));
-        b.classList.toggle("alt", b !== button);
-      });
-      order();
-      refresh();
-    });
-  });
+  }
+
+  buttonGroup(".tabs button", function (button) { split = button.dataset.split; });
+  buttonGroup(".orders button", function (button) { queue = button.dataset.queue; order(); });
   ["filter-class", "filter-reason"].forEach(function (id) { document.getElementById(id).addEventListener("change", refresh); });
   document.getElementById("queue-table").addEventListener("change", function () { save(); refresh(); });
   document.getElementById("queue-table").addEventListener("input", save);
