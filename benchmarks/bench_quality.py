@@ -158,15 +158,19 @@ def breast_cancer_slips(seed: int):
 
 
 def _slips(features: pd.DataFrame, labels: np.ndarray, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """A decimal-point slip in 5% of the training rows: one feature of each (chosen at random) recorded at
-    10x its value; labels untouched. Returns the pipeline input and the (N,) mask of slipped rows."""
+    """A decimal-point slip in 5% of the training rows: one numeric feature of each (chosen at random; never a
+    missing cell) recorded at 10x its value; labels untouched. Returns the pipeline input and the (N,) mask of slipped rows."""
     split = _split(labels, seed)
     rng = np.random.default_rng(seed)
     train = np.flatnonzero(split == "train")
     chosen = rng.choice(train, size=int(round(0.05 * len(train))), replace=False)
     features = features.reset_index(drop=True).copy()
-    for row, column in zip(chosen, rng.integers(0, features.shape[1], size=len(chosen))):
-        features.iat[row, column] *= 10.0
+    numeric = [features.columns.get_loc(c) for c in features.columns if pd.api.types.is_numeric_dtype(features[c])]
+    for row, pick in zip(chosen, rng.integers(0, len(numeric), size=len(chosen))):
+        # the picked numeric column, or the next one with a value there (a missing cell cannot be slipped)
+        column = next(numeric[(pick + step) % len(numeric)] for step in range(len(numeric))
+                      if pd.notna(features.iat[row, numeric[(pick + step) % len(numeric)]]))
+        features.iat[row, column] = features.iat[row, column] * 10.0
     positive = np.zeros(len(labels), dtype=bool)
     positive[chosen] = True
     return _table_frame(features, labels, split), positive
@@ -219,6 +223,44 @@ def wine(seed: int):
     return _table_flips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed)
 
 
+def _penguins() -> tuple[pd.DataFrame, np.ndarray]:
+    """palmerpenguins' table (344 penguins; shipped inside the package): the features as published (island
+    and sex as text, sex missing on 11 rows, the four measurements missing on 2) and the species as
+    (N,) int labels 0 Adelie, 1 Chinstrap, 2 Gentoo."""
+    from palmerpenguins import load_penguins
+
+    table = load_penguins()
+    species = pd.Categorical(table.pop("species"))
+    return table.astype({"year": np.float64}), np.asarray(species.codes, dtype=np.int64)
+
+
+def penguins(seed: int):
+    """A real table with text columns and missing values, 10% of training labels moved to the next
+    species (added in the fifth round with penguins_slips and anes96_vote, declared before their tables)."""
+    return _table_flips(*_penguins(), seed)
+
+
+def penguins_slips(seed: int):
+    """The penguins table with the decimal-point slips of :func:`breast_cancer_slips`; labels right."""
+    return _slips(*_penguins(), seed)
+
+
+PARTY_ID = ("strong Democrat", "weak Democrat", "independent Democrat", "independent", "independent Republican",
+            "weak Republican", "strong Republican")  # anes96 codebook, PID 0-6
+
+
+def anes96_vote(seed: int):
+    """statsmodels' anes96 (944 respondents of the 1996 American National Election Study; shipped inside
+    the package): label = vote (0 Clinton, 1 Dole); party identification as text, the other answers as
+    published (logpopul, a derived copy of popul, left out); 10% of training labels flipped."""
+    from statsmodels.datasets import anes96
+
+    table = anes96.load_pandas().data.drop(columns=["logpopul"])
+    labels = table.pop("vote").to_numpy(dtype=np.int64)
+    table["PID"] = [PARTY_ID[int(code)] for code in table["PID"]]
+    return _table_flips(table, labels, seed)
+
+
 def _generated(kind: str):
     """issue-9a's generated tables (text categories, booleans, missing values, imbalanced ordered
     classes), 2,000 rows, with 10% of training labels moved to an adjacent class."""
@@ -237,8 +279,9 @@ SCENARIOS = {
     "digits_imbalanced": digits_imbalanced, "breast_cancer": breast_cancer, "wine": wine,
     "table_loans": _generated("loans"), "table_triage": _generated("triage"), "breast_cancer_slips": breast_cancer_slips,
     "wine_slips": wine_slips, "table_loans_entry_errors": table_loans_entry_errors,
+    "penguins": penguins, "penguins_slips": penguins_slips, "anes96_vote": anes96_vote,
 }
-ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "table_loans_entry_errors")
+ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "table_loans_entry_errors", "penguins_slips")
 KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name in SCENARIOS}
 
 
