@@ -28,7 +28,8 @@ benchmark suite: benchmarks/results/quality.json, docs/scoring.md):
    z_(alpha / n) (Bonferroni: what a family with no signal reaches on any of the n rows with probability
    alpha): on data where only labels are wrong the queue is the label evidence and does not fall below
    it; a row whose input is atypical (or whose compressed models disagree) beyond what noise reaches is
-   lifted.
+   lifted. The candidate null ``tail`` (:func:`tail_levels`) fits each family's own upper tail instead
+   of assuming a normal one, so heavy-tailed clean rows need more to be lifted.
 
 ``atypical_rank`` is a second order, by the ``atypical`` family's z alone, within each split: the
 fused queue is led by label evidence and finds few rows whose labels are right but whose inputs were
@@ -55,6 +56,8 @@ FUSION_METHODS = ("label_backbone", "label_backbone_product", "family_z_max", "f
 WEIGHTINGS = ("agreement", "mean")  # how a family combines its members
 NORMALISATIONS = ("robust_z", "normal_scores")  # how each column is put on one scale within its class
 SPREADS = ("mad", "upper_mad")  # robust_z's scale: the MAD, or the larger of it and the upper-half MAD
+NULLS = ("normal", "tail")  # label_backbone's null level: normal Bonferroni, or an exponential tail fitted per family
+TAIL_QUANTILE = 0.75  # null="tail": the threshold above which a family's exceedances are fitted
 MAD_TO_STD = 1.4826
 SPARSE_CAP_QUANTILE = 0.99
 BACKBONE = "label"  # label_backbone: the family every row's score starts from
@@ -74,6 +77,7 @@ class FusionConfig:
     normalise: str = "robust_z"  # robust_z (median / MAD) | normal_scores (within-class rank -> normal quantile)
     alpha: float = 0.05  # label_backbone: another family adds evidence beyond its Bonferroni null level z_(alpha / n)
     spread: str = "upper_mad"  # robust_z's scale (SPREADS): mad | upper_mad (does not collapse when most rows sit at a floor)
+    null: str = "normal"  # label_backbone's null level (NULLS): normal (Bonferroni) | tail (fitted to each family's upper quarter)
 
 
 DEFAULT = FusionConfig()
@@ -191,17 +195,33 @@ def null_level(rows: int, alpha: float) -> float:
     return float(norm.isf(alpha / max(rows, 1)))
 
 
-def label_backbone(family_z: pd.DataFrame, alpha: float, product: bool = False) -> pd.Series:
+def tail_levels(family_z: pd.DataFrame, alpha: float) -> pd.Series:
+    """(F,) per family, the level its z exceeds on any of the n rows with probability about `alpha` when
+    its upper tail is exponential: u + b ln((1 - q) n / alpha), with u the family's `TAIL_QUANTILE` (q)
+    quantile and b = median(z - u | z > u) / ln 2 (a robust fit of the exceedances: up to half of the upper
+    quarter may be real problems without raising it). Never below :func:`null_level` (normal tails); a
+    family without exceedances keeps that level. A real table's clean rows are often heavier-tailed than
+    normal, and the normal level then lifts them."""
+    rows = len(family_z)
+    normal = null_level(rows, alpha)
+    threshold = family_z.quantile(TAIL_QUANTILE)
+    excess = family_z - threshold
+    scale = excess.where(excess > 0).median() / np.log(2.0)
+    fitted = threshold + scale * np.log((1.0 - TAIL_QUANTILE) * max(rows, 1) / alpha)
+    return fitted.where(fitted > normal, normal).fillna(normal)
+
+
+def label_backbone(family_z: pd.DataFrame, alpha: float, product: bool = False, null: str = "normal") -> pd.Series:
     """(n,) the backbone family's z plus, for every other family, how far it rises beyond
-    :func:`null_level` (0 below it). On data where only labels are wrong the other families stay under
+    its null level (0 below it): :func:`null_level` when `null` is ``normal``, :func:`tail_levels` when ``tail``. On data where only labels are wrong the other families stay under
     their null level and the queue is the label evidence alone; a row that stands out in another family
     beyond what noise reaches is lifted. `product`: combine as sign(b) log(1 + |b|) + log(1 + excess)
     (evidence multiplies: a row strong in both families beats one strong in the backbone alone, whatever
     the backbone's tail). Without a backbone family: the max over families."""
     if BACKBONE not in family_z.columns:
         return family_z.max(axis=1)
-    level = null_level(len(family_z), alpha)
     others = family_z.drop(columns=BACKBONE)
+    level = tail_levels(others, alpha) if null == "tail" else null_level(len(family_z), alpha)
     excess = (others - level).clip(lower=0.0).sum(axis=1, min_count=1).fillna(0.0)
     backbone = family_z[BACKBONE].fillna(family_z[BACKBONE].min())
     if product:
@@ -226,7 +246,7 @@ def _group_values(table: pd.DataFrame, labels: np.ndarray | None, config: Fusion
     else:
         family_z = _family_z(table, labels, config) if family_z is None else family_z
         if config.method.startswith("label_backbone"):
-            fused = label_backbone(family_z, config.alpha, product=config.method == "label_backbone_product")
+            fused = label_backbone(family_z, config.alpha, product=config.method == "label_backbone_product", null=config.null)
         else:
             fused = family_z.max(axis=1) if config.method == "family_z_max" else family_z.mean(axis=1)
     return fused.fillna(fused.min() if fused.notna().any() else 0.0)
@@ -245,7 +265,8 @@ def _inputs(scores: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 def _config(method: str | None, overrides: dict) -> FusionConfig:
     """The default recipe with `method` and `overrides` applied, validated (one error naming the key)."""
     config = FusionConfig(**{**asdict(DEFAULT), **({"method": method} if method else {}), **overrides})
-    for key, allowed in (("method", FUSION_METHODS), ("weighting", WEIGHTINGS), ("normalise", NORMALISATIONS), ("spread", SPREADS)):
+    for key, allowed in (("method", FUSION_METHODS), ("weighting", WEIGHTINGS), ("normalise", NORMALISATIONS), ("spread", SPREADS),
+                         ("null", NULLS)):
         if getattr(config, key) not in allowed:
             raise ValueError(f"fusion {key} must be one of {allowed}, got '{getattr(config, key)}'.")
     if not 0.0 < config.alpha <= 1.0:
@@ -268,7 +289,7 @@ def _split_tables(scores: pd.DataFrame, columns: list[str], config: FusionConfig
 def fused_values(scores: pd.DataFrame, columns: list[str], method: str | None = None, **overrides) -> np.ndarray:
     """(N,) fused evidence over the fused subset of `columns`, computed separately for each split
     (higher = review sooner): the :data:`DEFAULT` recipe, or `method` and any :class:`FusionConfig`
-    field in `overrides` (``by_class``, ``exclude``, ``any_of``, ``weighting``, ``normalise``, ``alpha``, ``spread``;
+    field in `overrides` (``by_class``, ``exclude``, ``any_of``, ``weighting``, ``normalise``, ``alpha``, ``spread``, ``null``;
     the benchmark's candidates)."""
     config = _config(method, overrides)
     out = np.zeros(len(scores), dtype=np.float64)

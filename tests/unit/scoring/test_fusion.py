@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 
 from exemplar.scoring.fusion import (FUSION_METHODS, agreement_weights, family_evidence, fuse_scores, fused_values,
-                                     family_values, label_backbone, normal_scores, null_level, robust_z)
+                                     family_values, label_backbone, normal_scores, null_level, robust_z,
+                                     tail_levels)
 
 
 def planted(n: int = 200) -> pd.DataFrame:
@@ -209,6 +210,27 @@ def test_label_backbone_adds_other_families_only_beyond_their_null_level():
     np.testing.assert_allclose(label_backbone(z.drop(columns="label"), 0.05), [3.0, 2.0, 10.0, 9.0])  # no backbone: max
 
 
+def test_tail_levels_by_hand():
+    # z = 0..7: 75th percentile u = 5.25, exceedances 0.75, 1.75 -> median 1.25, b = 1.25 / ln 2;
+    # level u + b ln(0.25 * 8 / 0.05) = 5.25 + 1.25 * ln(40) / ln 2 = 11.9024, above the normal 2.7344
+    z = pd.DataFrame({"atypical": np.arange(8.0), "flat": np.zeros(8)})
+    levels = tail_levels(z, 0.05)
+    assert levels["atypical"] == pytest.approx(5.25 + 1.25 * np.log(40.0) / np.log(2.0))
+    assert levels["flat"] == pytest.approx(null_level(8, 0.05))  # no exceedance: the normal level
+
+
+def test_tail_level_is_never_laxer_than_normal_and_rises_with_a_heavy_tail():
+    rng = np.random.default_rng(0)
+    n = 4000
+    z = pd.DataFrame({"normal": rng.normal(size=n), "heavy": rng.standard_t(2, size=n)})
+    levels = tail_levels(z, 0.05)
+    assert levels["normal"] >= null_level(n, 0.05)
+    assert levels["heavy"] > levels["normal"] + 1.0
+    # a heavy-tailed family whose clean rows pass the normal level no longer lifts them
+    lifted = {null: int((label_backbone(z.assign(label=0.0), 0.05, null=null) > 0).sum()) for null in ("normal", "tail")}
+    assert lifted["normal"] > 10 and lifted["tail"] < lifted["normal"]
+
+
 def test_on_pure_label_noise_the_backbone_queue_is_the_label_family_order():
     """Other families below their null level change nothing: the queue equals the label family's alone."""
     rng = np.random.default_rng(3)
@@ -253,6 +275,8 @@ def test_fusion_options_are_validated():
         fuse_scores(planted(), ["loss_score"], weighting="vote")
     with pytest.raises(ValueError, match="alpha"):
         fuse_scores(planted(), ["loss_score"], alpha=0.0)
+    with pytest.raises(ValueError, match="null"):
+        fuse_scores(planted(), ["loss_score"], null="gumbel")
 
 
 def test_family_values_are_what_the_max_rule_takes_the_max_of():
