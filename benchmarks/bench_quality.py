@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from exemplar.scoring.crossfit import CrossfitConfig, crossfit_probabilities  # noqa: E402
 from provenance import git_commit  # noqa: E402  (benchmarks/provenance.py)
-from exemplar.scoring.fusion import DEFAULT as FUSION_DEFAULT, family_values, fused_values, split_groups  # noqa: E402
+from exemplar.scoring.fusion import DEFAULT as FUSION_DEFAULT, family_values, fuse_scores, fused_values, split_groups  # noqa: E402
 from exemplar.scoring.quality import detection_metrics, flip_labels, make_atypical  # noqa: E402
 from exemplar.scoring.registry import declared  # noqa: E402
 
@@ -457,6 +457,10 @@ def evaluate_table(table: pd.DataFrame, options: dict[str, dict]) -> dict:
     # each family's z alone, as the default recipe sees it (what the cross-family rule starts from)
     family = family_values(table, columns).fillna(-np.inf)
     out["families"] = {f: _train_metrics(table, family[f].to_numpy(dtype=np.float64)) for f in family.columns}
+    # the report's second order, atypical_rank, exactly as the default fusion writes it (1 = most atypical)
+    fused = fuse_scores(table, columns)
+    if "atypical_rank" in fused.columns:
+        out["atypical_order"] = _train_metrics(table, -fused["atypical_rank"].to_numpy(dtype=np.float64))
     # audit_score as written by the pipeline run (the fusion code of the commit the run used)
     out["pipeline_audit_score"] = _train_metrics(table, table["audit_score"].to_numpy(dtype=np.float64))
     out["anchors"] = {a: _train_metrics(table, table[a].to_numpy()) for a in ("cleanlab_oos_learner", "cleanlab_hgb") if a in table}
@@ -545,6 +549,7 @@ def analyse(tables: Path) -> dict:
             "pipeline_audit_score": {m: _mean(runs, ("pipeline_audit_score",), m) for m in ("average_precision", "auroc")},
             "anchors_ap": anchors,
             "families_ap": {f: _mean(runs, ("families", f), "average_precision") for f in sorted({f for r in runs for f in r.get("families", {})})},
+            "atypical_order_ap": _mean(runs, ("atypical_order",), "average_precision"),
             "signals_ap": {s: member_ap[s][name] for s in signal_names},
             "pipeline_seconds": [r["pipeline_seconds"] for r in runs],
             "goal_vs_anchor": bool(held["average_precision"] >= anchors["cleanlab_oos_learner"]),
@@ -586,11 +591,12 @@ def markdown(report: dict) -> str:
                      f"{yes[body['goal_vs_hgb']]} | {yes[body['goal_vs_median_member_here']]} ({body['median_member_ap_here']:.3f}) | "
                      f"`{body['best_member_here']}` {body['best_member_ap_here']:.3f} |")
     families = sorted({f for body in scenarios.values() for f in body.get("families_ap", {})})
-    lines += ["", "| scenario | " + " | ".join(f"`{f}` family alone" for f in families) + " | default fusion (chosen on all) |",
-              "|---|" + "---|" * (len(families) + 1)]
+    lines += ["", "| scenario | " + " | ".join(f"`{f}` family alone" for f in families)
+              + " | atypical order (`atypical_rank`) | default fusion (chosen on all) |",
+              "|---|" + "---|" * (len(families) + 2)]
     for name, body in scenarios.items():
         alone = " | ".join(f"{body['families_ap'].get(f, float('nan')):.3f}" for f in families)
-        lines.append(f"| {name} | {alone} | {body['default_ap']:.3f} |")
+        lines.append(f"| {name} | {alone} | {body.get('atypical_order_ap', float('nan')):.3f} | {body['default_ap']:.3f} |")
     selection = report["selection"]
     margins = selection.get("worst_margin_on_all", {})
     ranked = sorted(selection["mean_ap_on_all"], key=lambda k: (-round(margins.get(k, 0.0), 6), -selection["mean_ap_on_all"][k]))

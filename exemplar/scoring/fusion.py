@@ -9,18 +9,18 @@ Default recipe (:data:`DEFAULT`, method ``label_backbone``; chosen by leave-one-
 benchmark suite: benchmarks/results/quality.json, docs/scoring.md):
 
 1. Only signals declared with a direction (+1, or -1 = lower is more suspicious) next to their registration
-   (:data:`exemplar.scoring.registry.SIGNALS`) enter, less the recipe's ``exclude`` (none by default;
-   the candidate ``no_weak_label`` leaves out EL2N, GraNd and forgetting); ``is_label_conflict`` (keep.parquet) enters the
-   label family as a 0/1 column. Each column is **centred within its given class** (minus the class
-   median, so a class that is hard for every model does not fill the queue) and scaled by the pooled
-   robust spread over all rows: the larger of 1.4826 MAD and 1.4826 x the median of the positive
-   deviations (spread ``upper_mad``: a loss where most rows sit near 0 has a collapsed MAD, and its
-   tail's z would run to the thousands; the std when the MAD is 0, 1 when both are 0; a per-class
-   spread would inflate the mild deviations of an easy class). NaN stays NaN.
-2. A family's evidence (``label``, ``atypical``, ``compression``, ...) is the weighted mean z of its
-   members (weighting ``agreement``: :func:`agreement_weights`, the consensus eigenvector of their rank
-   correlations; the candidate ``mean`` weights them equally); the families in ``any_of`` (default:
-   ``atypical``) take the max of their members instead.
+   (:data:`exemplar.scoring.registry.SIGNALS`) enter, less the recipe's ``exclude`` (by default the weak
+   label members EL2N, GraNd and forgetting: the member set ``no_weak_label``); ``is_label_conflict``
+   (keep.parquet) enters the label family as a 0/1 column. Each column is **centred within its given
+   class** (minus the class median, so a class that is hard for every model does not fill the queue) and
+   scaled by the pooled robust spread over all rows, 1.4826 MAD (spread ``mad``; the std when the MAD is
+   0, 1 when both are 0; a per-class spread would inflate the mild deviations of an easy class; the
+   candidate ``upper_mad`` takes the larger of it and the upper-half MAD, which does not collapse when
+   most rows sit at a floor). NaN stays NaN.
+2. A family's evidence (``label``, ``atypical``, ``compression``, ...) is the mean z of its members
+   (weighting ``mean``; the candidate ``agreement`` weights them by :func:`agreement_weights`, the
+   consensus eigenvector of their rank correlations); the families in ``any_of`` (none by default; the
+   candidate ``atypical``) take the max of their members instead.
 3. Each family's evidence is robust-z-scored again over the group (same spread), so families share one scale. A
    **sparse** family (MAD 0: more than half its rows tie, e.g. ``cie_score``) is capped at the
    median over the dense families of their 99th-percentile z.
@@ -31,20 +31,21 @@ benchmark suite: benchmarks/results/quality.json, docs/scoring.md):
    lifted. The candidate null ``tail`` (:func:`tail_levels`) fits each family's own upper tail instead
    of assuming a normal one, so heavy-tailed clean rows need more to be lifted.
 
-``atypical_rank`` is a second order, by the ``atypical`` family's z alone, within each split: the
+``atypical_rank`` is a second order, by the ``atypical`` family's z alone (always the max of its members,
+whatever the recipe's ``any_of``: standing out in input space or in embedding space is enough), within each split: the
 fused queue is led by label evidence and finds few rows whose labels are right but whose inputs were
 mis-entered (docs/scoring.md), so the report offers that order next to the audit order.
 
 Other methods, kept for the benchmark's selection: ``label_backbone_product`` (log of the backbone
 times the other families' excess), ``family_z_max`` (max over families), ``family_z_mean`` (mean over
 families), ``family_rank_max`` (percentile ranks instead of z), ``rank_mean`` (mean percentile rank over
-all fused columns); column scale ``normal_scores`` (within-class ranks -> normal quantiles); spread ``mad`` (the MAD alone,
-the default until the fourth round of the suite).
+all fused columns); column scale ``normal_scores`` (within-class ranks -> normal quantiles); spread ``upper_mad`` (the
+default of the fourth round of the suite); null level ``tail``; member sets with EL2N, GraNd and forgetting.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -71,12 +72,12 @@ class FusionConfig:
 
     method: str = "label_backbone"  # one of FUSION_METHODS
     by_class: bool = True  # centre (robust_z) or rank (normal_scores) each column within its given class
-    exclude: tuple[str, ...] = ()  # columns left out (member set chosen by the suite: () = every declared signal; the candidate no_weak_label leaves out el2n, grand and forgetting)
-    any_of: tuple[str, ...] = ("atypical",)  # families whose evidence is the max of their members (input and embedding space are different views)
-    weighting: str = "agreement"  # mean | agreement (members weighted by the consensus eigenvector)
+    exclude: tuple[str, ...] = ("el2n_score", "grand_score", "forgetting_score")  # columns left out (member set chosen by the suite: no_weak_label; () = every declared signal)
+    any_of: tuple[str, ...] = ()  # families whose evidence is the max of their members (candidate: ("atypical",), input and embedding space as different views)
+    weighting: str = "mean"  # mean | agreement (members weighted by the consensus eigenvector)
     normalise: str = "robust_z"  # robust_z (median / MAD) | normal_scores (within-class rank -> normal quantile)
     alpha: float = 0.05  # label_backbone: another family adds evidence beyond its Bonferroni null level z_(alpha / n)
-    spread: str = "upper_mad"  # robust_z's scale (SPREADS): mad | upper_mad (does not collapse when most rows sit at a floor)
+    spread: str = "mad"  # robust_z's scale (SPREADS): mad | upper_mad (does not collapse when most rows sit at a floor)
     null: str = "normal"  # label_backbone's null level (NULLS): normal (Bonferroni) | tail (fitted to each family's upper quarter)
 
 
@@ -341,11 +342,12 @@ def fuse_scores(scores: pd.DataFrame, columns: list[str], method: str | None = N
     """Add ``audit_score``, ``audit_rank`` (training rows) and ``audit_rank_test`` (test rows) to a copy
     of `scores` (ranks 1 = review first, ties broken by id, NaN outside their group), and, when an
     atypical signal is fused, ``atypical_rank``: every row ranked within its own split by the ``atypical``
-    family's z alone (1 = the most atypical input; the recipe's normalisation and spread). The fused queue
-    is led by label evidence (docs/scoring.md: on rows whose labels are right but whose inputs were
-    mis-entered it finds few), so atypical inputs get an order of their own. Each group's family z is
-    computed once and serves both."""
+    family's z alone (1 = the most atypical input; the max of its members, with the recipe's normalisation
+    and spread). The fused queue is led by label evidence (docs/scoring.md: on rows whose labels are right
+    but whose inputs were mis-entered it finds few), so atypical inputs get an order of their own. When the
+    recipe already takes the atypical family's max, each group's family z is computed once and serves both."""
     config = _config(method, overrides)
+    order_config = replace(config, any_of=tuple(sorted({*config.any_of, ATYPICAL})))
     values = np.zeros(len(scores), dtype=np.float64)
     atypical = np.full(len(scores), np.nan)
     has_atypical = False
@@ -353,7 +355,8 @@ def fuse_scores(scores: pd.DataFrame, columns: list[str], method: str | None = N
         family_z = _family_z(part, labels, config)
         values[rows] = _group_values(part, labels, config, family_z).to_numpy(dtype=np.float64)
         if ATYPICAL in family_z.columns:
-            atypical[rows], has_atypical = family_z[ATYPICAL].to_numpy(dtype=np.float64), True
+            order_z = family_z if order_config == config else _family_z(part, labels, order_config)
+            atypical[rows], has_atypical = order_z[ATYPICAL].to_numpy(dtype=np.float64), True
     fused = scores.copy()
     fused["audit_score"] = values
     ids = fused["id"].to_numpy()

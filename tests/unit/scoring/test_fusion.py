@@ -4,7 +4,7 @@ import pytest
 
 from exemplar.scoring.fusion import (FUSION_METHODS, agreement_weights, family_evidence, fuse_scores, fused_values,
                                      family_values, label_backbone, normal_scores, null_level, robust_z,
-                                     tail_levels)
+                                     class_robust_z, tail_levels)
 
 
 def planted(n: int = 200) -> pd.DataFrame:
@@ -47,6 +47,29 @@ def test_atypical_rank_orders_each_split_by_the_atypical_family_alone():
     assert test.set_index("id").at["r160", "atypical_rank"] == 1
     outlier = train.sort_values("atypical_rank")["outlier_score"].to_numpy()
     assert np.all(np.diff(outlier) <= 0)  # one atypical member: its order, whatever the label evidence
+
+
+def test_atypical_rank_takes_the_max_of_its_members_whatever_the_recipe():
+    """Standing out in one space is enough for the atypical order, also when the fused recipe averages
+    the atypical family (any_of=()): a row extreme in input space alone leads it."""
+    frame = planted().assign(input_outlier_score=np.random.default_rng(1).gamma(2.0, size=200))
+    frame.loc[9, "input_outlier_score"] = 60.0
+    frame.loc[11, ["outlier_score", "input_outlier_score"]] = [9.0, 9.0]  # high in both, extreme in neither
+    columns = ["loss_score", "margin_score", "outlier_score", "input_outlier_score"]
+    for any_of in ((), ("atypical",)):
+        ranks = fuse_scores(frame, columns, any_of=any_of).set_index("id")["atypical_rank"]
+        assert ranks["r005"] <= 2 and ranks["r009"] <= 2, (any_of, ranks["r005"], ranks["r009"])
+    z = class_robust_z(frame[["outlier_score", "input_outlier_score"]], None)
+    expected = _ranks_by(z.max(axis=1).to_numpy(), frame["id"].to_numpy())
+    np.testing.assert_array_equal(fuse_scores(frame, columns, any_of=()).set_index("id").loc[frame["id"], "atypical_rank"], expected)
+
+
+def _ranks_by(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """1-based ranks by descending value, ties by id: the reference for a capped family's order (no sparse cap here)."""
+    order = sorted(range(len(values)), key=lambda i: (-values[i], str(ids[i])))
+    rank = np.empty(len(values), dtype=np.int64)
+    rank[order] = np.arange(1, len(values) + 1)
+    return rank
 
 
 def test_no_atypical_rank_without_an_atypical_signal():
