@@ -401,8 +401,8 @@ def candidates() -> dict[str, dict]:
     space are different views) x how a family weights its members (mean, or agreement: the consensus
     eigenvector) x the robust z's spread (the MAD, or the larger of it and the upper-half MAD; the second
     added, declared before its figures, in the fourth round); for the label_backbone methods, also the null
-    level fitted to each family's upper tail (``|null=tail``: ``null="tail"``; fifth round, declared before
-    its figures). For the record, smaller slices: global
+    level fitted to each family's upper tail (``|null=tail``: ``null="tail"``) and trimmed family means
+    (``|trim``: ``trim=True``), both in the fifth round, declared before their figures. For the record, smaller slices: global
     normalisation, and the column scale from within-class ranks (normal scores); the rank-based methods
     have their own scale."""
     in_sample = ("loss_score", "margin_score", "el2n_score", "grand_score", "confidently_wrong_score",
@@ -422,6 +422,11 @@ def candidates() -> dict[str, dict]:
     grid += [(name, method, True, member, any_of, weighting, "robust_z", spread) for name, method in backbones.items()
              for member in members for any_of in ((), ("atypical",)) for weighting in ("agreement", "mean")
              for spread in ("mad", "upper_mad")]
+    # fifth round, second axis, declared before its figures: trimmed family means
+    trims = {name: {**method, "trim": True} for name, method in scaled.items() if name.startswith("label_backbone")}
+    grid += [(name, method, True, member, any_of, weighting, "robust_z", spread) for name, method in trims.items()
+             for member in members for any_of in ((), ("atypical",)) for weighting in ("agreement", "mean")
+             for spread in ("mad", "upper_mad")]
     grid += [(name, method, False, "all", any_of, "mean", "robust_z", "mad") for name, method in scaled.items() for any_of in ((), ("atypical",))]
     grid += [(name, method, True, "all", any_of, "mean", "normal_scores", "mad") for name, method in scaled.items() for any_of in ((), ("atypical",))]
     grid += [(name, method, by_class, member, any_of, "mean", "robust_z", "mad") for name, method in ranked.items()
@@ -430,7 +435,8 @@ def candidates() -> dict[str, dict]:
     for name, method, by_class, member, any_of, weighting, normalise, spread in grid:
         key = (f"{name}|norm={'class' if by_class else 'global'}|members={member}"
                f"|atypical={'max' if any_of else 'mean'}|weighting={weighting}|scale={normalise}"
-               + ("" if spread == "mad" else f"|spread={spread}") + ("|null=tail" if method.get("null") == "tail" else ""))
+               + ("" if spread == "mad" else f"|spread={spread}") + ("|null=tail" if method.get("null") == "tail" else "")
+               + ("|trim" if method.get("trim") else ""))
         out[key] = {**method, "by_class": by_class, "exclude": members[member], "any_of": any_of,
                     "weighting": weighting, "normalise": normalise, "spread": spread}
     return out

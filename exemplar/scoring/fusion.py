@@ -79,6 +79,7 @@ class FusionConfig:
     alpha: float = 0.05  # label_backbone: another family adds evidence beyond its Bonferroni null level z_(alpha / n)
     spread: str = "mad"  # robust_z's scale (SPREADS): mad | upper_mad (does not collapse when most rows sit at a floor)
     null: str = "normal"  # label_backbone's null level (NULLS): normal (Bonferroni) | tail (fitted to each family's upper quarter)
+    trim: bool = False  # a family's mean drops each row's largest and smallest member z (3+ members present)
 
 
 DEFAULT = FusionConfig()
@@ -160,10 +161,27 @@ def agreement_weights(members: pd.DataFrame) -> pd.Series:
     return pd.Series((1.0 - share) + share * lead * count / lead.sum(), index=members.columns)
 
 
-def family_evidence(z: pd.DataFrame, any_of: tuple[str, ...] = (), weighting: str = "mean") -> pd.DataFrame:
+def trimmed(members: pd.DataFrame) -> pd.DataFrame:
+    """(n, C) `members` with each row's largest and smallest value set to NaN where the row has at least 3
+    values (one of each when tied): the mean of what is left is a trimmed mean, so one member whose z runs
+    to the hundreds on a row cannot decide the family's evidence alone."""
+    values = members.to_numpy(dtype=np.float64, copy=True)
+    rows = np.flatnonzero(np.isfinite(values).sum(axis=1) >= 3)
+    if len(rows):
+        part = values[rows]
+        high = np.nanargmax(part, axis=1)
+        low = np.nanargmin(np.where(np.arange(part.shape[1]) == high[:, None], np.nan, part), axis=1)
+        part[np.arange(len(rows)), high] = np.nan
+        part[np.arange(len(rows)), low] = np.nan
+        values[rows] = part
+    return pd.DataFrame(values, index=members.index, columns=members.columns)
+
+
+def family_evidence(z: pd.DataFrame, any_of: tuple[str, ...] = (), weighting: str = "mean", trim: bool = False) -> pd.DataFrame:
     """(N, F) per family: the mean of its columns (skipping NaN), weighted by :func:`agreement_weights`
-    when `weighting` is ``agreement``, or their max for the families in `any_of` (members that look in
-    different spaces, where standing out in one is enough)."""
+    when `weighting` is ``agreement`` (weights from all members), of what :func:`trimmed` leaves when
+    `trim`, or their max for the families in `any_of` (members that look in different spaces, where
+    standing out in one is enough)."""
     names = families(list(z.columns))
     out = {}
     for family in sorted(set(names)):
@@ -172,6 +190,7 @@ def family_evidence(z: pd.DataFrame, any_of: tuple[str, ...] = (), weighting: st
             out[family] = members.max(axis=1)
             continue
         weights = agreement_weights(members) if weighting == "agreement" else pd.Series(1.0, index=members.columns)
+        members = trimmed(members) if trim else members
         present = members.notna().mul(weights, axis=1).sum(axis=1)
         out[family] = members.mul(weights, axis=1).sum(axis=1, min_count=1) / present.where(present > 0)
     return pd.DataFrame(out, index=z.index)
@@ -233,7 +252,7 @@ def label_backbone(family_z: pd.DataFrame, alpha: float, product: bool = False, 
 def _family_z(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig) -> pd.DataFrame:
     """(n, F) each family's capped robust z in one group (steps 1-3 of the module docstring)."""
     scaled = normal_scores(table, labels) if config.normalise == "normal_scores" else class_robust_z(table, labels, config.spread)
-    return capped_family_z(family_evidence(scaled, config.any_of, config.weighting), config.spread)
+    return capped_family_z(family_evidence(scaled, config.any_of, config.weighting, config.trim), config.spread)
 
 
 def _group_values(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig,
@@ -290,7 +309,7 @@ def _split_tables(scores: pd.DataFrame, columns: list[str], config: FusionConfig
 def fused_values(scores: pd.DataFrame, columns: list[str], method: str | None = None, **overrides) -> np.ndarray:
     """(N,) fused evidence over the fused subset of `columns`, computed separately for each split
     (higher = review sooner): the :data:`DEFAULT` recipe, or `method` and any :class:`FusionConfig`
-    field in `overrides` (``by_class``, ``exclude``, ``any_of``, ``weighting``, ``normalise``, ``alpha``, ``spread``, ``null``;
+    field in `overrides` (``by_class``, ``exclude``, ``any_of``, ``weighting``, ``normalise``, ``alpha``, ``spread``, ``null``, ``trim``;
     the benchmark's candidates)."""
     config = _config(method, overrides)
     out = np.zeros(len(scores), dtype=np.float64)

@@ -4,7 +4,7 @@ import pytest
 
 from exemplar.scoring.fusion import (FUSION_METHODS, agreement_weights, family_evidence, fuse_scores, fused_values,
                                      family_values, label_backbone, normal_scores, null_level, robust_z,
-                                     class_robust_z, tail_levels)
+                                     class_robust_z, tail_levels, trimmed)
 
 
 def planted(n: int = 200) -> pd.DataFrame:
@@ -231,6 +231,18 @@ def test_label_backbone_adds_other_families_only_beyond_their_null_level():
     expected = [1.0 + (3.0 - level), 2.0, 0.0 + (10.0 - level) + (2.5 - level), 0.0 + (9.0 - level)]  # NaN label -> the lowest
     np.testing.assert_allclose(label_backbone(z, 0.05), expected)
     np.testing.assert_allclose(label_backbone(z.drop(columns="label"), 0.05), [3.0, 2.0, 10.0, 9.0])  # no backbone: max
+
+
+def test_trimmed_family_mean_by_hand():
+    members = pd.DataFrame({"a": [600.0, 1.0, 2.0, np.nan], "b": [5.0, 1.0, 4.0, 3.0], "c": [4.0, 1.0, np.nan, 1.0],
+                            "d": [3.0, 1.0, 6.0, np.nan]})
+    kept = trimmed(members)
+    # row 0 drops 600 and 3; row 1 (all tied) one max and one min; row 2 drops 6 and 2; row 3 (2 present) keeps both
+    np.testing.assert_allclose(kept.mean(axis=1), [4.5, 1.0, 4.0, 2.0])
+    assert kept.notna().sum(axis=1).tolist() == [2, 2, 1, 2]
+    label = members.set_axis(["self_influence_score", "loss_score", "margin_score", "low_confidence_score"], axis=1)
+    np.testing.assert_allclose(family_evidence(label, trim=True)["label"], [4.5, 1.0, 4.0, 2.0])
+    np.testing.assert_allclose(family_evidence(label)["label"], [153.0, 1.0, 4.0, 2.0])  # untrimmed: 600 decides row 0
 
 
 def test_tail_levels_by_hand():
