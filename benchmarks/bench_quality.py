@@ -402,9 +402,9 @@ def candidates() -> dict[str, dict]:
     eigenvector) x the robust z's spread (the MAD, or the larger of it and the upper-half MAD; the second
     added, declared before its figures, in the fourth round); for the label_backbone methods, also the null
     level fitted to each family's upper tail (``|null=tail``: ``null="tail"``) and trimmed family means
-    (``|trim``: ``trim=True``), both in the fifth round, declared before their figures. For the record, smaller slices: global
-    normalisation, and the column scale from within-class ranks (normal scores); the rank-based methods
-    have their own scale."""
+    (``|mean=trimmed``: ``trim=True``), both in the fifth round, declared before their figures. For the
+    record, smaller slices: global normalisation, and the column scale from within-class ranks (normal
+    scores); the rank-based methods have their own scale."""
     in_sample = ("loss_score", "margin_score", "el2n_score", "grand_score", "confidently_wrong_score",
                  "self_influence_score", "forgetting_score", "low_confidence_score")
     members = {"all": (), "no_weak_label": ("el2n_score", "grand_score", "forgetting_score"),
@@ -436,7 +436,7 @@ def candidates() -> dict[str, dict]:
         key = (f"{name}|norm={'class' if by_class else 'global'}|members={member}"
                f"|atypical={'max' if any_of else 'mean'}|weighting={weighting}|scale={normalise}"
                + ("" if spread == "mad" else f"|spread={spread}") + ("|null=tail" if method.get("null") == "tail" else "")
-               + ("|trim" if method.get("trim") else ""))
+               + ("|mean=trimmed" if method.get("trim") else ""))
         out[key] = {**method, "by_class": by_class, "exclude": members[member], "any_of": any_of,
                     "weighting": weighting, "normalise": normalise, "spread": spread}
     return out
