@@ -607,7 +607,7 @@ def markdown(report: dict) -> str:
     margins = selection.get("worst_margin_on_all", {})
     ranked = sorted(selection["mean_ap_on_all"], key=lambda k: (-round(margins.get(k, 0.0), 6), -selection["mean_ap_on_all"][k]))
     lines += ["", "| candidate | worst AP - anchor over scenarios | mean AP over scenarios |", "|---|---|---|",
-              *[f"| {cell(k)} | {margins.get(k, float('nan')):+.4f} | {selection['mean_ap_on_all'][k]:.4f} |" for k in ranked[:12]]]
+              *[f"| {cell(k)} | {margins.get(k, float('nan')):+.5f} | {selection['mean_ap_on_all'][k]:.4f} |" for k in ranked[:12]]]
     by_mean = selection.get("by_mean_ap", {})
     if by_mean:
         lines += ["", f"By mean AP instead (`selection.by_mean_ap`), chosen on all: {cell(by_mean['chosen_on_all'])}", "",
