@@ -19,8 +19,9 @@ benchmark suite: benchmarks/results/quality.json, docs/scoring.md):
    most rows sit at a floor). NaN stays NaN.
 2. A family's evidence (``label``, ``atypical``, ``compression``, ...) is the mean z of its members
    (weighting ``mean``; the candidate ``agreement`` weights them by :func:`agreement_weights`, the
-   consensus eigenvector of their rank correlations); the families in ``any_of`` (none by default; the
-   candidate ``atypical``) take the max of their members instead.
+   consensus eigenvector of their rank correlations; the candidate ``trim`` drops each row's largest and
+   smallest member z first: :func:`trimmed`); the families in ``any_of`` (none by default; the candidate
+   ``atypical``) take the max of their members instead.
 3. Each family's evidence is robust-z-scored again over the group (same spread), so families share one scale. A
    **sparse** family (MAD 0: more than half its rows tie, e.g. ``cie_score``) is capped at the
    median over the dense families of their 99th-percentile z.
@@ -31,16 +32,17 @@ benchmark suite: benchmarks/results/quality.json, docs/scoring.md):
    lifted. The candidate null ``tail`` (:func:`tail_levels`) fits each family's own upper tail instead
    of assuming a normal one, so heavy-tailed clean rows need more to be lifted.
 
-``atypical_rank`` is a second order, by the ``atypical`` family's z alone (always the max of its members,
-whatever the recipe's ``any_of``: standing out in input space or in embedding space is enough), within each split: the
-fused queue is led by label evidence and finds few rows whose labels are right but whose inputs were
-mis-entered (docs/scoring.md), so the report offers that order next to the audit order.
+``atypical_rank`` is a second order, within each split, by the ``atypical`` family's z alone (always the
+max of its members, whatever the recipe's ``any_of``: standing out in input space or in embedding space
+is enough): the fused queue is led by label evidence and finds few rows whose labels are right but whose
+inputs were mis-entered (docs/scoring.md), so the report offers that order next to the audit order.
 
 Other methods, kept for the benchmark's selection: ``label_backbone_product`` (log of the backbone
 times the other families' excess), ``family_z_max`` (max over families), ``family_z_mean`` (mean over
 families), ``family_rank_max`` (percentile ranks instead of z), ``rank_mean`` (mean percentile rank over
-all fused columns); column scale ``normal_scores`` (within-class ranks -> normal quantiles); spread ``upper_mad`` (the
-default of the fourth round of the suite); null level ``tail``; member sets with EL2N, GraNd and forgetting.
+all fused columns); column scale ``normal_scores`` (within-class ranks -> normal quantiles); spread
+``upper_mad``, agreement weights, the atypical max and every member (the default of the fourth round of
+the suite); null level ``tail``; trimmed family means.
 """
 
 from __future__ import annotations
