@@ -414,19 +414,14 @@ def candidates() -> dict[str, dict]:
               "label_backbone_product_a0.05": {"method": "label_backbone_product", "alpha": 0.05},
               "family_z_max": {"method": "family_z_max"}, "family_z_mean": {"method": "family_z_mean"}}
     ranked = {"family_rank_max": {"method": "family_rank_max"}, "rank_mean": {"method": "rank_mean"}}
-    grid = [(name, method, True, member, any_of, weighting, "robust_z", spread) for name, method in scaled.items()
-            for member in members for any_of in ((), ("atypical",)) for weighting in ("agreement", "mean")
-            for spread in ("mad", "upper_mad")]
-    # fifth round, declared before its figures: the backbone's null level fitted to each family's upper tail
-    backbones = {name: {**method, "null": "tail"} for name, method in scaled.items() if name.startswith("label_backbone")}
-    grid += [(name, method, True, member, any_of, weighting, "robust_z", spread) for name, method in backbones.items()
-             for member in members for any_of in ((), ("atypical",)) for weighting in ("agreement", "mean")
-             for spread in ("mad", "upper_mad")]
-    # fifth round, second axis, declared before its figures: trimmed family means
-    trims = {name: {**method, "trim": True} for name, method in scaled.items() if name.startswith("label_backbone")}
-    grid += [(name, method, True, member, any_of, weighting, "robust_z", spread) for name, method in trims.items()
-             for member in members for any_of in ((), ("atypical",)) for weighting in ("agreement", "mean")
-             for spread in ("mad", "upper_mad")]
+    # fifth round, declared before their figures: the backbone methods again with the null level fitted to
+    # each family's upper tail, and again with trimmed family means
+    backbones = {name: method for name, method in scaled.items() if name.startswith("label_backbone")}
+    variants = [scaled, *({name: {**method, **extra} for name, method in backbones.items()}
+                          for extra in ({"null": "tail"}, {"trim": True}))]
+    grid = [(name, method, True, member, any_of, weighting, "robust_z", spread) for methods in variants
+            for name, method in methods.items() for member in members for any_of in ((), ("atypical",))
+            for weighting in ("agreement", "mean") for spread in ("mad", "upper_mad")]
     grid += [(name, method, False, "all", any_of, "mean", "robust_z", "mad") for name, method in scaled.items() for any_of in ((), ("atypical",))]
     grid += [(name, method, True, "all", any_of, "mean", "normal_scores", "mad") for name, method in scaled.items() for any_of in ((), ("atypical",))]
     grid += [(name, method, by_class, member, any_of, "mean", "robust_z", "mad") for name, method in ranked.items()

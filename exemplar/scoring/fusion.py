@@ -234,9 +234,10 @@ def tail_levels(family_z: pd.DataFrame, alpha: float) -> pd.Series:
 
 
 def label_backbone(family_z: pd.DataFrame, alpha: float, product: bool = False, null: str = "normal") -> pd.Series:
-    """(n,) the backbone family's z plus, for every other family, how far it rises beyond
-    its null level (0 below it): :func:`null_level` when `null` is ``normal``, :func:`tail_levels` when ``tail``. On data where only labels are wrong the other families stay under
-    their null level and the queue is the label evidence alone; a row that stands out in another family
+    """(n,) the backbone family's z plus, for every other family, how far it rises beyond its null level
+    (0 below it): :func:`null_level` when `null` is ``normal``, :func:`tail_levels` when ``tail``. On data
+    where only labels are wrong the other families stay under their null level and the queue is the label
+    evidence alone; a row that stands out in another family
     beyond what noise reaches is lifted. `product`: combine as sign(b) log(1 + |b|) + log(1 + excess)
     (evidence multiplies: a row strong in both families beats one strong in the backbone alone, whatever
     the backbone's tail). Without a backbone family: the max over families."""
@@ -251,10 +252,19 @@ def label_backbone(family_z: pd.DataFrame, alpha: float, product: bool = False, 
     return backbone + excess
 
 
+def _scaled(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig) -> pd.DataFrame:
+    """(n, C) every fused column on one scale within its class (step 1 of the module docstring)."""
+    return normal_scores(table, labels) if config.normalise == "normal_scores" else class_robust_z(table, labels, config.spread)
+
+
+def _families_of(scaled: pd.DataFrame, config: FusionConfig) -> pd.DataFrame:
+    """(n, F) each family's capped robust z from the scaled columns (steps 2-3 of the module docstring)."""
+    return capped_family_z(family_evidence(scaled, config.any_of, config.weighting, config.trim), config.spread)
+
+
 def _family_z(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig) -> pd.DataFrame:
     """(n, F) each family's capped robust z in one group (steps 1-3 of the module docstring)."""
-    scaled = normal_scores(table, labels) if config.normalise == "normal_scores" else class_robust_z(table, labels, config.spread)
-    return capped_family_z(family_evidence(scaled, config.any_of, config.weighting, config.trim), config.spread)
+    return _families_of(_scaled(table, labels, config), config)
 
 
 def _group_values(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig,
@@ -366,17 +376,19 @@ def fuse_scores(scores: pd.DataFrame, columns: list[str], method: str | None = N
     family's z alone (1 = the most atypical input; the max of its members, with the recipe's normalisation
     and spread). The fused queue is led by label evidence (docs/scoring.md: on rows whose labels are right
     but whose inputs were mis-entered it finds few), so atypical inputs get an order of their own. When the
-    recipe already takes the atypical family's max, each group's family z is computed once and serves both."""
+    recipe already takes the atypical family's max, each group's family z is computed once and serves both;
+    otherwise the two share the scaled columns."""
     config = _config(method, overrides)
     order_config = replace(config, any_of=tuple(sorted({*config.any_of, ATYPICAL})))
     values = np.zeros(len(scores), dtype=np.float64)
     atypical = np.full(len(scores), np.nan)
     has_atypical = False
     for rows, part, labels in _split_tables(scores, columns, config):
-        family_z = _family_z(part, labels, config)
+        scaled = _scaled(part, labels, config)
+        family_z = _families_of(scaled, config)
         values[rows] = _group_values(part, labels, config, family_z).to_numpy(dtype=np.float64)
         if ATYPICAL in family_z.columns:
-            order_z = family_z if order_config == config else _family_z(part, labels, order_config)
+            order_z = family_z if order_config == config else _families_of(scaled, order_config)
             atypical[rows], has_atypical = order_z[ATYPICAL].to_numpy(dtype=np.float64), True
     fused = scores.copy()
     fused["audit_score"] = values
