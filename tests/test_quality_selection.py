@@ -1,0 +1,60 @@
+"""The quality suite's selection rules (benchmarks/bench_quality.py) on hand-made per-seed APs: the strict
+worst margin, the one-standard-error tolerance (the shipped rule since round 6) and leave-one-scenario-out."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tests.test_score_quality import bench_quality
+
+
+def _runs(candidates: dict[str, list[float]], anchor: list[float]) -> list[dict]:
+    """One scenario's runs: {candidate: AP per seed} and the anchor's AP per seed, seeds 0, 1, ..."""
+    return [{"seed": seed, "anchors": {"cleanlab_oos_learner": {"average_precision": anchor[seed]}},
+             "candidates": {key: {"average_precision": aps[seed], "auroc": 0.5} for key, aps in candidates.items()}}
+            for seed in range(len(anchor))]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return bench_quality()
+
+
+# Scenario "hard": A's worst margin is 0.00, B's -0.01, C's -0.20; A's per-seed margins there are
+# (+0.02, -0.02, 0.00): std 0.02, standard error 0.02 / sqrt(3) = 0.01155, so B ties with A and wins on mean AP.
+SUITE = {
+    "hard": _runs({"A": [0.72, 0.68, 0.70], "B": [0.69, 0.69, 0.69], "C": [0.50, 0.50, 0.50]}, [0.70, 0.70, 0.70]),
+    "easy": _runs({"A": [0.80, 0.80, 0.80], "B": [0.95, 0.95, 0.95], "C": [0.99, 0.99, 0.99]}, [0.70, 0.70, 0.70]),
+}
+
+
+def test_margin_standard_error_is_the_paired_seed_standard_error(bench):
+    assert bench.margin_standard_error(SUITE["hard"], "A") == pytest.approx(0.02 / math.sqrt(3))
+    assert bench.margin_standard_error(SUITE["hard"], "B") == pytest.approx(0.0)
+    assert bench.margin_standard_error(SUITE["hard"][:1], "A") == 0.0  # one seed: no tolerance
+
+
+def test_strict_rule_takes_the_best_worst_margin_and_one_se_the_best_mean_within_tolerance(bench):
+    keys = ["A", "B", "C"]
+    assert bench.leave_one_scenario_out(SUITE, keys, "worst_margin")["chosen_on_all"] == "A"
+    assert bench.leave_one_scenario_out(SUITE, keys, "mean_ap")["chosen_on_all"] == "B"  # mean AP: B 0.82, A 0.75, C 0.745
+    chosen = bench.leave_one_scenario_out(SUITE, keys, "one_se")
+    assert chosen["chosen_on_all"] == "B"
+    assert chosen["tolerance_on_all"]["strict_best"] == "A"
+    assert chosen["tolerance_on_all"]["its_worst_scenario"] == "hard"
+    assert sorted(chosen["tolerance_on_all"]["tied"]) == ["A", "B"]
+
+
+def test_one_se_is_the_strict_rule_when_the_seeds_agree(bench):
+    steady = {**SUITE, "hard": _runs({"A": [0.70] * 3, "B": [0.69] * 3, "C": [0.50] * 3}, [0.70] * 3)}
+    assert bench.leave_one_scenario_out(steady, ["A", "B", "C"], "one_se")["chosen_on_all"] == "A"
+
+
+def test_held_out_choice_never_sees_the_held_out_scenario(bench):
+    held = bench.leave_one_scenario_out(SUITE, ["A", "B", "C"], "one_se")["held_out"]
+    # with "hard" held out only "easy" is left, where C is best by every rule; with "easy" held out, A and B
+    # tie on "hard" (B's -0.01 is inside A's standard error there) and A has the higher mean AP there
+    assert held["hard"]["chosen"] == "C" and held["hard"]["average_precision"] == pytest.approx(0.50)
+    assert held["easy"]["chosen"] == "A" and held["easy"]["average_precision"] == pytest.approx(0.80)
