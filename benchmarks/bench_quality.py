@@ -427,7 +427,7 @@ def shipped(key: str) -> bool:
     are requirements of the product (issue 9), not free choices: the suite plants no compression-sensitive
     rows, so it cannot judge the compression family, and dropping it would tune to the suite."""
     parts = dict(part.split("=", 1) for part in key.split("|")[1:])
-    return parts["norm"] == "class" and parts["members"] != "no_compression"
+    return parts["norm"] in ("class", "undisputed") and parts["members"] != "no_compression"
 
 
 def candidates() -> dict[str, dict]:
@@ -439,9 +439,11 @@ def candidates() -> dict[str, dict]:
     eigenvector) x the robust z's spread (the MAD, or the larger of it and the upper-half MAD; the second
     added, declared before its figures, in the fourth round); for the label_backbone methods, also the null
     level fitted to each family's upper tail (``|null=tail``: ``null="tail"``) and trimmed family means
-    (``|mean=trimmed``: ``trim=True``), both in the fifth round, declared before their figures. For the
-    record, smaller slices: global normalisation, and the column scale from within-class ranks (normal
-    scores); the rank-based methods have their own scale."""
+    (``|mean=trimmed``: ``trim=True``), both in the fifth round, declared before their figures; in the sixth
+    (declared before its figures) the backbone methods, with either null level, centred within class on the
+    undisputed rows (``norm=undisputed``: ``centre="undisputed"``), and for the record the same grid with no
+    class centring (``norm=global``). For the record, smaller slices: the column scale from within-class
+    ranks (normal scores); the rank-based methods have their own scale."""
     in_sample = ("loss_score", "margin_score", "el2n_score", "grand_score", "confidently_wrong_score",
                  "self_influence_score", "forgetting_score", "low_confidence_score")
     members = {"all": (), "no_weak_label": ("el2n_score", "grand_score", "forgetting_score"),
@@ -460,12 +462,19 @@ def candidates() -> dict[str, dict]:
             for name, method in methods.items() for member in members for any_of in ((), ("atypical",))
             for weighting in ("agreement", "mean") for spread in ("mad", "upper_mad")]
     grid += [(name, method, False, "all", any_of, "mean", "robust_z", "mad") for name, method in scaled.items() for any_of in ((), ("atypical",))]
+    # sixth round, declared before their figures: centring on the undisputed rows, and (record) no centring
+    nulls = [(name, {**method, **null}) for name, method in backbones.items() for null in ({}, {"null": "tail"})]
+    grid += [(name, {**method, **centre}, by_class, member, any_of, weighting, "robust_z", spread)
+             for centre, by_class in (({"centre": "undisputed"}, True), ({}, False)) for name, method in nulls
+             for member in members for any_of in ((), ("atypical",)) for weighting in ("agreement", "mean")
+             for spread in ("mad", "upper_mad")]
     grid += [(name, method, True, "all", any_of, "mean", "normal_scores", "mad") for name, method in scaled.items() for any_of in ((), ("atypical",))]
     grid += [(name, method, by_class, member, any_of, "mean", "robust_z", "mad") for name, method in ranked.items()
              for by_class in (True, False) for member in members for any_of in ((), ("atypical",))]
     out = {}
     for name, method, by_class, member, any_of, weighting, normalise, spread in grid:
-        key = (f"{name}|norm={'class' if by_class else 'global'}|members={member}"
+        norm = method.get("centre", "class") if by_class else "global"
+        key = (f"{name}|norm={norm}|members={member}"
                f"|atypical={'max' if any_of else 'mean'}|weighting={weighting}|scale={normalise}"
                + ("" if spread == "mad" else f"|spread={spread}") + ("|null=tail" if method.get("null") == "tail" else "")
                + ("|mean=trimmed" if method.get("trim") else ""))

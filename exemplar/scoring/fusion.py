@@ -59,12 +59,14 @@ FUSION_METHODS = ("label_backbone", "label_backbone_product", "family_z_max", "f
 WEIGHTINGS = ("agreement", "mean")  # how a family combines its members
 NORMALISATIONS = ("robust_z", "normal_scores")  # how each column is put on one scale within its class
 SPREADS = ("mad", "upper_mad")  # robust_z's scale: the MAD, or the larger of it and the upper-half MAD
+CENTRES = ("class", "undisputed")  # by_class robust_z: centre on the class's median, or on its undisputed rows' median
 NULLS = ("normal", "tail")  # label_backbone's null level: normal Bonferroni, or an exponential tail fitted per family
 TAIL_QUANTILE = 0.75  # null="tail": the threshold above which a family's exceedances are fitted
 MAD_TO_STD = 1.4826
 SPARSE_CAP_QUANTILE = 0.99
 BACKBONE = "label"  # label_backbone: the family every row's score starts from
 CONFLICT_COLUMN = "is_label_conflict"  # keep.parquet; declared as SIGNALS["label_conflict"]
+DISPUTED_COLUMN = "is_label_issue"  # the out-of-fold confident-learning flag; centre="undisputed" centres without these rows
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class FusionConfig:
     spread: str = "mad"  # robust_z's scale (SPREADS): mad | upper_mad (does not collapse when most rows sit at a floor)
     null: str = "normal"  # label_backbone's null level (NULLS): normal (Bonferroni) | tail (fitted to each family's upper quarter)
     trim: bool = False  # a family's mean drops each row's largest and smallest member z (3+ members present)
+    centre: str = "class"  # by_class robust_z (CENTRES): class (the class median) | undisputed (the median of the class's rows not flagged is_label_issue)
 
 
 DEFAULT = FusionConfig()
@@ -115,15 +118,23 @@ def robust_z(values: pd.DataFrame, spread: str = "mad") -> pd.DataFrame:
     return deviation / scale
 
 
-def class_robust_z(values: pd.DataFrame, labels: np.ndarray | None, spread: str = "mad") -> pd.DataFrame:
+def class_robust_z(values: pd.DataFrame, labels: np.ndarray | None, spread: str = "mad",
+                   reference: np.ndarray | None = None) -> pd.DataFrame:
     """Robust z of each column centred within each class of `labels`: (s - median of its class), divided by
     the pooled spread (1.4826 MAD of the centred values over all rows; std / 1 fallbacks as in
     :func:`robust_z`). Centring per class removes a class that is hard for every model; pooling the spread
     keeps an easy class (tiny MAD) from inflating its mild deviations. Over all rows when `labels` is None.
-    `spread`: the scale of :func:`robust_z`."""
+    `spread`: the scale of :func:`robust_z`. `reference`: (n,) bool, the rows each class's median is taken
+    over (a class, or a column within it, with no value there uses all its rows): the median breaks down when
+    half a class is wrong, and a class filled by flips from a larger one then centres its own evidence away."""
     if labels is None:
         return robust_z(values, spread)
-    centred = values - values.groupby(np.asarray(labels), sort=False).transform("median")
+    labels = np.asarray(labels)
+    medians = values.groupby(labels, sort=False).median()
+    if reference is not None:
+        reference = np.asarray(reference, dtype=bool)
+        medians = values[reference].groupby(labels[reference], sort=False).median().reindex(medians.index).fillna(medians)
+    centred = values - medians.reindex(labels).to_numpy()
     return robust_z(centred, spread)
 
 
@@ -252,9 +263,13 @@ def label_backbone(family_z: pd.DataFrame, alpha: float, product: bool = False, 
     return backbone + excess
 
 
-def _scaled(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig) -> pd.DataFrame:
-    """(n, C) every fused column on one scale within its class (step 1 of the module docstring)."""
-    return normal_scores(table, labels) if config.normalise == "normal_scores" else class_robust_z(table, labels, config.spread)
+def _scaled(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig,
+            reference: np.ndarray | None = None) -> pd.DataFrame:
+    """(n, C) every fused column on one scale within its class (step 1 of the module docstring); `reference`:
+    the (n,) undisputed rows the class medians are taken over (``centre="undisputed"``; None: every row)."""
+    if config.normalise == "normal_scores":
+        return normal_scores(table, labels)
+    return class_robust_z(table, labels, config.spread, reference if config.centre == "undisputed" else None)
 
 
 def _families_of(scaled: pd.DataFrame, config: FusionConfig) -> pd.DataFrame:
@@ -262,13 +277,14 @@ def _families_of(scaled: pd.DataFrame, config: FusionConfig) -> pd.DataFrame:
     return capped_family_z(family_evidence(scaled, config.any_of, config.weighting, config.trim), config.spread)
 
 
-def _family_z(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig) -> pd.DataFrame:
+def _family_z(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig,
+              reference: np.ndarray | None = None) -> pd.DataFrame:
     """(n, F) each family's capped robust z in one group (steps 1-3 of the module docstring)."""
-    return _families_of(_scaled(table, labels, config), config)
+    return _families_of(_scaled(table, labels, config, reference), config)
 
 
 def _group_values(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig,
-                  family_z: pd.DataFrame | None = None) -> pd.Series:
+                  family_z: pd.DataFrame | None = None, reference: np.ndarray | None = None) -> pd.Series:
     """(n,) fused evidence of one group (training or test rows); NaN -> the group's lowest. `family_z`:
     the group's :func:`_family_z` when the caller has it already."""
     if config.method == "rank_mean":
@@ -276,7 +292,7 @@ def _group_values(table: pd.DataFrame, labels: np.ndarray | None, config: Fusion
     elif config.method == "family_rank_max":
         fused = family_evidence(table.rank(pct=True)).rank(pct=True).max(axis=1)
     else:
-        family_z = _family_z(table, labels, config) if family_z is None else family_z
+        family_z = _family_z(table, labels, config, reference) if family_z is None else family_z
         if config.method.startswith("label_backbone"):
             fused = label_backbone(family_z, config.alpha, product=config.method == "label_backbone_product", null=config.null)
         else:
@@ -298,7 +314,7 @@ def _config(method: str | None, overrides: dict) -> FusionConfig:
     """The default recipe with `method` and `overrides` applied, validated (one error naming the key)."""
     config = FusionConfig(**{**asdict(DEFAULT), **({"method": method} if method else {}), **overrides})
     for key, allowed in (("method", FUSION_METHODS), ("weighting", WEIGHTINGS), ("normalise", NORMALISATIONS), ("spread", SPREADS),
-                         ("null", NULLS)):
+                         ("null", NULLS), ("centre", CENTRES)):
         if getattr(config, key) not in allowed:
             raise ValueError(f"fusion {key} must be one of {allowed}, got '{getattr(config, key)}'.")
     if not 0.0 < config.alpha <= 1.0:
@@ -307,26 +323,30 @@ def _config(method: str | None, overrides: dict) -> FusionConfig:
 
 
 def _split_tables(scores: pd.DataFrame, columns: list[str], config: FusionConfig):
-    """Per split group (:func:`split_groups`): its (n,) row indices, the (n, C) fused columns of those rows
-    and their (n,) labels (None without ``by_class`` or a ``label`` column); nothing without a fused column."""
+    """Per split group (:func:`split_groups`): its (n,) row indices, the (n, C) fused columns of those rows,
+    their (n,) labels (None without ``by_class`` or a ``label`` column) and their (n,) undisputed rows (not
+    ``is_label_issue``; None where the column is absent: every row); nothing without a fused column."""
     chosen = fused_columns(columns, tuple(config.exclude))
     if not chosen:
         return
     table = _inputs(scores, chosen).reset_index(drop=True)
     labels = scores["label"].to_numpy() if config.by_class and "label" in scores.columns else None
+    undisputed = ~scores[DISPUTED_COLUMN].fillna(False).to_numpy(dtype=bool) if DISPUTED_COLUMN in scores.columns else None
     for rows in split_groups(scores).values():
-        yield rows, table.iloc[rows].reset_index(drop=True), None if labels is None else labels[rows]
+        yield (rows, table.iloc[rows].reset_index(drop=True), None if labels is None else labels[rows],
+               None if undisputed is None else undisputed[rows])
 
 
 def fused_values(scores: pd.DataFrame, columns: list[str], method: str | None = None, **overrides) -> np.ndarray:
     """(N,) fused evidence over the fused subset of `columns`, computed separately for each split
     (higher = review sooner): the :data:`DEFAULT` recipe, or `method` and any :class:`FusionConfig`
-    field in `overrides` (``by_class``, ``exclude``, ``any_of``, ``weighting``, ``normalise``, ``alpha``, ``spread``, ``null``, ``trim``;
+    field in `overrides` (``by_class``, ``exclude``, ``any_of``, ``weighting``, ``normalise``, ``alpha``, ``spread``, ``null``, ``trim``,
+    ``centre``;
     the benchmark's candidates)."""
     config = _config(method, overrides)
     out = np.zeros(len(scores), dtype=np.float64)
-    for rows, part, labels in _split_tables(scores, columns, config):
-        out[rows] = _group_values(part, labels, config).to_numpy(dtype=np.float64)
+    for rows, part, labels, reference in _split_tables(scores, columns, config):
+        out[rows] = _group_values(part, labels, config, reference=reference).to_numpy(dtype=np.float64)
     return out
 
 
@@ -334,7 +354,8 @@ def family_values(scores: pd.DataFrame, columns: list[str], **overrides) -> pd.D
     """(N, F) each family's z as the fusion sees it (per split group; the :data:`DEFAULT` recipe with
     `overrides`), for the benchmark's per-family figures and for explaining a row."""
     config = _config(None, overrides)
-    parts = [_family_z(part, labels, config).set_axis(rows) for rows, part, labels in _split_tables(scores, columns, config)]
+    parts = [_family_z(part, labels, config, reference).set_axis(rows)
+             for rows, part, labels, reference in _split_tables(scores, columns, config)]
     return pd.concat(parts).sort_index() if parts else pd.DataFrame(index=range(len(scores)))
 
 
@@ -383,8 +404,8 @@ def fuse_scores(scores: pd.DataFrame, columns: list[str], method: str | None = N
     values = np.zeros(len(scores), dtype=np.float64)
     atypical = np.full(len(scores), np.nan)
     has_atypical = False
-    for rows, part, labels in _split_tables(scores, columns, config):
-        scaled = _scaled(part, labels, config)
+    for rows, part, labels, reference in _split_tables(scores, columns, config):
+        scaled = _scaled(part, labels, config, reference)
         family_z = _families_of(scaled, config)
         values[rows] = _group_values(part, labels, config, family_z).to_numpy(dtype=np.float64)
         if ATYPICAL in family_z.columns:

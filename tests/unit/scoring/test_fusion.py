@@ -337,3 +337,31 @@ def test_the_shipped_default_is_the_recipe_the_suite_selected():
 
     for key, value in bench.candidates()[chosen].items():
         assert getattr(DEFAULT, key) == value, (key, getattr(DEFAULT, key), value)
+
+
+def test_undisputed_centring_takes_each_class_median_over_its_undisputed_rows_only():
+    """Hand-derived: class 0 holds values 1, 2, 9, 10, 11 where 9-11 are flagged (a class filled by flips);
+    its class median is 9, its undisputed median 1.5. Class 1 (4, 5, 6) has no flagged row: median 5 either
+    way. A class whose rows are all flagged falls back to its own median."""
+    values = pd.DataFrame({"loss_score": [1.0, 2.0, 9.0, 10.0, 11.0, 4.0, 5.0, 6.0, 7.0, 8.0]})
+    labels = np.array([0, 0, 0, 0, 0, 1, 1, 1, 2, 2])
+    flagged = np.array([False, False, True, True, True, False, False, False, True, True])
+    centred = np.array([-0.5, 0.5, 7.5, 8.5, 9.5, -1.0, 0.0, 1.0, -0.5, 0.5])
+    scale = np.median(np.abs(centred - np.median(centred))) * 1.4826
+    expected = (centred - np.median(centred)) / scale
+    np.testing.assert_allclose(class_robust_z(values, labels, reference=~flagged)["loss_score"], expected)
+    plain = class_robust_z(values, labels)["loss_score"].to_numpy()
+    assert plain[2:5].max() < expected[2:5].min()  # the class median (9) centres the flipped-in rows away
+
+
+def test_undisputed_centre_reads_is_label_issue_and_leaves_other_recipes_alone():
+    frame = planted()
+    frame["label"] = np.where(np.arange(200) < 40, 0, 1)
+    frame["is_label_issue"] = np.arange(200) < 30  # most of class 0 is flagged
+    columns = ["loss_score", "margin_score", "outlier_score"]
+    frame.loc[:29, "loss_score"] += 5.0  # ... and its flagged rows carry the label evidence
+    plain, undisputed = fused_values(frame, columns), fused_values(frame, columns, centre="undisputed")
+    assert undisputed[:30].mean() > plain[:30].mean() + 1.0
+    np.testing.assert_array_equal(fused_values(frame.drop(columns="is_label_issue"), columns, centre="undisputed"), plain)
+    with pytest.raises(ValueError, match="centre"):
+        fused_values(frame, columns, centre="median")
