@@ -296,6 +296,48 @@ def seattle_weather(seed: int):
     return _table_flips(table, np.asarray(weather.codes, dtype=np.int64), seed)
 
 
+def _gapminder() -> tuple[pd.DataFrame, np.ndarray]:
+    """plotly's gapminder (1,704 country-years, 142 countries x 12 years; shipped inside the package):
+    year, lifeExp, pop, gdpPercap, and (N,) int labels by continent (Africa 0, Americas 1, Asia 2, Europe 3,
+    Oceania 4); the country and its ISO codes are left out (they name the country, so the continent)."""
+    from plotly import data
+
+    table = data.gapminder()
+    continent = pd.Categorical(table["continent"])
+    features = table[["year", "lifeExp", "pop", "gdpPercap"]].astype(np.float64)
+    return features, np.asarray(continent.codes, dtype=np.int64)
+
+
+def gapminder_continent(seed: int):
+    """A real table with imbalanced classes (Oceania 24 rows), 10% of training labels moved to the next
+    continent (confirmation scenario of the sixth round with gapminder_slips, tips_time and iris: declared
+    before their tables, to check on fresh data a choice made on the others)."""
+    return _table_flips(*_gapminder(), seed)
+
+
+def gapminder_slips(seed: int):
+    """The gapminder table with the decimal-point slips of :func:`breast_cancer_slips`; labels right."""
+    return _slips(*_gapminder(), seed)
+
+
+def tips_time(seed: int):
+    """plotly's tips (244 restaurant bills): label = time (Dinner 0, Lunch 1), features total_bill, tip,
+    size and sex, smoker, day as text; 10% of training labels flipped."""
+    from plotly import data
+
+    table = data.tips()
+    time_of_day = pd.Categorical(table.pop("time"))
+    return _table_flips(table.astype({"size": np.float64}), np.asarray(time_of_day.codes, dtype=np.int64), seed)
+
+
+def iris(seed: int):
+    """scikit-learn's iris (150 flowers, 3 species), 10% of training labels moved to the next species."""
+    from sklearn.datasets import load_iris
+
+    bunch = load_iris(as_frame=True)
+    return _table_flips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed)
+
+
 def _generated(kind: str):
     """issue-9a's generated tables (text categories, booleans, missing values, imbalanced ordered
     classes), 2,000 rows, with 10% of training labels moved to an adjacent class."""
@@ -316,9 +358,10 @@ SCENARIOS = {
     "wine_slips": wine_slips, "table_loans_entry_errors": table_loans_entry_errors,
     "penguins": penguins, "penguins_slips": penguins_slips, "anes96_vote": anes96_vote,
     "cars_origin": cars_origin, "cars_slips": cars_slips, "seattle_weather": seattle_weather,
+    "gapminder_continent": gapminder_continent, "gapminder_slips": gapminder_slips, "tips_time": tips_time, "iris": iris,
 }
 ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "table_loans_entry_errors", "penguins_slips",
-                      "cars_slips")
+                      "cars_slips", "gapminder_slips")
 KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name in SCENARIOS}
 
 
