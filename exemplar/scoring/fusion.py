@@ -5,44 +5,47 @@ rows have no training dynamics and their losses are out-of-sample anyway): ``aud
 training rows (1 = review first; NaN on test rows), ``audit_rank_test`` the test rows (NaN on
 training rows). A table without a ``split`` column is one group ranked by ``audit_rank``.
 
-Default recipe (:data:`DEFAULT`, method ``label_backbone``; chosen by leave-one-scenario-out over the
-benchmark suite: benchmarks/results/quality.json, docs/scoring.md):
+Default recipe (:data:`DEFAULT`, method ``label_backbone_product``; chosen by leave-one-scenario-out over
+the benchmark suite, 21 scenarios: benchmarks/results/quality.json, docs/scoring.md):
 
 1. Only signals declared with a direction (+1, or -1 = lower is more suspicious) next to their registration
-   (:data:`exemplar.scoring.registry.SIGNALS`) enter, less the recipe's ``exclude`` (by default the weak
-   label members EL2N, GraNd and forgetting: the member set ``no_weak_label``); ``is_label_conflict``
-   (keep.parquet) enters the label family as a 0/1 column. Each column is **centred within its given
-   class** (minus the class median, so a class that is hard for every model does not fill the queue) and
-   scaled by the pooled robust spread over all rows, 1.4826 MAD (spread ``mad``; the std when the MAD is
-   0, 1 when both are 0; a per-class spread would inflate the mild deviations of an easy class; the
-   candidate ``upper_mad`` takes the larger of it and the upper-half MAD, which does not collapse when
-   most rows sit at a floor). NaN stays NaN.
-2. A family's evidence (``label``, ``atypical``, ``compression``, ...) is the mean z of its members
-   (weighting ``mean``; the candidate ``agreement`` weights them by :func:`agreement_weights`, the
-   consensus eigenvector of their rank correlations; the candidate ``trim`` drops each row's largest and
-   smallest member z first: :func:`trimmed`); the families in ``any_of`` (none by default; the candidate
-   ``atypical``) take the max of their members instead.
-3. Each family's evidence is robust-z-scored again over the group (same spread), so families share one scale. A
-   **sparse** family (MAD 0: more than half its rows tie, e.g. ``cie_score``) is capped at the
+   (:data:`exemplar.scoring.registry.SIGNALS`) enter, less the recipe's ``exclude`` (none by default; the
+   candidate ``no_weak_label`` leaves out EL2N, GraNd and forgetting); ``is_label_conflict`` (keep.parquet)
+   enters the label family as a 0/1 column. Each column is robust-z-scored over its group: minus its
+   median, divided by the larger of 1.4826 MAD and 1.4826 x the median of the positive deviations (spread
+   ``upper_mad``: a loss where most rows sit near 0 has a MAD the width of that pile, and its tail's z would
+   run to the hundreds; the candidate ``mad`` uses the MAD alone; the std when it is 0, 1 when both are).
+   NaN stays NaN. The columns are **not centred within their class** by default (``by_class=False``): on
+   the suite's real tables a class's offset was mostly its noise rate (a small class filled by flips from a
+   large one; classes that differ in how often they are mislabelled), and centring it away cost the most
+   of any choice (docs/scoring.md). ``by_class`` centres on each class's median (``centre="class"``) or on
+   the median of its rows that out-of-fold confident learning does not flag (``centre="undisputed"``),
+   with the spread pooled over all rows.
+2. A family's evidence (``label``, ``atypical``, ``compression``, ...) is the mean z of its members, weighted
+   by :func:`agreement_weights` (the consensus eigenvector of their rank correlations; the candidate
+   ``mean`` weights them equally; the candidate ``trim`` drops each row's largest and smallest member z
+   first: :func:`trimmed`); the families in ``any_of`` (none by default; the candidate ``atypical``) take
+   the max of their members instead.
+3. Each family's evidence is robust-z-scored again over the group (same spread), so families share one
+   scale. A **sparse** family (MAD 0: more than half its rows tie, e.g. ``cie_score``) is capped at the
    median over the dense families of their 99th-percentile z.
-4. ``audit_score`` = the label family's z + each other family's excess over its null level
-   z_(alpha / n) (Bonferroni: what a family with no signal reaches on any of the n rows with probability
-   alpha): on data where only labels are wrong the queue is the label evidence and does not fall below
-   it; a row whose input is atypical (or whose compressed models disagree) beyond what noise reaches is
-   lifted. The candidate null ``tail`` (:func:`tail_levels`) fits each family's own upper tail instead
-   of assuming a normal one, so heavy-tailed clean rows need more to be lifted.
+4. ``audit_score`` = sign(b) log(1 + |b|) + log(1 + e), where b is the label family's z and e the summed
+   excess of every other family over its null level (the product form: evidence multiplies, so a row
+   strong in two families beats one strong in the label family alone). The null level is fitted to each
+   family's own upper tail (``null="tail"``, :func:`tail_levels`: an exponential tail on its upper quarter,
+   never below the normal Bonferroni level z_(alpha / n)), so a family whose clean rows are heavy-tailed
+   needs more to lift a row; on data where only labels are wrong the queue is the label evidence.
 
 ``atypical_rank`` is a second order, within each split, by the ``atypical`` family's z alone (always the
 max of its members, whatever the recipe's ``any_of``: standing out in input space or in embedding space
-is enough): the fused queue is led by label evidence and finds few rows whose labels are right but whose
-inputs were mis-entered (docs/scoring.md), so the report offers that order next to the audit order.
+is enough): the fused queue is led by label evidence and finds fewer of the rows whose labels are right
+but whose inputs were mis-entered (docs/scoring.md), so the report offers that order next to the audit order.
 
-Other methods, kept for the benchmark's selection: ``label_backbone_product`` (log of the backbone
-times the other families' excess), ``family_z_max`` (max over families), ``family_z_mean`` (mean over
-families), ``family_rank_max`` (percentile ranks instead of z), ``rank_mean`` (mean percentile rank over
-all fused columns); column scale ``normal_scores`` (within-class ranks -> normal quantiles); spread
-``upper_mad``, agreement weights, the atypical max and every member (the default of the fourth round of
-the suite); null level ``tail``; trimmed family means.
+Other methods, kept for the benchmark's selection: ``label_backbone`` (the backbone's z plus the other
+families' excess), ``family_z_max`` (max over families), ``family_z_mean`` (mean over families),
+``family_rank_max`` (percentile ranks instead of z), ``rank_mean`` (mean percentile rank over all fused
+columns); column scale ``normal_scores`` (within-class ranks -> normal quantiles); the normal null level;
+trimmed family means; within-class centring (the default of rounds 1-5).
 """
 
 from __future__ import annotations
@@ -74,17 +77,17 @@ class FusionConfig:
     """One fusion recipe. The defaults are the recipe the quality suite's leave-one-scenario-out selection
     chose on all scenarios (benchmarks/results/quality.json, ``selection.chosen_on_all``; docs/scoring.md)."""
 
-    method: str = "label_backbone"  # one of FUSION_METHODS
-    by_class: bool = True  # centre (robust_z) or rank (normal_scores) each column within its given class
-    exclude: tuple[str, ...] = ("el2n_score", "grand_score", "forgetting_score")  # columns left out (member set chosen by the suite: no_weak_label; () = every declared signal)
+    method: str = "label_backbone_product"  # one of FUSION_METHODS
+    by_class: bool = False  # centre (robust_z) or rank (normal_scores) each column within its given class (candidate; not the default since round 6)
+    exclude: tuple[str, ...] = ()  # columns left out (() = every declared signal; candidate no_weak_label: EL2N, GraNd, forgetting)
     any_of: tuple[str, ...] = ()  # families whose evidence is the max of their members (candidate: ("atypical",), input and embedding space as different views)
-    weighting: str = "mean"  # mean | agreement (members weighted by the consensus eigenvector)
+    weighting: str = "agreement"  # agreement (members weighted by the consensus eigenvector) | mean
     normalise: str = "robust_z"  # robust_z (median / MAD) | normal_scores (within-class rank -> normal quantile)
     alpha: float = 0.05  # label_backbone: another family adds evidence beyond its Bonferroni null level z_(alpha / n)
-    spread: str = "mad"  # robust_z's scale (SPREADS): mad | upper_mad (does not collapse when most rows sit at a floor)
-    null: str = "normal"  # label_backbone's null level (NULLS): normal (Bonferroni) | tail (fitted to each family's upper quarter)
+    spread: str = "upper_mad"  # robust_z's scale (SPREADS): upper_mad (does not collapse when most rows sit at a floor) | mad
+    null: str = "tail"  # label_backbone's null level (NULLS): tail (fitted to each family's upper quarter) | normal (Bonferroni)
     trim: bool = False  # a family's mean drops each row's largest and smallest member z (3+ members present)
-    centre: str = "class"  # by_class robust_z (CENTRES): class (the class median) | undisputed (the median of the class's rows not flagged is_label_issue)
+    centre: str = "class"  # with by_class, robust_z (CENTRES): class (the class median) | undisputed (the median of the class's rows not flagged is_label_issue)
 
 
 DEFAULT = FusionConfig()
