@@ -524,8 +524,9 @@ def candidates() -> dict[str, dict]:
                f"|atypical={'max' if any_of else 'mean'}|weighting={weighting}|scale={normalise}"
                + ("" if spread == "mad" else f"|spread={spread}") + ("|null=tail" if method.get("null") == "tail" else "")
                + ("|mean=trimmed" if method.get("trim") else ""))
-        out[key] = {**method, "by_class": by_class, "exclude": members[member], "any_of": any_of,
-                    "weighting": weighting, "normalise": normalise, "spread": spread}
+        # every field set, so a candidate means the same whatever the shipped DEFAULT is
+        out[key] = {"alpha": 0.05, "null": "normal", "trim": False, "centre": "class", **method, "by_class": by_class,
+                    "exclude": members[member], "any_of": any_of, "weighting": weighting, "normalise": normalise, "spread": spread}
     return out
 
 

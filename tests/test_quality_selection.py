@@ -58,3 +58,15 @@ def test_held_out_choice_never_sees_the_held_out_scenario(bench):
     # tie on "hard" (B's -0.01 is inside A's standard error there) and A has the higher mean AP there
     assert held["hard"]["chosen"] == "C" and held["hard"]["average_precision"] == pytest.approx(0.50)
     assert held["easy"]["chosen"] == "A" and held["easy"]["average_precision"] == pytest.approx(0.80)
+
+
+def test_every_candidate_sets_every_fusion_field(bench):
+    """A candidate must not inherit from the shipped DEFAULT: when the default changed to the tail-fitted
+    null level, candidates without ``null`` would silently have become tail candidates."""
+    from dataclasses import fields
+
+    from exemplar.scoring.fusion import FusionConfig
+
+    every = {f.name for f in fields(FusionConfig)}
+    for key, options in bench.candidates().items():
+        assert set(options) == every, (key, every - set(options))
