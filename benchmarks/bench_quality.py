@@ -223,6 +223,11 @@ def wine(seed: int):
     return _table_flips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed)
 
 
+def _class_codes(names: pd.Series) -> np.ndarray:
+    """(N,) int64 labels: each row's class name as its index in the sorted names (the shipped tables' labels)."""
+    return np.asarray(pd.Categorical(names).codes, dtype=np.int64)
+
+
 def _penguins() -> tuple[pd.DataFrame, np.ndarray]:
     """palmerpenguins' table (344 penguins; shipped inside the package): the features as published (island
     and sex as text, sex missing on 11 rows, the four measurements missing on 2) and the species as
@@ -230,8 +235,8 @@ def _penguins() -> tuple[pd.DataFrame, np.ndarray]:
     from palmerpenguins import load_penguins
 
     table = load_penguins()
-    species = pd.Categorical(table.pop("species"))
-    return table.astype({"year": np.float64}), np.asarray(species.codes, dtype=np.int64)
+    species = _class_codes(table.pop("species"))
+    return table.astype({"year": np.float64}), species
 
 
 def penguins(seed: int):
@@ -268,9 +273,9 @@ def _cars() -> tuple[pd.DataFrame, np.ndarray]:
     from vega_datasets import data
 
     table = data.cars()
-    origin = pd.Categorical(table.pop("Origin"))
+    origin = _class_codes(table.pop("Origin"))
     table = table.drop(columns=["Name"]).assign(Year=lambda t: t["Year"].dt.year.astype(np.float64))
-    return table, np.asarray(origin.codes, dtype=np.int64)
+    return table, origin
 
 
 def cars_origin(seed: int):
@@ -291,9 +296,9 @@ def seattle_weather(seed: int):
     from vega_datasets import data
 
     table = data.seattle_weather()
-    weather = pd.Categorical(table.pop("weather"))
+    weather = _class_codes(table.pop("weather"))
     table["month"] = table.pop("date").dt.month.astype(np.float64)
-    return _table_flips(table, np.asarray(weather.codes, dtype=np.int64), seed)
+    return _table_flips(table, weather, seed)
 
 
 def _gapminder() -> tuple[pd.DataFrame, np.ndarray]:
@@ -303,9 +308,8 @@ def _gapminder() -> tuple[pd.DataFrame, np.ndarray]:
     from plotly import data
 
     table = data.gapminder()
-    continent = pd.Categorical(table["continent"])
     features = table[["year", "lifeExp", "pop", "gdpPercap"]].astype(np.float64)
-    return features, np.asarray(continent.codes, dtype=np.int64)
+    return features, _class_codes(table["continent"])
 
 
 def gapminder_continent(seed: int):
@@ -326,8 +330,8 @@ def tips_time(seed: int):
     from plotly import data
 
     table = data.tips()
-    time_of_day = pd.Categorical(table.pop("time"))
-    return _table_flips(table.astype({"size": np.float64}), np.asarray(time_of_day.codes, dtype=np.int64), seed)
+    time_of_day = _class_codes(table.pop("time"))
+    return _table_flips(table.astype({"size": np.float64}), time_of_day, seed)
 
 
 def iris(seed: int):
