@@ -342,6 +342,66 @@ def iris(seed: int):
     return _table_flips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed)
 
 
+def stocks_symbol(seed: int):
+    """vega_datasets' stocks (560 monthly closing prices of 2000-10; shipped inside the package): label =
+    the symbol (AAPL 0, AMZN 1, GOOG 2 (68 rows), IBM 3, MSFT 4), features the date as a fractional year and
+    the price; 10% of training labels moved to the next symbol (confirmation scenario of the seventh round
+    with modechoice_mode, modechoice_slips, grunfeld_firm and penguins_sex: declared before their tables)."""
+    from vega_datasets import data
+
+    table = data.stocks()
+    symbol = _class_codes(table.pop("symbol"))
+    date = table.pop("date")
+    table.insert(0, "year", date.dt.year + (date.dt.dayofyear - 1) / 365.25)
+    return _table_flips(table.astype(np.float64), symbol, seed)
+
+
+MODES = ("air", "train", "bus", "car")  # statsmodels modechoice's mode codes 1-4
+
+
+def _modechoice() -> tuple[pd.DataFrame, np.ndarray]:
+    """statsmodels' modechoice (210 travellers x 4 modes = 840 rows; shipped inside the package): features
+    choice as text (chosen / not chosen), terminal time, in-vehicle cost and time, generalised cost, household
+    income, party size; the traveller id left out (an identifier); (N,) int labels air 0, train 1, bus 2, car 3."""
+    from statsmodels.datasets import modechoice
+
+    table = modechoice.load_pandas().data.drop(columns=["individual"])
+    mode = table.pop("mode").to_numpy(dtype=np.int64) - 1
+    table["choice"] = np.where(table["choice"] > 0, "chosen", "not chosen")
+    return table, mode
+
+
+def modechoice_mode(seed: int):
+    """The travel-mode table, 10% of training labels moved to the next mode."""
+    return _table_flips(*_modechoice(), seed)
+
+
+def modechoice_slips(seed: int):
+    """The travel-mode table with the decimal-point slips of :func:`breast_cancer_slips`; labels right."""
+    return _slips(*_modechoice(), seed)
+
+
+def grunfeld_firm(seed: int):
+    """statsmodels' grunfeld (11 US firms x 20 years, 1935-54; shipped inside the package): label = the firm
+    (sorted names), features gross investment, market value, capital stock and year; 10% next-class flips."""
+    from statsmodels.datasets import grunfeld
+
+    table = grunfeld.load_pandas().data
+    firm = _class_codes(table.pop("firm"))
+    return _table_flips(table.astype(np.float64), firm, seed)
+
+
+def penguins_sex(seed: int):
+    """palmerpenguins with label = sex (female 0, male 1); the 11 penguins without a recorded sex are left out
+    (no label to audit); species and island as text, the four measurements (missing on 2 rows) and the year;
+    10% of training labels flipped."""
+    from palmerpenguins import load_penguins
+
+    table = load_penguins().dropna(subset=["sex"]).reset_index(drop=True)
+    sex = _class_codes(table.pop("sex"))
+    return _table_flips(table.astype({"year": np.float64}), sex, seed)
+
+
 def _generated(kind: str):
     """issue-9a's generated tables (text categories, booleans, missing values, imbalanced ordered
     classes), 2,000 rows, with 10% of training labels moved to an adjacent class."""
@@ -363,9 +423,11 @@ SCENARIOS = {
     "penguins": penguins, "penguins_slips": penguins_slips, "anes96_vote": anes96_vote,
     "cars_origin": cars_origin, "cars_slips": cars_slips, "seattle_weather": seattle_weather,
     "gapminder_continent": gapminder_continent, "gapminder_slips": gapminder_slips, "tips_time": tips_time, "iris": iris,
+    "stocks_symbol": stocks_symbol, "modechoice_mode": modechoice_mode, "modechoice_slips": modechoice_slips,
+    "grunfeld_firm": grunfeld_firm, "penguins_sex": penguins_sex,
 }
 ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "table_loans_entry_errors", "penguins_slips",
-                      "cars_slips", "gapminder_slips")
+                      "cars_slips", "gapminder_slips", "modechoice_slips")
 KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name in SCENARIOS}
 
 
@@ -492,8 +554,10 @@ def candidates() -> dict[str, dict]:
     (``|mean=trimmed``: ``trim=True``), both in the fifth round, declared before their figures; in the sixth
     (declared before its figures) the backbone methods, with either null level, centred within class on the
     undisputed rows (``norm=undisputed``: ``centre="undisputed"``), and for the record the same grid with no
-    class centring (``norm=global``). For the record, smaller slices: the column scale from within-class
-    ranks (normal scores); the rank-based methods have their own scale."""
+    class centring (``norm=global``); in the seventh (declared before its figures) that uncentred grid with
+    each source of a family counted once (``|balance=sources``: ``balance="sources"``). For the record,
+    smaller slices: the column scale from within-class ranks (normal scores); the rank-based methods have
+    their own scale."""
     in_sample = ("loss_score", "margin_score", "el2n_score", "grand_score", "confidently_wrong_score",
                  "self_influence_score", "forgetting_score", "low_confidence_score")
     members = {"all": (), "no_weak_label": ("el2n_score", "grand_score", "forgetting_score"),
@@ -521,15 +585,19 @@ def candidates() -> dict[str, dict]:
     grid += [(name, method, True, "all", any_of, "mean", "normal_scores", "mad") for name, method in scaled.items() for any_of in ((), ("atypical",))]
     grid += [(name, method, by_class, member, any_of, "mean", "robust_z", "mad") for name, method in ranked.items()
              for by_class in (True, False) for member in members for any_of in ((), ("atypical",))]
+    # seventh round, declared before its figures: the uncentred backbone grid with each source counted once
+    grid += [(name, {**method, "balance": "sources"}, False, member, any_of, weighting, "robust_z", spread)
+             for name, method in nulls for member in members for any_of in ((), ("atypical",))
+             for weighting in ("agreement", "mean") for spread in ("mad", "upper_mad")]
     out = {}
     for name, method, by_class, member, any_of, weighting, normalise, spread in grid:
         norm = method.get("centre", "class") if by_class else "global"
         key = (f"{name}|norm={norm}|members={member}"
                f"|atypical={'max' if any_of else 'mean'}|weighting={weighting}|scale={normalise}"
                + ("" if spread == "mad" else f"|spread={spread}") + ("|null=tail" if method.get("null") == "tail" else "")
-               + ("|mean=trimmed" if method.get("trim") else ""))
+               + ("|mean=trimmed" if method.get("trim") else "") + ("|balance=sources" if method.get("balance") == "sources" else ""))
         # every field set, so a candidate means the same whatever the shipped DEFAULT is
-        out[key] = {"alpha": 0.05, "null": "normal", "trim": False, "centre": "class", **method, "by_class": by_class,
+        out[key] = {"alpha": 0.05, "null": "normal", "trim": False, "centre": "class", "balance": "members", **method, "by_class": by_class,
                     "exclude": members[member], "any_of": any_of, "weighting": weighting, "normalise": normalise, "spread": spread}
     return out
 

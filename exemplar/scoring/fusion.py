@@ -63,6 +63,7 @@ WEIGHTINGS = ("agreement", "mean")  # how a family combines its members
 NORMALISATIONS = ("robust_z", "normal_scores")  # how each column is put on one scale within its class
 SPREADS = ("mad", "upper_mad")  # robust_z's scale: the MAD, or the larger of it and the upper-half MAD
 CENTRES = ("class", "undisputed")  # by_class robust_z: centre on the class's median, or on its undisputed rows' median
+BALANCES = ("members", "sources")  # a family's mean: over its members, or over its sources (each model once)
 NULLS = ("normal", "tail")  # label_backbone's null level: normal Bonferroni, or an exponential tail fitted per family
 TAIL_QUANTILE = 0.75  # null="tail": the threshold above which a family's exceedances are fitted
 MAD_TO_STD = 1.4826
@@ -88,6 +89,7 @@ class FusionConfig:
     null: str = "tail"  # label_backbone's null level (NULLS): tail (fitted to each family's upper quarter) | normal (Bonferroni)
     trim: bool = False  # a family's mean drops each row's largest and smallest member z (3+ members present)
     centre: str = "class"  # with by_class, robust_z (CENTRES): class (the class median) | undisputed (the median of the class's rows not flagged is_label_issue)
+    balance: str = "members"  # a family's mean (BALANCES): members (one mean over all) | sources (each source's mean, then their mean)
 
 
 DEFAULT = FusionConfig()
@@ -193,22 +195,49 @@ def trimmed(members: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(values, index=members.index, columns=members.columns)
 
 
-def family_evidence(z: pd.DataFrame, any_of: tuple[str, ...] = (), weighting: str = "mean", trim: bool = False) -> pd.DataFrame:
+def sources(columns: list[str]) -> list[str]:
+    """The declared source of each ``<name>_score`` column (the model it reads; ``is_label_conflict`` -> data)."""
+    return [SIGNALS["label_conflict"].source if c == CONFLICT_COLUMN else declared(c).source for c in columns]
+
+
+def weighted_mean(members: pd.DataFrame, weights: pd.Series) -> pd.Series:
+    """(n,) each row's `weights`-weighted mean of the (n, C) `members` present on it (NaN skipped; NaN where
+    none is)."""
+    present = members.notna().mul(weights, axis=1).sum(axis=1)
+    return members.mul(weights, axis=1).sum(axis=1, min_count=1) / present.where(present > 0)
+
+
+def source_balanced_mean(members: pd.DataFrame, weights: pd.Series, member_sources: list[str]) -> pd.Series:
+    """(n,) the mean over the sources present on each row of that source's `weights`-weighted member mean
+    (`member_sources`: (C,) the source of each column): each model counts once, however many views of it
+    there are (views of one model share its mistakes, so eight of them should not outvote one of another)."""
+    origin = np.asarray(member_sources)
+    per_source = {source: weighted_mean(members.loc[:, origin == source], weights[origin == source])
+                  for source in dict.fromkeys(member_sources)}
+    return pd.DataFrame(per_source, index=members.index).mean(axis=1)
+
+
+def family_evidence(z: pd.DataFrame, any_of: tuple[str, ...] = (), weighting: str = "mean", trim: bool = False,
+                    balance: str = "members") -> pd.DataFrame:
     """(N, F) per family: the mean of its columns (skipping NaN), weighted by :func:`agreement_weights`
     when `weighting` is ``agreement`` (weights from all members), of what :func:`trimmed` leaves when
     `trim`, or their max for the families in `any_of` (members that look in different spaces, where
-    standing out in one is enough)."""
-    names = families(list(z.columns))
+    standing out in one is enough). `balance` ``sources``: the mean over the family's sources of each
+    source's weighted member mean (:func:`source_balanced_mean`) instead of one mean over all members."""
+    names, origins = families(list(z.columns)), sources(list(z.columns))
     out = {}
     for family in sorted(set(names)):
-        members = z[[c for c, f in zip(z.columns, names) if f == family]]
+        chosen = [f == family for f in names]
+        members = z.loc[:, chosen]
         if family in any_of:
             out[family] = members.max(axis=1)
             continue
         weights = agreement_weights(members) if weighting == "agreement" else pd.Series(1.0, index=members.columns)
         members = trimmed(members) if trim else members
-        present = members.notna().mul(weights, axis=1).sum(axis=1)
-        out[family] = members.mul(weights, axis=1).sum(axis=1, min_count=1) / present.where(present > 0)
+        if balance == "sources":
+            out[family] = source_balanced_mean(members, weights, [o for o, c in zip(origins, chosen) if c])
+        else:
+            out[family] = weighted_mean(members, weights)
     return pd.DataFrame(out, index=z.index)
 
 
@@ -277,7 +306,7 @@ def _scaled(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig
 
 def _families_of(scaled: pd.DataFrame, config: FusionConfig) -> pd.DataFrame:
     """(n, F) each family's capped robust z from the scaled columns (steps 2-3 of the module docstring)."""
-    return capped_family_z(family_evidence(scaled, config.any_of, config.weighting, config.trim), config.spread)
+    return capped_family_z(family_evidence(scaled, config.any_of, config.weighting, config.trim, config.balance), config.spread)
 
 
 def _family_z(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig,
@@ -317,7 +346,7 @@ def _config(method: str | None, overrides: dict) -> FusionConfig:
     """The default recipe with `method` and `overrides` applied, validated (one error naming the key)."""
     config = FusionConfig(**{**asdict(DEFAULT), **({"method": method} if method else {}), **overrides})
     for key, allowed in (("method", FUSION_METHODS), ("weighting", WEIGHTINGS), ("normalise", NORMALISATIONS), ("spread", SPREADS),
-                         ("null", NULLS), ("centre", CENTRES)):
+                         ("null", NULLS), ("centre", CENTRES), ("balance", BALANCES)):
         if getattr(config, key) not in allowed:
             raise ValueError(f"fusion {key} must be one of {allowed}, got '{getattr(config, key)}'.")
     if not 0.0 < config.alpha <= 1.0:
@@ -344,7 +373,7 @@ def fused_values(scores: pd.DataFrame, columns: list[str], method: str | None = 
     """(N,) fused evidence over the fused subset of `columns`, computed separately for each split
     (higher = review sooner): the :data:`DEFAULT` recipe, or `method` and any :class:`FusionConfig`
     field in `overrides` (``by_class``, ``exclude``, ``any_of``, ``weighting``, ``normalise``, ``alpha``, ``spread``, ``null``, ``trim``,
-    ``centre``;
+    ``centre``, ``balance``;
     the benchmark's candidates)."""
     config = _config(method, overrides)
     out = np.zeros(len(scores), dtype=np.float64)

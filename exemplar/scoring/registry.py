@@ -10,7 +10,11 @@ dynamics for test rows). ``compute_scores`` emits one ``<name>_score`` column pe
 ``atypical``: the input is unlike the rest; ``compression``: compressed models disagree with dense
 ones) and its **direction** as measured by ``benchmarks/bench_quality.py`` across the suite:
 +1 = higher is more suspicious for that family, -1 = lower is, 0 = kept in ``scores.parquet`` but left out of the
-default fusion (the measured direction is wrong or depends on the data; see docs/scoring.md).
+default fusion (the measured direction is wrong or depends on the data; see docs/scoring.md). Its **source**
+is the model whose outputs it reads: ``network`` (the audited network, its checkpoints and embedding),
+``crossfit`` (the out-of-fold learner), ``population`` (the compressed population), ``data`` (no model: input
+space, duplicates). Views of one source share that model's mistakes; the fusion's ``balance="sources"``
+counts each source once within a family.
 """
 
 from __future__ import annotations
@@ -56,6 +60,10 @@ SCORERS: dict[str, Scorer] = {
 class Signal:
     family: str  # label | atypical | compression
     direction: int  # +1: higher = more suspicious; -1: lower is; 0: not fused by default (direction measured unstable)
+    source: str = "network"  # the model it reads (SOURCES): network | crossfit | population | data
+
+
+SOURCES = ("network", "crossfit", "population", "data")
 
 
 # Directions from benchmarks/results/quality.json (suite of scenarios x seeds; docs/scoring.md).
@@ -64,11 +72,12 @@ SIGNALS: dict[str, Signal] = {
     "confidently_wrong": Signal("label", 1), "self_influence": Signal("label", 1), "forgetting": Signal("label", 1),
     "low_confidence": Signal("label", 1),
     "variability": Signal("label", 0),  # AUROC 0.002 on flips: low variability marks both mislabelled and easy rows
-    "oos_confidence": Signal("label", 1), "oos_margin": Signal("label", 1), "label_issue": Signal("label", 1),
-    "label_conflict": Signal("label", 1),  # is_label_conflict from keep.parquet (duplicates whose labels disagree)
+    "oos_confidence": Signal("label", 1, "crossfit"), "oos_margin": Signal("label", 1, "crossfit"),
+    "label_issue": Signal("label", 1, "crossfit"),
+    "label_conflict": Signal("label", 1, "data"),  # is_label_conflict from keep.parquet (duplicates whose labels disagree)
     "vog": Signal("atypical", 0),  # signed z inverted (AUROC 0.10-0.15); |z| (score.vog_absolute) weak: not fused
-    "outlier": Signal("atypical", 1), "input_outlier": Signal("atypical", 1),
-    "cie": Signal("compression", 1),  # written by the compress stage (exemplar/compression/cie.py)
+    "outlier": Signal("atypical", 1), "input_outlier": Signal("atypical", 1, "data"),
+    "cie": Signal("compression", 1, "population"),  # written by the compress stage (exemplar/compression/cie.py)
 }
 
 # What each costly scorer needs computed (the cheap logit-based ones need nothing extra).
@@ -80,9 +89,10 @@ NEEDS: dict[str, str] = {
 
 
 def declared(column: str) -> Signal:
-    """The declaration of a ``<name>_score`` column; an undeclared column is a family of its own, direction +1."""
+    """The declaration of a ``<name>_score`` column; an undeclared column is a family (and source) of its own,
+    direction +1."""
     name = column.removesuffix("_score")
-    return SIGNALS.get(name, Signal(name, 1))
+    return SIGNALS.get(name, Signal(name, 1, name))
 
 
 def check_names(names: list[str]) -> None:

@@ -4,7 +4,7 @@ import pytest
 
 from exemplar.scoring.fusion import (FUSION_METHODS, agreement_weights, family_evidence, fuse_scores, fused_values,
                                      family_values, label_backbone, normal_scores, null_level, robust_z,
-                                     class_robust_z, tail_levels, trimmed)
+                                     class_robust_z, source_balanced_mean, tail_levels, trimmed)
 
 
 def planted(n: int = 200) -> pd.DataFrame:
@@ -371,3 +371,42 @@ def test_undisputed_centre_reads_is_label_issue_and_leaves_other_recipes_alone()
     np.testing.assert_array_equal(fused_values(without_flags, columns, **recipe, centre="undisputed"), plain)
     with pytest.raises(ValueError, match="centre"):
         fused_values(frame, columns, centre="median")
+
+
+def test_source_balanced_family_mean_by_hand():
+    # network: loss, margin; crossfit: oos_confidence; data: is_label_conflict
+    z = pd.DataFrame({"loss_score": [1.0, 2.0, np.nan], "margin_score": [3.0, 2.0, np.nan],
+                      "oos_confidence_score": [0.0, 5.0, 1.0], "is_label_conflict": [0.0, 0.0, 1.0]})
+    # row 0: (mean(1, 3) + 0 + 0) / 3; row 1: (2 + 5 + 0) / 3; row 2: no network value -> (1 + 1) / 2
+    np.testing.assert_allclose(family_evidence(z, balance="sources")["label"], [2.0 / 3.0, 7.0 / 3.0, 1.0])
+    np.testing.assert_allclose(family_evidence(z)["label"], [1.0, 2.25, 1.0])  # members: one mean over all four
+
+
+def test_source_balance_lets_one_model_count_once_however_many_views_of_it():
+    # six network views agree on row 0, the out-of-fold learner alone on row 1: one mean over members
+    # lets the six outvote it; balanced by source, each model counts once and the rows tie
+    network = {f"{name}_score": [2.0, 0.0] for name in ("loss", "margin", "el2n", "grand", "forgetting", "low_confidence")}
+    z = pd.DataFrame({**network, "oos_confidence_score": [0.0, 2.0]})
+    members = family_evidence(z)["label"].to_numpy()
+    balanced = family_evidence(z, balance="sources")["label"].to_numpy()
+    assert members[0] > members[1]
+    assert balanced[0] == pytest.approx(balanced[1])
+
+
+def test_source_balance_weights_within_a_source_and_leaves_single_source_families_alone():
+    z = pd.DataFrame({"loss_score": [4.0, 0.0], "margin_score": [0.0, 4.0], "oos_confidence_score": [1.0, 1.0],
+                      "outlier_score": [3.0, 1.0], "input_outlier_score": [1.0, 5.0], "cie_score": [0.0, 7.0]})
+    weights = pd.Series({"loss_score": 3.0, "margin_score": 1.0})
+    label = source_balanced_mean(z[["loss_score", "margin_score", "oos_confidence_score"]],
+                                 pd.concat([weights, pd.Series({"oos_confidence_score": 1.0})]), ["network", "network", "crossfit"])
+    np.testing.assert_allclose(label, [(3.0 + 1.0) / 2.0, (1.0 + 1.0) / 2.0])  # network: (3*4 + 0) / 4 = 3 and (0 + 4) / 4 = 1
+    both = family_evidence(z, balance="sources")
+    plain = family_evidence(z)
+    # atypical: one network and one data member; compression: one member -> the same either way
+    pd.testing.assert_series_equal(both["atypical"], plain["atypical"])
+    pd.testing.assert_series_equal(both["compression"], plain["compression"])
+
+
+def test_unknown_balance_is_refused_naming_the_key():
+    with pytest.raises(ValueError, match="balance"):
+        fused_values(planted(), ["loss_score", "margin_score"], balance="models")
