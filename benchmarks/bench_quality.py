@@ -726,13 +726,21 @@ def leave_one_scenario_out(per_scenario: dict[str, list[dict]], keys: list[str],
     return out
 
 
-def analyse(tables: Path) -> dict:
+def _evaluate_path(path: Path, options: dict[str, dict]) -> tuple[str, dict]:
+    """(scenario name, :func:`evaluate_table` of the saved table at `path` with its seed)."""
+    name, seed = path.stem.rsplit("__s", 1)
+    return name, {**evaluate_table(pd.read_parquet(path), options), "seed": int(seed)}
+
+
+def analyse(tables: Path, jobs: int = 1) -> dict:
+    """Every saved table evaluated (`jobs` processes through joblib; the tables are independent), then the
+    selections and the per-scenario summary."""
+    from joblib import Parallel, delayed
+
     options = candidates()
     per_scenario: dict[str, list[dict]] = {}
-    for path in sorted(tables.glob("*__s*.parquet")):
-        name, seed = path.stem.rsplit("__s", 1)
-        result = evaluate_table(pd.read_parquet(path), options)
-        result["seed"] = int(seed)
+    paths = sorted(tables.glob("*__s*.parquet"))
+    for name, result in Parallel(n_jobs=jobs)(delayed(_evaluate_path)(path, options) for path in paths):
         per_scenario.setdefault(name, []).append(result)
     loso = leave_one_scenario_out(per_scenario, [k for k in options if shipped(k)], SELECTION_CRITERION)
     loso["unconstrained"] = leave_one_scenario_out(per_scenario, list(options), SELECTION_CRITERION)
@@ -841,6 +849,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--markdown", type=Path, default=None, help="also write the docs' tables (markdown) here")
+    parser.add_argument("--jobs", type=int, default=1, help="analyse: tables evaluated in parallel (joblib processes)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="settings for every run on top of the defaults (compare a candidate recipe; use its own --tables)")
     args = parser.parse_args(argv)
@@ -853,7 +862,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         refresh_oos(args.tables, args.work or args.tables / "runs", args.scenarios)
         return None
     report = {"command": command, "git_commit": git_commit(), "load_average": os.getloadavg(),
-              "machine": {"python": platform.python_version(), "cpus": os.cpu_count()}, **analyse(args.tables)}
+              "machine": {"python": platform.python_version(), "cpus": os.cpu_count()}, **analyse(args.tables, args.jobs)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     if args.markdown:
