@@ -24,8 +24,9 @@ the benchmark suite, 21 scenarios: benchmarks/results/quality.json, docs/scoring
 2. A family's evidence (``label``, ``atypical``, ``compression``, ...) is the mean z of its members, weighted
    by :func:`agreement_weights` (the consensus eigenvector of their rank correlations; the candidate
    ``mean`` weights them equally; the candidate ``trim`` drops each row's largest and smallest member z
-   first: :func:`trimmed`); the families in ``any_of`` (none by default; the candidate ``atypical``) take
-   the max of their members instead.
+   first: :func:`trimmed`; the candidate ``balance="sources"`` takes the mean over the family's declared
+   sources of each source's member mean: :func:`source_balanced_mean`); the families in ``any_of`` (none by
+   default; the candidate ``atypical``) take the max of their members instead.
 3. Each family's evidence is robust-z-scored again over the group (same spread), so families share one
    scale. A **sparse** family (MAD 0: more than half its rows tie, e.g. ``cie_score``) is capped at the
    median over the dense families of their 99th-percentile z.
@@ -45,7 +46,7 @@ Other methods, kept for the benchmark's selection: ``label_backbone`` (the backb
 families' excess), ``family_z_max`` (max over families), ``family_z_mean`` (mean over families),
 ``family_rank_max`` (percentile ranks instead of z), ``rank_mean`` (mean percentile rank over all fused
 columns); column scale ``normal_scores`` (within-class ranks -> normal quantiles); the normal null level;
-trimmed family means; within-class centring (the default of rounds 1-5).
+trimmed family means; within-class centring (the default of rounds 1-5); the mean over sources.
 """
 
 from __future__ import annotations
