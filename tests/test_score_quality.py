@@ -1,4 +1,4 @@
-"""The full audit-quality suite (slow: one real pipeline run per scenario, about 1-3 minutes each on
+"""The full audit-quality suite (slow: one real pipeline run per scenario, 26 of them, about 16 minutes on
 2 cores): benchmarks/bench_quality.py on every scenario with seed 0, then the leave-one-scenario-out
 selection over the saved tables. The fast floor is tests/test_audit_quality.py.
 
