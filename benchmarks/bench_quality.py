@@ -356,9 +356,6 @@ def stocks_symbol(seed: int):
     return _table_flips(table.astype(np.float64), symbol, seed)
 
 
-MODES = ("air", "train", "bus", "car")  # statsmodels modechoice's mode codes 1-4
-
-
 def _modechoice() -> tuple[pd.DataFrame, np.ndarray]:
     """statsmodels' modechoice (210 travellers x 4 modes = 840 rows; shipped inside the package): features
     choice as text (chosen / not chosen), terminal time, in-vehicle cost and time, generalised cost, household

@@ -410,3 +410,11 @@ def test_source_balance_weights_within_a_source_and_leaves_single_source_familie
 def test_unknown_balance_is_refused_naming_the_key():
     with pytest.raises(ValueError, match="balance"):
         fused_values(planted(), ["loss_score", "margin_score"], balance="models")
+
+
+def test_every_declared_signal_reads_a_known_source_and_the_out_of_fold_ones_read_crossfit():
+    from exemplar.scoring.registry import NEEDS, SIGNALS, SOURCES
+
+    assert {signal.source for signal in SIGNALS.values()} <= set(SOURCES)
+    crossfit = {name for name, need in NEEDS.items() if need == "crossfit"}
+    assert crossfit == {name for name, signal in SIGNALS.items() if signal.source == "crossfit"}
