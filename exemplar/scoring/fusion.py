@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from exemplar.scoring.registry import SIGNALS, declared
+from exemplar.scoring.registry import SIGNALS, Signal, declared
 
 FUSION_METHODS = ("label_backbone", "label_backbone_product", "family_z_max", "family_z_mean", "family_rank_max", "rank_mean")
 WEIGHTINGS = ("agreement", "mean")  # how a family combines its members
@@ -101,9 +101,15 @@ def fused_columns(columns: list[str], exclude: tuple[str, ...] = ()) -> list[str
     return [c for c in columns if declared(c).direction != 0 and c not in exclude]
 
 
+def declarations(columns: list[str]) -> list[Signal]:
+    """The declaration (family, direction, source) of each ``<name>_score`` column; ``is_label_conflict``
+    is declared as ``SIGNALS["label_conflict"]``."""
+    return [SIGNALS["label_conflict"] if c == CONFLICT_COLUMN else declared(c) for c in columns]
+
+
 def families(columns: list[str]) -> list[str]:
     """The declared family of each ``<name>_score`` column (``is_label_conflict`` -> label)."""
-    return [SIGNALS["label_conflict"].family if c == CONFLICT_COLUMN else declared(c).family for c in columns]
+    return [signal.family for signal in declarations(columns)]
 
 
 def robust_z(values: pd.DataFrame, spread: str = "mad") -> pd.DataFrame:
@@ -196,11 +202,6 @@ def trimmed(members: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(values, index=members.index, columns=members.columns)
 
 
-def sources(columns: list[str]) -> list[str]:
-    """The declared source of each ``<name>_score`` column (the model it reads; ``is_label_conflict`` -> data)."""
-    return [SIGNALS["label_conflict"].source if c == CONFLICT_COLUMN else declared(c).source for c in columns]
-
-
 def weighted_mean(members: pd.DataFrame, weights: pd.Series) -> pd.Series:
     """(n,) each row's `weights`-weighted mean of the (n, C) `members` present on it (NaN skipped; NaN where
     none is)."""
@@ -225,10 +226,10 @@ def family_evidence(z: pd.DataFrame, any_of: tuple[str, ...] = (), weighting: st
     `trim`, or their max for the families in `any_of` (members that look in different spaces, where
     standing out in one is enough). `balance` ``sources``: the mean over the family's sources of each
     source's weighted member mean (:func:`source_balanced_mean`) instead of one mean over all members."""
-    names, origins = families(list(z.columns)), sources(list(z.columns))
+    signals = declarations(list(z.columns))
     out = {}
-    for family in sorted(set(names)):
-        chosen = [f == family for f in names]
+    for family in sorted({signal.family for signal in signals}):
+        chosen = [signal.family == family for signal in signals]
         members = z.loc[:, chosen]
         if family in any_of:
             out[family] = members.max(axis=1)
@@ -236,7 +237,7 @@ def family_evidence(z: pd.DataFrame, any_of: tuple[str, ...] = (), weighting: st
         weights = agreement_weights(members) if weighting == "agreement" else pd.Series(1.0, index=members.columns)
         members = trimmed(members) if trim else members
         if balance == "sources":
-            out[family] = source_balanced_mean(members, weights, [o for o, c in zip(origins, chosen) if c])
+            out[family] = source_balanced_mean(members, weights, [signal.source for signal, c in zip(signals, chosen) if c])
         else:
             out[family] = weighted_mean(members, weights)
     return pd.DataFrame(out, index=z.index)
