@@ -552,7 +552,9 @@ def candidates() -> dict[str, dict]:
     (declared before its figures) the backbone methods, with either null level, centred within class on the
     undisputed rows (``norm=undisputed``: ``centre="undisputed"``), and for the record the same grid with no
     class centring (``norm=global``); in the seventh (declared before its figures) that uncentred grid with
-    each source of a family counted once (``|balance=sources``: ``balance="sources"``). For the record,
+    each source of a family counted once (``|balance=sources``: ``balance="sources"``); in the eighth (declared
+    before its figures) that uncentred grid with each column's scale from its rank over the group
+    (``norm=global|...|scale=normal_scores``: every member the same marginal). For the record,
     smaller slices: the column scale from within-class ranks (normal scores); the rank-based methods have
     their own scale."""
     in_sample = ("loss_score", "margin_score", "el2n_score", "grand_score", "confidently_wrong_score",
@@ -584,6 +586,11 @@ def candidates() -> dict[str, dict]:
              for by_class in (True, False) for member in members for any_of in ((), ("atypical",))]
     # seventh round, declared before its figures: the uncentred backbone grid with each source counted once
     grid += [(name, {**method, "balance": "sources"}, False, member, any_of, weighting, "robust_z", spread)
+             for name, method in nulls for member in members for any_of in ((), ("atypical",))
+             for weighting in ("agreement", "mean") for spread in ("mad", "upper_mad")]
+    # eighth round, declared before its figures: the same uncentred grid with every column scaled by its rank
+    # over the group (normal scores), so a member's tail cannot decide a family's mean
+    grid += [(name, method, False, member, any_of, weighting, "normal_scores", spread)
              for name, method in nulls for member in members for any_of in ((), ("atypical",))
              for weighting in ("agreement", "mean") for spread in ("mad", "upper_mad")]
     out = {}
