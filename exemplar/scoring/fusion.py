@@ -61,7 +61,7 @@ from exemplar.scoring.registry import SIGNALS, Signal, declared
 
 FUSION_METHODS = ("label_backbone", "label_backbone_product", "family_z_max", "family_z_mean", "family_rank_max", "rank_mean")
 WEIGHTINGS = ("agreement", "mean")  # how a family combines its members
-NORMALISATIONS = ("robust_z", "normal_scores")  # how each column is put on one scale within its class
+NORMALISATIONS = ("robust_z", "normal_scores", "label_ranks")  # how each column is put on one scale (label_ranks: the backbone's columns by rank, the rest robust z)
 SPREADS = ("mad", "upper_mad")  # robust_z's scale: the MAD, or the larger of it and the upper-half MAD
 CENTRES = ("class", "undisputed")  # by_class robust_z: centre on the class's median, or on its undisputed rows' median
 BALANCES = ("members", "sources")  # a family's mean: over its members, or over its sources (each model once)
@@ -84,7 +84,7 @@ class FusionConfig:
     exclude: tuple[str, ...] = ()  # columns left out (() = every declared signal; candidate no_weak_label: EL2N, GraNd, forgetting)
     any_of: tuple[str, ...] = ()  # families whose evidence is the max of their members (candidate: ("atypical",), input and embedding space as different views)
     weighting: str = "agreement"  # agreement (members weighted by the consensus eigenvector) | mean
-    normalise: str = "robust_z"  # robust_z (median / MAD) | normal_scores (within-class rank -> normal quantile)
+    normalise: str = "robust_z"  # robust_z (median / MAD) | normal_scores (within-class rank -> normal quantile) | label_ranks (label family by normal_scores, the rest robust_z)
     alpha: float = 0.05  # label_backbone: another family adds evidence beyond its Bonferroni null level z_(alpha / n)
     spread: str = "upper_mad"  # robust_z's scale (SPREADS): upper_mad (does not collapse when most rows sit at a floor) | mad
     null: str = "tail"  # label_backbone's null level (NULLS): tail (fitted to each family's upper quarter) | normal (Bonferroni)
@@ -303,7 +303,11 @@ def _scaled(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig
     the (n,) undisputed rows the class medians are taken over (``centre="undisputed"``; None: every row)."""
     if config.normalise == "normal_scores":
         return normal_scores(table, labels)
-    return class_robust_z(table, labels, config.spread, reference if config.centre == "undisputed" else None)
+    scaled = class_robust_z(table, labels, config.spread, reference if config.centre == "undisputed" else None)
+    if config.normalise == "label_ranks":
+        backbone = [c for c, family in zip(table.columns, families(list(table.columns))) if family == BACKBONE]
+        scaled[backbone] = normal_scores(table[backbone], labels)
+    return scaled
 
 
 def _families_of(scaled: pd.DataFrame, config: FusionConfig) -> pd.DataFrame:
