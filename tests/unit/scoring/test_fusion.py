@@ -418,3 +418,30 @@ def test_every_declared_signal_reads_a_known_source_and_the_out_of_fold_ones_rea
     assert {signal.source for signal in SIGNALS.values()} <= set(SOURCES)
     crossfit = {name for name, need in NEEDS.items() if need == "crossfit"}
     assert crossfit == {name for name, signal in SIGNALS.items() if signal.source == "crossfit"}
+
+
+def test_label_ranks_scales_the_label_family_by_rank_and_every_other_column_by_robust_z():
+    from exemplar.scoring.fusion import FusionConfig, _scaled
+    table = pd.DataFrame({"loss_score": [1.0, 2.0, 3.0, 100.0], "oos_confidence_score": [0.1, 0.2, 0.3, 0.4],
+                          "outlier_score": [1.0, 2.0, 3.0, 100.0]})
+    scaled = _scaled(table, None, FusionConfig(normalise="label_ranks"))
+    # ranks 1..4 -> Phi^-1(1/8, 3/8, 5/8, 7/8) minus their median 0: the two label members become the same column
+    np.testing.assert_allclose(scaled["loss_score"], [-1.1503, -0.3186, 0.3186, 1.1503], atol=1e-4)
+    np.testing.assert_allclose(scaled["oos_confidence_score"], scaled["loss_score"])
+    np.testing.assert_allclose(scaled["outlier_score"], robust_z(table[["outlier_score"]], "upper_mad")["outlier_score"])
+
+
+def test_label_ranks_keep_one_heavy_tailed_member_from_deciding_the_label_family():
+    # row 0: one member's value is 1,000 times its spread, the two bounded members are at their median;
+    # row 1: first on both bounded members, at the median of the heavy-tailed one
+    rng = np.random.default_rng(1)
+    z = pd.DataFrame({"self_influence_score": rng.normal(size=40), "oos_confidence_score": rng.uniform(0.2, 0.8, 40),
+                      "low_confidence_score": rng.uniform(0.2, 0.8, 40)})
+    z.loc[0, ["self_influence_score", "oos_confidence_score", "low_confidence_score"]] = [1000.0, 0.5, 0.5]
+    z.loc[1, ["self_influence_score", "oos_confidence_score", "low_confidence_score"]] = [0.0, 1.0, 1.0]
+    z["id"] = [f"r{i:02d}" for i in range(40)]
+    columns = ["self_influence_score", "oos_confidence_score", "low_confidence_score"]
+    by_z = fused_values(z, columns, weighting="mean", normalise="robust_z")
+    by_rank = fused_values(z, columns, weighting="mean", normalise="label_ranks")
+    assert np.argmax(by_z) == 0
+    assert np.argmax(by_rank) == 1
