@@ -6,7 +6,7 @@ training rows (1 = review first; NaN on test rows), ``audit_rank_test`` the test
 training rows). A table without a ``split`` column is one group ranked by ``audit_rank``.
 
 Default recipe (:data:`DEFAULT`, method ``label_backbone_product``; chosen by leave-one-scenario-out over
-the benchmark suite, 26 scenarios: benchmarks/results/quality.json, docs/scoring.md):
+the benchmark suite, 34 scenarios: benchmarks/results/quality.json, docs/scoring.md):
 
 1. Only signals declared with a direction (+1, or -1 = lower is more suspicious) next to their registration
    (:data:`exemplar.scoring.registry.SIGNALS`) enter, less the recipe's ``exclude`` (none by default; the
@@ -21,9 +21,10 @@ the benchmark suite, 26 scenarios: benchmarks/results/quality.json, docs/scoring
    of any choice (docs/scoring.md). ``by_class`` centres on each class's median (``centre="class"``) or on
    the median of its rows that out-of-fold confident learning does not flag (``centre="undisputed"``),
    with the spread pooled over all rows.
-2. A family's evidence (``label``, ``atypical``, ``compression``, ...) is the mean z of its members, weighted
-   by :func:`agreement_weights` (the consensus eigenvector of their rank correlations; the candidate
-   ``mean`` weights them equally; the candidate ``trim`` drops each row's largest and smallest member z
+2. A family's evidence (``label``, ``atypical``, ``compression``, ...) is the mean z of its members, equally
+   weighted (``weighting="mean"``; until the eighth round ``agreement``: weighted by :func:`agreement_weights`,
+   the consensus eigenvector of their rank correlations, which the one-SE rule no longer prefers on 34
+   scenarios: the two are within 0.001 in worst margin and in mean AP); the candidate ``trim`` drops each row's largest and smallest member z
    first: :func:`trimmed`; the candidate ``balance="sources"`` takes the mean over the family's declared
    sources of each source's member mean: :func:`source_balanced_mean`); the families in ``any_of`` (none by
    default; the candidate ``atypical``) take the max of their members instead.
@@ -46,7 +47,10 @@ Other methods, kept for the benchmark's selection: ``label_backbone`` (the backb
 families' excess), ``family_z_max`` (max over families), ``family_z_mean`` (mean over families),
 ``family_rank_max`` (percentile ranks instead of z), ``rank_mean`` (mean percentile rank over all fused
 columns); column scale ``normal_scores`` (within-class ranks -> normal quantiles); the normal null level;
-trimmed family means; within-class centring (the default of rounds 1-5); the mean over sources.
+trimmed family means; within-class centring (the default of rounds 1-5); the mean over sources; the label
+family's columns scaled by their rank (``normalise="label_ranks"``: its members are on incomparable scales, a
+probability in [0, 1] next to unbounded losses and influences; it led on the selection scenarios and lost both
+confirmations declared for it: docs/scoring.md).
 """
 
 from __future__ import annotations
@@ -83,7 +87,7 @@ class FusionConfig:
     by_class: bool = False  # centre (robust_z) or rank (normal_scores) each column within its given class (candidate; not the default since round 6)
     exclude: tuple[str, ...] = ()  # columns left out (() = every declared signal; candidate no_weak_label: EL2N, GraNd, forgetting)
     any_of: tuple[str, ...] = ()  # families whose evidence is the max of their members (candidate: ("atypical",), input and embedding space as different views)
-    weighting: str = "agreement"  # agreement (members weighted by the consensus eigenvector) | mean
+    weighting: str = "mean"  # mean (members equally weighted) | agreement (weighted by the consensus eigenvector)
     normalise: str = "robust_z"  # robust_z (median / MAD) | normal_scores (within-class rank -> normal quantile) | label_ranks (label family by normal_scores, the rest robust_z)
     alpha: float = 0.05  # label_backbone: another family adds evidence beyond its Bonferroni null level z_(alpha / n)
     spread: str = "upper_mad"  # robust_z's scale (SPREADS): upper_mad (does not collapse when most rows sit at a floor) | mad
@@ -299,8 +303,9 @@ def label_backbone(family_z: pd.DataFrame, alpha: float, product: bool = False, 
 
 def _scaled(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig,
             reference: np.ndarray | None = None) -> pd.DataFrame:
-    """(n, C) every fused column on one scale within its class (step 1 of the module docstring); `reference`:
-    the (n,) undisputed rows the class medians are taken over (``centre="undisputed"``; None: every row)."""
+    """(n, C) every fused column on one scale within its class (step 1 of the module docstring; ``label_ranks``:
+    the label family's columns by :func:`normal_scores`, the others by robust z); `reference`: the (n,)
+    undisputed rows the class medians are taken over (``centre="undisputed"``; None: every row)."""
     if config.normalise == "normal_scores":
         return normal_scores(table, labels)
     scaled = class_robust_z(table, labels, config.spread, reference if config.centre == "undisputed" else None)

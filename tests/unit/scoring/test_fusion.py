@@ -182,11 +182,11 @@ def test_training_and_test_rows_are_ranked_separately():
 
 
 def test_by_class_normalises_each_column_within_the_given_class():
-    """Class 1 is uniformly harder (loss + 5): without per-class normalisation its rows fill the queue
-    (the default since round 6, which the suite chose: a class's offset there was mostly its noise rate);
-    with ``by_class``, the planted row of class 0 comes first."""
+    """Class 1 is uniformly harder (every label signal + 5): without per-class normalisation its rows fill
+    the queue (the default since round 6, which the suite chose: a class's offset there was mostly its noise
+    rate); with ``by_class``, the planted row of class 0 comes first."""
     frame = hand_made(100)
-    frame.loc[frame["label"] == 1, ["loss_score", "margin_score"]] += 5.0
+    frame.loc[frame["label"] == 1, ["loss_score", "margin_score", "oos_confidence_score"]] += 5.0
     frame.loc[4, ["loss_score", "margin_score", "oos_confidence_score"]] = 4.0  # class 0: clear outlier in its class
     columns = ["loss_score", "margin_score", "oos_confidence_score"]
     assert fuse_scores(frame, columns, by_class=True).loc[4, "audit_rank"] == 1
