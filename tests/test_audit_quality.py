@@ -67,7 +67,7 @@ def test_fused_queue_finds_planted_flips_among_training_rows(audited):
     fused, is_train, flipped = audited
     metrics = detection_metrics(flipped[is_train], fused["audit_score"].to_numpy()[is_train])
     assert metrics["average_precision"] >= 0.75, metrics
-    assert metrics["auroc"] >= 0.95, metrics  # measured 0.967 (AP 0.805) with the sixth round's default fusion (0.980 / 0.860 with the fifth's)
+    assert metrics["auroc"] >= 0.95, metrics  # measured 0.963 (AP 0.782) with the eighth round's default fusion (0.967 / 0.805 with the sixth's, 0.980 / 0.860 with the fifth's)
 
 
 def test_out_of_sample_signals_find_them_on_their_own(audited):

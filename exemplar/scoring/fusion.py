@@ -22,10 +22,10 @@ the benchmark suite, 34 scenarios: benchmarks/results/quality.json, docs/scoring
    the median of its rows that out-of-fold confident learning does not flag (``centre="undisputed"``),
    with the spread pooled over all rows.
 2. A family's evidence (``label``, ``atypical``, ``compression``, ...) is the mean z of its members, equally
-   weighted (``weighting="mean"``; until the eighth round ``agreement``: weighted by :func:`agreement_weights`,
-   the consensus eigenvector of their rank correlations, which the one-SE rule no longer prefers on 34
-   scenarios: the two are within 0.001 in worst margin and in mean AP); the candidate ``trim`` drops each row's largest and smallest member z
-   first: :func:`trimmed`; the candidate ``balance="sources"`` takes the mean over the family's declared
+   weighted (``weighting="mean"``; until the eighth round ``agreement``: weighted by
+   :func:`agreement_weights`, the consensus eigenvector of their rank correlations, which the one-SE rule no
+   longer prefers on 34 scenarios: the two are within 0.001 in worst margin and in mean AP); the candidate
+   ``trim`` drops each row's largest and smallest member z first: :func:`trimmed`; the candidate ``balance="sources"`` takes the mean over the family's declared
    sources of each source's member mean: :func:`source_balanced_mean`); the families in ``any_of`` (none by
    default; the candidate ``atypical``) take the max of their members instead.
 3. Each family's evidence is robust-z-scored again over the group (same spread), so families share one
