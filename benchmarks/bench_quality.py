@@ -342,18 +342,23 @@ def iris(seed: int):
     return _table_flips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed)
 
 
-def stocks_symbol(seed: int):
-    """vega_datasets' stocks (560 monthly closing prices of 2000-10; shipped inside the package): label =
-    the symbol (AAPL 0, AMZN 1, GOOG 2 (68 rows), IBM 3, MSFT 4), features the date as a fractional year and
-    the price; 10% of training labels moved to the next symbol (confirmation scenario of the seventh round
-    with modechoice_mode, modechoice_slips, grunfeld_firm and penguins_sex: declared before their tables)."""
+def _stocks() -> tuple[pd.DataFrame, np.ndarray]:
+    """vega_datasets' stocks: the date as a fractional year and the price, and (N,) int labels by symbol."""
     from vega_datasets import data
 
     table = data.stocks()
     symbol = _class_codes(table.pop("symbol"))
     date = table.pop("date")
-    table.insert(0, "year", date.dt.year + (date.dt.dayofyear - 1) / 365.25)
-    return _table_flips(table.astype(np.float64), symbol, seed)
+    table.insert(0, "year", date.dt.year + (date.dt.day_of_year - 1) / 365.25)
+    return table.astype(np.float64), symbol
+
+
+def stocks_symbol(seed: int):
+    """vega_datasets' stocks (560 monthly closing prices of 2000-10; shipped inside the package): label =
+    the symbol (AAPL 0, AMZN 1, GOOG 2 (68 rows), IBM 3, MSFT 4), features the date as a fractional year and
+    the price; 10% of training labels moved to the next symbol (confirmation scenario of the seventh round
+    with modechoice_mode, modechoice_slips, grunfeld_firm and penguins_sex: declared before their tables)."""
+    return _table_flips(*_stocks(), seed)
 
 
 def _modechoice() -> tuple[pd.DataFrame, np.ndarray]:
@@ -378,14 +383,19 @@ def modechoice_slips(seed: int):
     return _slips(*_modechoice(), seed)
 
 
-def grunfeld_firm(seed: int):
-    """statsmodels' grunfeld (11 US firms x 20 years, 1935-54; shipped inside the package): label = the firm
-    (sorted names), features gross investment, market value, capital stock and year; 10% next-class flips."""
+def _grunfeld() -> tuple[pd.DataFrame, np.ndarray]:
+    """statsmodels' grunfeld: investment, market value, capital and year, and (N,) int labels by firm."""
     from statsmodels.datasets import grunfeld
 
     table = grunfeld.load_pandas().data
     firm = _class_codes(table.pop("firm"))
-    return _table_flips(table.astype(np.float64), firm, seed)
+    return table.astype(np.float64), firm
+
+
+def grunfeld_firm(seed: int):
+    """statsmodels' grunfeld (11 US firms x 20 years, 1935-54; shipped inside the package): label = the firm
+    (sorted names), features gross investment, market value, capital stock and year; 10% next-class flips."""
+    return _table_flips(*_grunfeld(), seed)
 
 
 def penguins_sex(seed: int):
@@ -400,15 +410,20 @@ def penguins_sex(seed: int):
 
 
 
-def tips_day(seed: int):
-    """plotly's tips with label = the day (Fri 0 (19 bills), Sat 1, Sun 2, Thur 3); features total_bill, tip,
-    size and sex, smoker, time as text; 10% next-class flips (confirmation scenario declared in the seventh
-    round with penguins_island, anes96_party and barley_site, run then and first read in the eighth)."""
+def _tips_by_day() -> tuple[pd.DataFrame, np.ndarray]:
+    """plotly's tips: the other columns as published (sex, smoker, time as text) and (N,) int labels by day."""
     from plotly import data
 
     table = data.tips()
     day = _class_codes(table.pop("day"))
-    return _table_flips(table.astype({"size": np.float64}), day, seed)
+    return table.astype({"size": np.float64}), day
+
+
+def tips_day(seed: int):
+    """plotly's tips with label = the day (Fri 0 (19 bills), Sat 1, Sun 2, Thur 3); features total_bill, tip,
+    size and sex, smoker, time as text; 10% next-class flips (confirmation scenario declared in the seventh
+    round with penguins_island, anes96_party and barley_site, run then and first read in the eighth)."""
+    return _table_flips(*_tips_by_day(), seed)
 
 
 def penguins_island(seed: int):
@@ -457,31 +472,17 @@ def fair_slips(seed: int):
 
 def grunfeld_slips(seed: int):
     """The table of :func:`grunfeld_firm` with decimal-point slips; labels right."""
-    from statsmodels.datasets import grunfeld
-
-    table = grunfeld.load_pandas().data
-    firm = _class_codes(table.pop("firm"))
-    return _slips(table.astype(np.float64), firm, seed)
+    return _slips(*_grunfeld(), seed)
 
 
 def stocks_slips(seed: int):
     """The table of :func:`stocks_symbol` with decimal-point slips; labels right."""
-    from vega_datasets import data
-
-    table = data.stocks()
-    symbol = _class_codes(table.pop("symbol"))
-    date = table.pop("date")
-    table.insert(0, "year", date.dt.year + (date.dt.dayofyear - 1) / 365.25)
-    return _slips(table.astype(np.float64), symbol, seed)
+    return _slips(*_stocks(), seed)
 
 
 def tips_slips(seed: int):
     """The table of :func:`tips_day` with decimal-point slips; labels right."""
-    from plotly import data
-
-    table = data.tips()
-    day = _class_codes(table.pop("day"))
-    return _slips(table.astype({"size": np.float64}), day, seed)
+    return _slips(*_tips_by_day(), seed)
 
 def _generated(kind: str):
     """issue-9a's generated tables (text categories, booleans, missing values, imbalanced ordered
