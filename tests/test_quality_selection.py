@@ -70,3 +70,19 @@ def test_every_candidate_sets_every_fusion_field(bench):
     every = {f.name for f in fields(FusionConfig)}
     for key, options in bench.candidates().items():
         assert set(options) == every, (key, every - set(options))
+
+
+def test_only_candidates_that_keep_compression_and_robust_z_magnitudes_are_eligible(bench):
+    """The rank scales (every column, or the label family's) and the grid without the compression family are
+    a record: every other candidate is eligible, and the shipped default is one of them."""
+    from dataclasses import asdict
+
+    from exemplar.scoring.fusion import DEFAULT
+
+    candidates = bench.candidates()
+    for key in candidates:
+        parts = dict(part.split("=", 1) for part in key.split("|")[1:])
+        recorded = parts["members"] == "no_compression" or parts["scale"] in ("normal_scores", "label_ranks")
+        assert bench.shipped(key) is not recorded, key
+    default = {**asdict(DEFAULT), "exclude": tuple(DEFAULT.exclude), "any_of": tuple(DEFAULT.any_of)}
+    assert any(options == default for key, options in candidates.items() if bench.shipped(key))
