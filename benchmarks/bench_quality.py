@@ -254,13 +254,18 @@ PARTY_ID = ("strong Democrat", "weak Democrat", "independent Democrat", "indepen
             "weak Republican", "strong Republican")  # anes96 codebook, PID 0-6
 
 
+def _anes96_answers() -> pd.DataFrame:
+    """statsmodels' anes96 as published, less logpopul (a derived copy of popul)."""
+    from statsmodels.datasets import anes96
+
+    return anes96.load_pandas().data.drop(columns=["logpopul"])
+
+
 def anes96_vote(seed: int):
     """statsmodels' anes96 (944 respondents of the 1996 American National Election Study; shipped inside
     the package): label = vote (0 Clinton, 1 Dole); party identification as text, the other answers as
     published (logpopul, a derived copy of popul, left out); 10% of training labels flipped."""
-    from statsmodels.datasets import anes96
-
-    table = anes96.load_pandas().data.drop(columns=["logpopul"])
+    table = _anes96_answers()
     labels = table.pop("vote").to_numpy(dtype=np.int64)
     table["PID"] = [PARTY_ID[int(code)] for code in table["PID"]]
     return _table_flips(table, labels, seed)
@@ -439,9 +444,7 @@ def penguins_island(seed: int):
 def anes96_party(seed: int):
     """statsmodels' anes96 with label = party identification (PID 0-6, :data:`PARTY_ID`); the vote as text,
     the other answers as published (logpopul left out); 10% next-class flips."""
-    from statsmodels.datasets import anes96
-
-    table = anes96.load_pandas().data.drop(columns=["logpopul"])
+    table = _anes96_answers()
     party = table.pop("PID").to_numpy(dtype=np.int64)
     table["vote"] = np.where(table["vote"] > 0, "Dole", "Clinton")
     return _table_flips(table, party, seed)

@@ -25,9 +25,10 @@ the benchmark suite, 34 scenarios: benchmarks/results/quality.json, docs/scoring
    weighted (``weighting="mean"``; until the eighth round ``agreement``: weighted by
    :func:`agreement_weights`, the consensus eigenvector of their rank correlations, which the one-SE rule no
    longer prefers on 34 scenarios: the two are within 0.001 in worst margin and in mean AP); the candidate
-   ``trim`` drops each row's largest and smallest member z first: :func:`trimmed`; the candidate ``balance="sources"`` takes the mean over the family's declared
-   sources of each source's member mean: :func:`source_balanced_mean`); the families in ``any_of`` (none by
-   default; the candidate ``atypical``) take the max of their members instead.
+   ``trim`` drops each row's largest and smallest member z first: :func:`trimmed`; the candidate
+   ``balance="sources"`` takes the mean over the family's declared sources of each source's member mean:
+   :func:`source_balanced_mean`); the families in ``any_of`` (none by default; the candidate ``atypical``)
+   take the max of their members instead.
 3. Each family's evidence is robust-z-scored again over the group (same spread), so families share one
    scale. A **sparse** family (MAD 0: more than half its rows tie, e.g. ``cie_score``) is capped at the
    median over the dense families of their 99th-percentile z.
@@ -65,7 +66,8 @@ from exemplar.scoring.registry import SIGNALS, Signal, declared
 
 FUSION_METHODS = ("label_backbone", "label_backbone_product", "family_z_max", "family_z_mean", "family_rank_max", "rank_mean")
 WEIGHTINGS = ("agreement", "mean")  # how a family combines its members
-NORMALISATIONS = ("robust_z", "normal_scores", "label_ranks")  # how each column is put on one scale (label_ranks: the backbone's columns by rank, the rest robust z)
+# how each column is put on one scale (label_ranks: the backbone's columns by rank, the rest robust z)
+NORMALISATIONS = ("robust_z", "normal_scores", "label_ranks")
 SPREADS = ("mad", "upper_mad")  # robust_z's scale: the MAD, or the larger of it and the upper-half MAD
 CENTRES = ("class", "undisputed")  # by_class robust_z: centre on the class's median, or on its undisputed rows' median
 BALANCES = ("members", "sources")  # a family's mean: over its members, or over its sources (each model once)
