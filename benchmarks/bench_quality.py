@@ -520,9 +520,9 @@ KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name 
 
 # ---------------------------------------------------------------- phase 1: real pipeline runs
 
-def _anchors(frame: pd.DataFrame, scores: pd.DataFrame, modality: str) -> dict[str, np.ndarray]:
-    """cleanlab self-confidence (1 - quality) on 5-fold OOF probabilities of the oos learner and of HGB,
-    aligned to `scores` rows (training rows; NaN elsewhere)."""
+def _anchors(frame: pd.DataFrame, scores: pd.DataFrame, modality: str, learner: str = "auto") -> dict[str, np.ndarray]:
+    """cleanlab self-confidence (1 - quality) on 5-fold OOF probabilities of the oos learner (`learner`, as
+    ``score.oos.learner``) and of HGB, aligned to `scores` rows (training rows; NaN elsewhere)."""
     from cleanlab.rank import get_label_quality_scores
 
     from exemplar.scoring.crossfit import resolve_learner
@@ -533,7 +533,7 @@ def _anchors(frame: pd.DataFrame, scores: pd.DataFrame, modality: str) -> dict[s
     labels = dataset.table["label"].to_numpy(dtype=np.int64)
     is_fit = (dataset.table["split"] == "train").to_numpy()
     out = {}
-    for name, learner in (("cleanlab_oos_learner", resolve_learner("auto", modality)), ("cleanlab_hgb", "hgb")):
+    for name, learner in (("cleanlab_oos_learner", resolve_learner(learner, modality)), ("cleanlab_hgb", "hgb")):
         x = learner_inputs(dataset, learner)
         probs = crossfit_probabilities(x, labels, is_fit, dataset.info.num_classes, CrossfitConfig(learner=learner), modality)
         quality = get_label_quality_scores(labels[is_fit], np.clip(probs[is_fit], 1e-9, 1.0), method="self_confidence")
@@ -574,16 +574,18 @@ def run_one(name: str, seed: int, tables: Path, work: Path, overrides: tuple[str
     return target
 
 
-def refresh_oos(tables: Path, work: Path, scenarios: list[str]) -> None:
+def refresh_oos(tables: Path, work: Path, scenarios: list[str], overrides: tuple[str, ...] = ()) -> None:
     """Recompute the out-of-sample columns and anchors of saved table runs with the current score.oos
-    code path (the folds as the score stage runs them, on the run's own dataset.parquet/keep.parquet).
-    Used once when the table learner's input changed (encoded -> native frame) after the runs: the
-    out-of-sample signals feed no other stage, so the rest of each run is unchanged."""
+    code path (the folds as the score stage runs them, on the run's own dataset.parquet/keep.parquet,
+    configured by `overrides`, e.g. ``score.oos.learner=hgb``). Used when the table learner's input
+    changed (encoded -> native frame) after the runs, and when the table learner became the HGB + logistic
+    ensemble (ninth round): the out-of-sample signals feed no other stage, so the rest of each run is
+    unchanged."""
     from flows.cli import load_config
     from tasks.crossfit import combine, crossfit_fold
     from exemplar.scoring.crossfit import crossfit_signals
 
-    cfg = load_config([])
+    cfg = load_config(list(overrides))
     for path in sorted(tables.glob("*__s*.parquet")):
         name = path.stem.rsplit("__s", 1)[0]
         if name not in scenarios:
@@ -599,7 +601,7 @@ def refresh_oos(tables: Path, work: Path, scenarios: list[str]) -> None:
         for key, values in signals.items():
             table[key if key.startswith("is_") else f"{key}_score"] = np.asarray(values)[order]
         table.attrs["run_dir"] = str(run_dir)
-        for column, values in _anchors(None, table, "table").items():
+        for column, values in _anchors(None, table, "table", cfg["score"]["oos"]["learner"]).items():
             table[column] = values
         table.to_parquet(path)
         print(f"refreshed {path.name}", flush=True)
@@ -960,7 +962,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     if args.phase == "run":
         return None
     if args.phase == "refresh-oos":
-        refresh_oos(args.tables, args.work or args.tables / "runs", args.scenarios)
+        refresh_oos(args.tables, args.work or args.tables / "runs", args.scenarios, tuple(args.set))
         return None
     report = {"command": command, "git_commit": git_commit(), "load_average": os.getloadavg(),
               "machine": {"python": platform.python_version(), "cpus": os.cpu_count()}, **analyse(args.tables, args.jobs)}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from exemplar.scoring.config import ScoreConfig
-from exemplar.scoring.crossfit import combine_folds, fit_fold, fold_assignment, resolve_learner
+from exemplar.scoring.crossfit import base_learners, combine_folds, fit_fold, fold_assignment, resolve_learner
 from tasks._prefect import stage_task
 from tasks.datasets import read_dataset, read_keep, split_rows
 from tasks.layout import RunLayout
@@ -24,7 +24,10 @@ def needs_crossfit(cfg: dict) -> bool:
 def learner_inputs(dataset, learner: str):
     """What the out-of-sample learner reads: for ``hgb`` on a table, the native frame (numbers with NaN,
     pandas categories: native gaps and categories); otherwise the model inputs (images in [0, 1],
-    encoded tables)."""
+    encoded tables). For an ensemble (``hgb+logistic``): a dict of each base learner's inputs."""
+    bases = base_learners(learner)
+    if len(bases) > 1:
+        return {base: learner_inputs(dataset, base) for base in bases}
     if dataset.info.modality == "table" and learner == "hgb":
         return native_table(dataset)
     return input_array(dataset)

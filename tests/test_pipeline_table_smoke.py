@@ -64,3 +64,15 @@ def test_the_model_sees_the_encoded_table(table_run):
     checkpoint = torch.load(sorted((run_dir / "checkpoints" / "seed_0").glob("epoch_*.pt"))[-1], weights_only=True)
     width = checkpoint["meta"]["input_shape"][0]
     assert width > 11  # 9 informative columns, one-hot and missing indicators widen them; notes/form_version dropped
+
+
+def test_the_ensemble_learner_fits_each_base_learner_on_its_own_view_of_the_table(table_run):
+    """score.oos.learner=hgb+logistic on the run: hgb reads the native frame (text, gaps), logistic the
+    encoded inputs, and the fold's probabilities are their mean (the fold task as flows/score.py calls it)."""
+    from tasks.crossfit import crossfit_fold
+
+    run_dir, _ = table_run
+    fold = {learner: crossfit_fold.fn(load_config([f"score.oos.learner={learner}"]), str(run_dir), 0)
+            for learner in ("hgb", "logistic", "hgb+logistic")}
+    np.testing.assert_allclose(fold["hgb+logistic"], (fold["hgb"] + fold["logistic"]) / 2)
+    assert not np.allclose(fold["hgb"], fold["logistic"])

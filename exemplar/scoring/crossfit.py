@@ -10,8 +10,10 @@ The learner is small and independent of the pipeline's neural population (so a s
 whatever trained the population): ``hgb`` = scikit-learn's HistGradientBoostingClassifier (native
 categories and NaN when given a table's native frame; the default for tables), ``logistic`` =
 multinomial logistic regression on standardised inputs, projected by PCA to at most ``max_features``
-dimensions (the default for images: cheap, measured in docs/scoring.md). Pure: arrays (or a table's
-native DataFrame) in, probabilities out.
+dimensions (the default for images: cheap, measured in docs/scoring.md), and ``hgb+logistic`` = both
+fit on the same fold's rows, their probabilities averaged with equal weights (an ensemble; measured in
+docs/scoring.md, not the default). Pure: arrays (or a table's native DataFrame, or for an ensemble a dict
+of each base learner's inputs) in, probabilities out.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ import pandas as pd
 
 from exemplar.errors import ExemplarError
 
-LEARNERS = ("auto", "hgb", "logistic")
+BASE_LEARNERS = ("hgb", "logistic")
+LEARNERS = ("auto", *BASE_LEARNERS, "hgb+logistic")  # a+b: an equal-weight ensemble of base learners
 
 
 @dataclass
 class CrossfitConfig:
-    learner: str = "auto"  # auto (tables: hgb, images: logistic) | hgb | logistic
+    learner: str = "auto"  # auto (tables: hgb, images: logistic) | hgb | logistic | hgb+logistic
     folds: int = 5  # K
     seed: int = 0  # fold assignment and learner seed
     max_features: int = 256  # logistic: PCA to at most this many dimensions (images)
@@ -51,6 +54,11 @@ def resolve_learner(learner: str, modality: str) -> str:
     if learner != "auto":
         return learner
     return "hgb" if modality == "table" else "logistic"
+
+
+def base_learners(learner: str) -> tuple[str, ...]:
+    """The base learners behind a resolved learner name: ``hgb+logistic`` -> ("hgb", "logistic")."""
+    return tuple(learner.split("+"))
 
 
 def fold_assignment(labels: np.ndarray, is_fit: np.ndarray, folds: int, seed: int) -> np.ndarray:
@@ -111,14 +119,23 @@ def _build(learner: str, config: CrossfitConfig, dims: int):
     return make_pipeline(*steps, LogisticRegression(max_iter=config.max_iter, C=1.0))
 
 
-def fit_fold(x: np.ndarray, labels: np.ndarray, assignment: np.ndarray, fold: int, num_classes: int,
+def fit_fold(x, labels: np.ndarray, assignment: np.ndarray, fold: int, num_classes: int,
              learner: str, config: CrossfitConfig) -> np.ndarray:
     """Fit on the fitted rows outside `fold`; return (N, num_classes) probabilities for every row.
 
     `x`: (N, ...) numeric array, or for ``hgb`` on tables the native DataFrame (numbers with NaN, pandas
-    categories: :func:`exemplar.data.canonical.native_table`). Classes missing from the fold's training
-    rows get probability 0.
+    categories: :func:`exemplar.data.canonical.native_table`), or a dict {base learner: its inputs}. An
+    ensemble (``hgb+logistic``) fits each base learner on the same rows and averages their probabilities.
+    Classes missing from the fold's training rows get probability 0.
     """
+    bases = base_learners(learner)
+    return np.mean([_fit_base(x[base] if isinstance(x, dict) else x, labels, assignment, fold, num_classes, base, config)
+                    for base in bases], axis=0)
+
+
+def _fit_base(x, labels: np.ndarray, assignment: np.ndarray, fold: int, num_classes: int,
+              learner: str, config: CrossfitConfig) -> np.ndarray:
+    """(N, num_classes) probabilities of one base learner fit on the fitted rows outside `fold`."""
     from threadpoolctl import threadpool_limits
 
     features = _features(x)
@@ -142,7 +159,7 @@ def combine_folds(fold_probs: list[np.ndarray], assignment: np.ndarray) -> np.nd
     return probs
 
 
-def crossfit_probabilities(x: np.ndarray, labels: np.ndarray, is_fit: np.ndarray, num_classes: int,
+def crossfit_probabilities(x, labels: np.ndarray, is_fit: np.ndarray, num_classes: int,
                            config: CrossfitConfig, modality: str = "table") -> np.ndarray:
     """All K folds in one call (the pipeline fans them out as tasks instead): (N, num_classes)."""
     assignment = fold_assignment(labels, is_fit, config.folds, config.seed)

@@ -5,7 +5,7 @@ import pytest
 from exemplar.errors import ExemplarError
 from exemplar.scoring.config import ScoreConfig
 from exemplar.scoring.crossfit import (
-    CrossfitConfig, combine_folds, crossfit_probabilities, crossfit_signals, fit_fold, fold_assignment,
+    CrossfitConfig, base_learners, combine_folds, crossfit_probabilities, crossfit_signals, fit_fold, fold_assignment,
     normalized_margin_score, resolve_learner, self_confidence_score, training_rows,
 )
 
@@ -58,7 +58,7 @@ def test_out_of_sample_probabilities_do_not_memorise_random_labels():
     assert np.mean(out_of_sample == labels) < 0.55
 
 
-@pytest.mark.parametrize("learner", ["hgb", "logistic"])
+@pytest.mark.parametrize("learner", ["hgb", "logistic", "hgb+logistic"])
 def test_a_planted_flip_tops_every_out_of_sample_signal(learner):
     x, labels = blobs()
     noisy = labels.copy()
@@ -81,6 +81,8 @@ def test_signal_formulas_by_hand():
 def test_config_is_nested_and_validated():
     assert ScoreConfig(oos={"learner": "hgb", "folds": 3}).oos == CrossfitConfig(learner="hgb", folds=3)
     assert resolve_learner("auto", "table") == "hgb" and resolve_learner("auto", "image") == "logistic"
+    assert resolve_learner("hgb+logistic", "table") == "hgb+logistic" and base_learners("hgb+logistic") == ("hgb", "logistic")
+    ScoreConfig(oos={"learner": "hgb+logistic"}).validate()
     with pytest.raises(ExemplarError, match="score.oos.learner"):
         ScoreConfig(oos={"learner": "forest"}).validate()
     with pytest.raises(ExemplarError, match="score.oos.folds"):
@@ -101,3 +103,18 @@ def test_hgb_reads_a_native_frame_with_categories_and_gaps():
     assert np.argmax(self_confidence_score(probs, noisy)) == 3
     with pytest.raises(ExemplarError, match="numeric model inputs"):
         crossfit_probabilities(frame, noisy, np.ones(n, dtype=bool), 2, CrossfitConfig(learner="logistic"))
+
+
+def test_an_ensemble_fold_is_the_mean_of_its_base_learners_each_on_its_own_inputs():
+    """hgb reads the native frame (a category and a gap), logistic the numeric inputs; both are fit on the
+    same rows (fold 1 out), and the ensemble's probabilities are their equal-weight mean."""
+    x, labels = blobs(n=90)
+    frame = pd.DataFrame({"a": x[:, 0], "b": pd.Categorical(np.where(x[:, 1] > 0, "up", "down"))})
+    frame.loc[5, "a"] = np.nan
+    assignment = fold_assignment(labels, np.ones(90, dtype=bool), 3, seed=0)
+    config = CrossfitConfig(max_iter=20)
+    inputs = {"hgb": frame, "logistic": x}
+    ensemble = fit_fold(inputs, labels, assignment, 1, 3, "hgb+logistic", config)
+    parts = [fit_fold(inputs[base], labels, assignment, 1, 3, base, config) for base in ("hgb", "logistic")]
+    np.testing.assert_allclose(ensemble, (parts[0] + parts[1]) / 2)
+    np.testing.assert_allclose(ensemble.sum(axis=1), 1.0)
