@@ -294,16 +294,27 @@ def cars_slips(seed: int):
     return _slips(*_cars(), seed)
 
 
-def seattle_weather(seed: int):
-    """vega_datasets' Seattle weather (1,461 days of 2012-15): label = the published weather (drizzle 0,
-    fog 1, rain 2, snow 3, sun 4; itself noisy: fog and sun are not told apart by the measurements), features
-    precipitation, temp_max, temp_min, wind and the month; 10% of training labels moved to the next class."""
+def _seattle() -> tuple[pd.DataFrame, np.ndarray]:
+    """vega_datasets' Seattle weather (1,461 days of 2012-15): features precipitation, temp_max, temp_min,
+    wind and the month; (N,) int labels = the published weather (drizzle 0, fog 1, rain 2, snow 3, sun 4;
+    itself noisy: fog and sun are not told apart by the measurements)."""
     from vega_datasets import data
 
     table = data.seattle_weather()
     weather = _class_codes(table.pop("weather"))
     table["month"] = table.pop("date").dt.month.astype(np.float64)
-    return _table_flips(table, weather, seed)
+    return table, weather
+
+
+def seattle_weather(seed: int):
+    """The Seattle weather table, 10% of training labels moved to the next class."""
+    return _table_flips(*_seattle(), seed)
+
+
+def seattle_slips(seed: int):
+    """The Seattle weather table with decimal-point slips; labels right (ninth round, with fair_religious,
+    anes96_educ and anes96_slips: a confirmation set declared and run before its figures were read)."""
+    return _slips(*_seattle(), seed)
 
 
 def _gapminder() -> tuple[pd.DataFrame, np.ndarray]:
@@ -461,16 +472,47 @@ def barley_site(seed: int):
     return _table_flips(table.astype({"year": np.float64}), site, seed)
 
 
-def fair_slips(seed: int):
+def _fair() -> tuple[pd.DataFrame, np.ndarray]:
     """statsmodels' fair (6,366 answers of a 1974 survey; shipped inside the package; many exact duplicates):
-    label = religiousness (1-4 -> 0-3), features the other eight columns; the decimal-point slips of
-    :func:`breast_cancer_slips`, labels right (eighth-round confirmation scenario, with grunfeld_slips,
-    stocks_slips and tips_slips, declared before their runs)."""
+    the other eight columns, and (N,) int labels = religiousness (1-4 -> 0-3)."""
     from statsmodels.datasets import fair
 
     table = fair.load_pandas().data
     religious = table.pop("religious").to_numpy(dtype=np.int64) - 1
-    return _slips(table, religious, seed)
+    return table, religious
+
+
+def fair_slips(seed: int):
+    """The fair table with the decimal-point slips of :func:`breast_cancer_slips`, labels right (eighth-round
+    confirmation scenario, with grunfeld_slips, stocks_slips and tips_slips, declared before their runs)."""
+    return _slips(*_fair(), seed)
+
+
+def fair_religious(seed: int):
+    """The fair table, 10% of training labels moved to the next religiousness (ninth round)."""
+    return _table_flips(*_fair(), seed)
+
+
+def _anes96_education() -> tuple[pd.DataFrame, np.ndarray]:
+    """anes96's answers with party identification and the vote as text, and (N,) int labels = education (1-7 -> 0-6)."""
+    table = _anes96_answers()
+    education = table.pop("educ").to_numpy(dtype=np.int64) - 1
+    table["PID"] = [PARTY_ID[int(code)] for code in table["PID"]]
+    table["vote"] = np.where(table["vote"] > 0, "Dole", "Clinton")
+    return table, education
+
+
+def anes96_educ(seed: int):
+    """anes96 with label = education, 10% next-class flips (ninth round)."""
+    return _table_flips(*_anes96_education(), seed)
+
+
+def anes96_slips(seed: int):
+    """anes96 as :func:`anes96_vote` (label = the vote), labels right, decimal-point slips (ninth round)."""
+    table = _anes96_answers()
+    labels = table.pop("vote").to_numpy(dtype=np.int64)
+    table["PID"] = [PARTY_ID[int(code)] for code in table["PID"]]
+    return _slips(table, labels, seed)
 
 
 def grunfeld_slips(seed: int):
@@ -511,10 +553,12 @@ SCENARIOS = {
     "stocks_symbol": stocks_symbol, "modechoice_mode": modechoice_mode, "modechoice_slips": modechoice_slips,
     "grunfeld_firm": grunfeld_firm, "penguins_sex": penguins_sex, "tips_day": tips_day, "penguins_island": penguins_island,
     "anes96_party": anes96_party, "barley_site": barley_site, "fair_slips": fair_slips, "grunfeld_slips": grunfeld_slips,
-    "stocks_slips": stocks_slips, "tips_slips": tips_slips,
+    "stocks_slips": stocks_slips, "tips_slips": tips_slips, "fair_religious": fair_religious, "anes96_educ": anes96_educ,
+    "seattle_slips": seattle_slips, "anes96_slips": anes96_slips,
 }
 ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "table_loans_entry_errors", "penguins_slips",
-                      "cars_slips", "gapminder_slips", "modechoice_slips", "fair_slips", "grunfeld_slips", "stocks_slips", "tips_slips")
+                      "cars_slips", "gapminder_slips", "modechoice_slips", "fair_slips", "grunfeld_slips", "stocks_slips", "tips_slips",
+                      "seattle_slips", "anes96_slips")
 KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name in SCENARIOS}
 
 
