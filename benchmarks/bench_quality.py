@@ -529,6 +529,56 @@ def tips_slips(seed: int):
     """The table of :func:`tips_day` with decimal-point slips; labels right."""
     return _slips(*_tips_by_day(), seed)
 
+# US Census Bureau regions: 0 Northeast, 1 Midwest, 2 South, 3 West (the 50 states and DC)
+CENSUS_REGIONS = {0: "CT ME MA NH RI VT NJ NY PA", 1: "IL IN MI OH WI IA KS MN MO NE ND SD",
+                  2: "DE DC FL GA MD NC SC VA WV AL KY MS TN AR LA OK TX", 3: "AZ CO ID MT NV NM UT WY AK CA HI OR WA"}
+STATE_REGION = {state: region for region, states in CENSUS_REGIONS.items() for state in states.split()}
+
+
+def _airports() -> tuple[pd.DataFrame, np.ndarray]:
+    """vega_datasets' airports (3,376 US airports; shipped inside the package): latitude, longitude and the
+    city (text), and (N,) int labels = the state's census region; territories and the four airports abroad
+    left out (3,340 rows)."""
+    from vega_datasets import data
+
+    table = data.airports()
+    table = table[table["state"].isin(list(STATE_REGION))].reset_index(drop=True)
+    labels = table["state"].map(STATE_REGION).to_numpy(dtype=np.int64)
+    return table[["city", "latitude", "longitude"]], labels
+
+
+def airports_region(seed: int):
+    """The airports table, 10% next-class flips of the census region (ninth round, with randhie_health,
+    airports_slips and randhie_slips: a confirmation set declared and run before its figures were read)."""
+    return _table_flips(*_airports(), seed)
+
+
+def airports_slips(seed: int):
+    """The airports table with decimal-point slips; labels right."""
+    return _slips(*_airports(), seed)
+
+
+def _randhie() -> tuple[pd.DataFrame, np.ndarray]:
+    """statsmodels' RAND health insurance experiment (20,190 person-years; shipped inside the package), a fixed
+    sample of 4,000 rows (seed 2026 for every scenario seed): the seven other columns, and (N,) int labels =
+    self-rated health (excellent 0, good 1, fair 2, poor 3; 49/39/10/2%)."""
+    from statsmodels.datasets import randhie
+
+    table = randhie.load_pandas().data.sample(n=4000, random_state=2026).reset_index(drop=True)
+    labels = (table["hlthg"] + 2 * table["hlthf"] + 3 * table["hlthp"]).to_numpy(dtype=np.int64)
+    return table.drop(columns=["hlthg", "hlthf", "hlthp"]), labels
+
+
+def randhie_health(seed: int):
+    """The randhie sample, 10% next-class flips of the health rating."""
+    return _table_flips(*_randhie(), seed)
+
+
+def randhie_slips(seed: int):
+    """The randhie sample with decimal-point slips; labels right."""
+    return _slips(*_randhie(), seed)
+
+
 def _generated(kind: str):
     """issue-9a's generated tables (text categories, booleans, missing values, imbalanced ordered
     classes), 2,000 rows, with 10% of training labels moved to an adjacent class."""
@@ -554,11 +604,12 @@ SCENARIOS = {
     "grunfeld_firm": grunfeld_firm, "penguins_sex": penguins_sex, "tips_day": tips_day, "penguins_island": penguins_island,
     "anes96_party": anes96_party, "barley_site": barley_site, "fair_slips": fair_slips, "grunfeld_slips": grunfeld_slips,
     "stocks_slips": stocks_slips, "tips_slips": tips_slips, "fair_religious": fair_religious, "anes96_educ": anes96_educ,
-    "seattle_slips": seattle_slips, "anes96_slips": anes96_slips,
+    "seattle_slips": seattle_slips, "anes96_slips": anes96_slips, "airports_region": airports_region,
+    "randhie_health": randhie_health, "airports_slips": airports_slips, "randhie_slips": randhie_slips,
 }
 ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "table_loans_entry_errors", "penguins_slips",
                       "cars_slips", "gapminder_slips", "modechoice_slips", "fair_slips", "grunfeld_slips", "stocks_slips", "tips_slips",
-                      "seattle_slips", "anes96_slips")
+                      "seattle_slips", "anes96_slips", "airports_slips", "randhie_slips")
 KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name in SCENARIOS}
 
 
