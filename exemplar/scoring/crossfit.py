@@ -28,6 +28,8 @@ from exemplar.errors import ExemplarError
 
 BASE_LEARNERS = ("hgb", "logistic")
 LEARNERS = ("auto", *BASE_LEARNERS, "hgb+logistic")  # a+b: an equal-weight ensemble of base learners
+# what a learner reads: an (N, ...) array, a table's native frame, or for an ensemble each base learner's own
+LearnerInputs = np.ndarray | pd.DataFrame | dict[str, np.ndarray | pd.DataFrame]
 
 
 @dataclass
@@ -119,7 +121,7 @@ def _build(learner: str, config: CrossfitConfig, dims: int):
     return make_pipeline(*steps, LogisticRegression(max_iter=config.max_iter, C=1.0))
 
 
-def fit_fold(x, labels: np.ndarray, assignment: np.ndarray, fold: int, num_classes: int,
+def fit_fold(x: LearnerInputs, labels: np.ndarray, assignment: np.ndarray, fold: int, num_classes: int,
              learner: str, config: CrossfitConfig) -> np.ndarray:
     """Fit on the fitted rows outside `fold`; return (N, num_classes) probabilities for every row.
 
@@ -133,7 +135,7 @@ def fit_fold(x, labels: np.ndarray, assignment: np.ndarray, fold: int, num_class
                     for base in bases], axis=0)
 
 
-def _fit_base(x, labels: np.ndarray, assignment: np.ndarray, fold: int, num_classes: int,
+def _fit_base(x: np.ndarray | pd.DataFrame, labels: np.ndarray, assignment: np.ndarray, fold: int, num_classes: int,
               learner: str, config: CrossfitConfig) -> np.ndarray:
     """(N, num_classes) probabilities of one base learner fit on the fitted rows outside `fold`."""
     from threadpoolctl import threadpool_limits
@@ -159,7 +161,7 @@ def combine_folds(fold_probs: list[np.ndarray], assignment: np.ndarray) -> np.nd
     return probs
 
 
-def crossfit_probabilities(x, labels: np.ndarray, is_fit: np.ndarray, num_classes: int,
+def crossfit_probabilities(x: LearnerInputs, labels: np.ndarray, is_fit: np.ndarray, num_classes: int,
                            config: CrossfitConfig, modality: str = "table") -> np.ndarray:
     """All K folds in one call (the pipeline fans them out as tasks instead): (N, num_classes)."""
     assignment = fold_assignment(labels, is_fit, config.folds, config.seed)
