@@ -1,4 +1,4 @@
-"""The full audit-quality suite (slow: one real pipeline run per scenario, 34 of them, about 18 minutes on
+"""The full audit-quality suite (slow: one real pipeline run per scenario, 42 of them, about 20-25 minutes on
 2 cores): benchmarks/bench_quality.py on every scenario with seed 0, then the leave-one-scenario-out
 selection over the saved tables. The fast floor is tests/test_audit_quality.py.
 
@@ -32,8 +32,8 @@ def test_suite_held_out_audit_quality(prefect_server, tmp_path):
         held, run = body["held_out"], report["runs"][name][0]
         base_rate = run["positives"] / run["train_rows"]
         if bench.KINDS[name] == "label":
-            # wrong labels: the fused queue's job. Floors with a margin under the measured figures (eighth
-            # round, 34 scenarios, docs/scoring.md; this test's seed-0-only selection): not far below cleanlab
+            # wrong labels: the fused queue's job. Floors with a margin under the measured figures (ninth
+            # round, 42 scenarios, docs/scoring.md; this test's seed-0-only selection): not far below cleanlab
             # on the same out-of-sample learner (the shipped fusion is below it on some real tables, seed 0:
             # seattle_weather -0.183, gapminder_continent -0.113, cars_origin -0.047), so the floor is -0.25;
             # the class-centred fusion of rounds 1-5 is at -0.41 and -0.31 there and fails it.
@@ -41,12 +41,13 @@ def test_suite_held_out_audit_quality(prefect_server, tmp_path):
             assert held["average_precision"] >= anchor - 0.25, (name, held, body["anchors_ap"])
             if anchor < 3 * base_rate:
                 # labels the features barely tell apart: cleanlab itself is under 3x the base rate (seed 0:
-                # barley_site 1.8x, anes96_party 2.0x; the fused queue 1.8x and 2.5x, AUROC 0.39 and 0.73).
+                # barley_site 1.8x, anes96_party 2.0x, anes96_educ 1.7x, fair_religious 1.8x; the fused queue
+                # 1.8x, 2.5x, 2.1x and 1.8x, AUROC 0.39, 0.73, 0.59 and 0.61).
                 # Only the anchor floor above, and an AP better than chance.
                 assert held["average_precision"] >= 1.2 * base_rate, (name, held, base_rate)
                 continue
-            # elsewhere: held-out AP at least 3x the base rate (seed 0: 3.5x at worst, seattle_weather) and
-            # AUROC >= 0.75 (seed 0: >= 0.87)
+            # elsewhere: held-out AP at least 3x the base rate (seed 0: 3.4x at worst, randhie_health, whose
+            # anchor is 3.5x) and AUROC >= 0.75 (seed 0: >= 0.85)
             assert held["average_precision"] >= 3 * base_rate, (name, held, base_rate)
             assert held["auroc"] >= 0.75, (name, held)
             continue

@@ -6,7 +6,7 @@ training rows (1 = review first; NaN on test rows), ``audit_rank_test`` the test
 training rows). A table without a ``split`` column is one group ranked by ``audit_rank``.
 
 Default recipe (:data:`DEFAULT`, method ``label_backbone_product``; chosen by leave-one-scenario-out over
-the benchmark suite, 34 scenarios: benchmarks/results/quality.json, docs/scoring.md):
+the benchmark suite, 42 scenarios: benchmarks/results/quality.json, docs/scoring.md):
 
 1. Only signals declared with a direction (+1, or -1 = lower is more suspicious) next to their registration
    (:data:`exemplar.scoring.registry.SIGNALS`) enter, less the recipe's ``exclude`` (none by default; the
@@ -24,7 +24,7 @@ the benchmark suite, 34 scenarios: benchmarks/results/quality.json, docs/scoring
 2. A family's evidence (``label``, ``atypical``, ``compression``, ...) is the mean z of its members, equally
    weighted (``weighting="mean"``; until the eighth round ``agreement``: weighted by
    :func:`agreement_weights`, the consensus eigenvector of their rank correlations, which the one-SE rule no
-   longer prefers on 34 scenarios: the two are within 0.001 in worst margin and in mean AP); the candidate
+   longer prefers on 34 or 42 scenarios: the two are within 0.001 in worst margin and in mean AP); the candidate
    ``trim`` drops each row's largest and smallest member z first: :func:`trimmed`; the candidate
    ``balance="sources"`` takes the mean over the family's declared sources of each source's member mean:
    :func:`source_balanced_mean`); the families in ``any_of`` (none by default; the candidate ``atypical``)
