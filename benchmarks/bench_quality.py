@@ -261,14 +261,19 @@ def _anes96_answers() -> pd.DataFrame:
     return anes96.load_pandas().data.drop(columns=["logpopul"])
 
 
-def anes96_vote(seed: int):
+def _anes96_by_vote() -> tuple[pd.DataFrame, np.ndarray]:
     """statsmodels' anes96 (944 respondents of the 1996 American National Election Study; shipped inside
-    the package): label = vote (0 Clinton, 1 Dole); party identification as text, the other answers as
-    published (logpopul, a derived copy of popul, left out); 10% of training labels flipped."""
+    the package): party identification as text, the other answers as published (logpopul, a derived copy
+    of popul, left out), and (N,) int labels = vote (0 Clinton, 1 Dole)."""
     table = _anes96_answers()
     labels = table.pop("vote").to_numpy(dtype=np.int64)
     table["PID"] = [PARTY_ID[int(code)] for code in table["PID"]]
-    return _table_flips(table, labels, seed)
+    return table, labels
+
+
+def anes96_vote(seed: int):
+    """The anes96 table by vote, 10% of training labels flipped."""
+    return _table_flips(*_anes96_by_vote(), seed)
 
 
 def _cars() -> tuple[pd.DataFrame, np.ndarray]:
@@ -508,11 +513,8 @@ def anes96_educ(seed: int):
 
 
 def anes96_slips(seed: int):
-    """anes96 as :func:`anes96_vote` (label = the vote), labels right, decimal-point slips (ninth round)."""
-    table = _anes96_answers()
-    labels = table.pop("vote").to_numpy(dtype=np.int64)
-    table["PID"] = [PARTY_ID[int(code)] for code in table["PID"]]
-    return _slips(table, labels, seed)
+    """The anes96 table by vote, labels right, decimal-point slips (ninth round)."""
+    return _slips(*_anes96_by_vote(), seed)
 
 
 def grunfeld_slips(seed: int):
@@ -615,9 +617,9 @@ KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name 
 
 # ---------------------------------------------------------------- phase 1: real pipeline runs
 
-def _anchors(frame: pd.DataFrame, scores: pd.DataFrame, modality: str, learner: str = "auto") -> dict[str, np.ndarray]:
-    """cleanlab self-confidence (1 - quality) on 5-fold OOF probabilities of the oos learner (`learner`, as
-    ``score.oos.learner``) and of HGB, aligned to `scores` rows (training rows; NaN elsewhere)."""
+def _anchors(frame: pd.DataFrame, scores: pd.DataFrame, modality: str, oos_learner: str = "auto") -> dict[str, np.ndarray]:
+    """cleanlab self-confidence (1 - quality) on 5-fold OOF probabilities of the oos learner (`oos_learner`,
+    as ``score.oos.learner``) and of HGB, aligned to `scores` rows (training rows; NaN elsewhere)."""
     from cleanlab.rank import get_label_quality_scores
 
     from exemplar.scoring.crossfit import resolve_learner
@@ -628,7 +630,7 @@ def _anchors(frame: pd.DataFrame, scores: pd.DataFrame, modality: str, learner: 
     labels = dataset.table["label"].to_numpy(dtype=np.int64)
     is_fit = (dataset.table["split"] == "train").to_numpy()
     out = {}
-    for name, learner in (("cleanlab_oos_learner", resolve_learner(learner, modality)), ("cleanlab_hgb", "hgb")):
+    for name, learner in (("cleanlab_oos_learner", resolve_learner(oos_learner, modality)), ("cleanlab_hgb", "hgb")):
         x = learner_inputs(dataset, learner)
         probs = crossfit_probabilities(x, labels, is_fit, dataset.info.num_classes, CrossfitConfig(learner=learner), modality)
         quality = get_label_quality_scores(labels[is_fit], np.clip(probs[is_fit], 1e-9, 1.0), method="self_confidence")
@@ -672,10 +674,10 @@ def run_one(name: str, seed: int, tables: Path, work: Path, overrides: tuple[str
 def refresh_oos(tables: Path, work: Path, scenarios: list[str], overrides: tuple[str, ...] = ()) -> None:
     """Recompute the out-of-sample columns and anchors of saved table runs with the current score.oos
     code path (the folds as the score stage runs them, on the run's own dataset.parquet/keep.parquet,
-    configured by `overrides`, e.g. ``score.oos.learner=hgb``). Used when the table learner's input
-    changed (encoded -> native frame) after the runs, and when the table learner became the HGB + logistic
-    ensemble (ninth round): the out-of-sample signals feed no other stage, so the rest of each run is
-    unchanged."""
+    configured by `overrides`, e.g. ``score.oos.learner=hgb+logistic``). Used when the table learner's
+    input changed (encoded -> native frame) after the runs, and in the ninth round to measure the HGB +
+    logistic ensemble on the saved runs: the out-of-sample signals feed no other stage, so the rest of each
+    run is unchanged."""
     from flows.cli import load_config
     from tasks.crossfit import combine, crossfit_fold
     from exemplar.scoring.crossfit import crossfit_signals
