@@ -20,7 +20,7 @@ from exemplar.data.raw import Reader
 from exemplar.data.scan import limited, scan
 from exemplar.errors import ExemplarError
 
-MIN_TRAIN_ROWS_PER_CLASS = 2
+MIN_TRAIN_ROWS_PER_CLASS = 1  # a one-row class (often a mistyped label) is kept and audited; none cannot be learnt
 
 
 class IngestStream:
@@ -90,6 +90,7 @@ class IngestStream:
             "train_rows": int(counts[0].sum()),
             "test_rows": int(counts[1].sum()),
             "rows_per_class": {name: int(counts[:, k].sum()) for k, name in enumerate(names)},
+            "train_only_classes": list(self.plan.train_only_classes),
             "quarantined": int(len(quarantine)),
             "quarantined_by_reason": count_by_reason(quarantine),
             "images_resized": int(self.stats.resized),
@@ -120,7 +121,8 @@ class IngestStream:
 
 
 def check_trainable(train_counts: np.ndarray, class_names: list[str], source: str, quarantine=None) -> None:
-    """Raise unless at least 2 classes each have at least 2 training rows (`train_counts`: (K,))."""
+    """Raise unless at least 2 classes have training rows and every class has one (`train_counts`: (K,)).
+    A class with a single training row is kept: the audit ranks it (a mistyped label often makes one)."""
     quarantined = "" if quarantine is None or not len(quarantine) else f" after quarantining {len(quarantine)} row(s) ({_reasons(quarantine)})"
     with_rows = [name for name, n in zip(class_names, train_counts) if n > 0]
     if len(with_rows) < 2:
@@ -131,7 +133,7 @@ def check_trainable(train_counts: np.ndarray, class_names: list[str], source: st
     small = [f"{name!r} ({n})" for name, n in zip(class_names, train_counts) if n < MIN_TRAIN_ROWS_PER_CLASS]
     if small:
         raise ExemplarError(
-            f"{source}: class(es) {', '.join(small)} have fewer than {MIN_TRAIN_ROWS_PER_CLASS} training rows{quarantined}. "
+            f"{source}: class(es) {', '.join(small)} have no training rows{quarantined}, so no model can learn them. "
             "Fix: add training examples of those classes, repair their quarantined rows, or remove those classes from the input."
         )
 

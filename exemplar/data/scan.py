@@ -9,6 +9,7 @@ batches, so a million rows cost about 14 MB, never the data itself.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from exemplar.errors import ExemplarError
 PROBLEMS = ("", *REASONS)  # problem code 0 = usable
 PROBLEM_CODE = {name: code for code, name in enumerate(PROBLEMS)}
 TRAIN, TEST, NO_SPLIT, BAD_SPLIT = 0, 1, -1, -2
+log = logging.getLogger("exemplar.data")
 # per-row bookkeeping of pass 1 and its dtype (height, width and gray only for images)
 _COLUMNS = {"temp": np.int32, "problem": np.int8, "split": np.int8, "hash": np.uint64,
             "height": np.int32, "width": np.int32, "gray": bool}
@@ -46,6 +48,7 @@ class IngestPlan:
     image_size: tuple[int, int] | None = None
     channels: int | None = None
     probe_problems: dict[int, str] = field(default_factory=dict)  # row -> detail of a bad image header
+    train_only_classes: list[str] = field(default_factory=list)  # classes with one usable row: kept, in training, no test row
 
     @property
     def rows_read(self) -> int:
@@ -206,16 +209,34 @@ def _assign_splits(plan: IngestPlan, splits: np.ndarray, config: DataConfig, sou
         )
     if np.all(splits == NO_SPLIT):
         codes = plan.codes if usable.all() else plan.codes[usable]  # no copy for clean inputs
-        counts = bincount(codes, len(plan.class_names))
-        small = [f"{name!r} ({n})" for name, n in zip(plan.class_names, counts) if n < 2]
-        if small:
-            raise ExemplarError(
-                f"{source}: class(es) {', '.join(small)} have fewer than 2 usable rows, too few for a train/test split. "
-                "Fix: add examples of those classes, or remove them from the input."
-            )
-        is_test = stratified_test_mask(codes, config.test_fraction, config.split_seed)
-        splits[usable] = np.where(is_test, np.int8(TEST), np.int8(TRAIN))
+        splits[usable] = np.where(_split_with_singletons(plan, codes, config, source), np.int8(TEST), np.int8(TRAIN))
     plan.splits = splits
+
+
+def _split_with_singletons(plan: IngestPlan, codes: np.ndarray, config: DataConfig, source: str) -> np.ndarray:
+    """(n,) bool test mask over the usable rows' class `codes`, stratified by class. A class with a single
+    row cannot be on both sides: its row goes to training (listed in ``plan.train_only_classes`` and
+    logged), where the audit can judge it; in a real table a one-row class is most often a mistyped label."""
+    counts = bincount(codes, len(plan.class_names))
+    single = counts == 1
+    if not single.any():
+        return stratified_test_mask(codes, config.test_fraction, config.split_seed)  # the same draw as before singletons were kept
+    present = int((counts > 0).sum())
+    if single.sum() * 2 > present:
+        examples = ", ".join(repr(name) for name in np.asarray(plan.class_names, dtype=object)[single][:5])
+        raise ExemplarError(
+            f"{source}: {int(single.sum())} of the {present} classes have a single usable row (e.g. {examples}), too few for a "
+            "train/test split: is the label column a class label? A measured value (a price, a score) cannot be audited as classes. "
+            "Fix: point data.label_column at the class column, bin the values into classes, or give a 'split' column."
+        )
+    plan.train_only_classes = [name for name, one in zip(plan.class_names, single) if one]
+    shown = ", ".join(map(repr, plan.train_only_classes[:10])) + (" ..." if len(plan.train_only_classes) > 10 else "")
+    log.warning("%s: %d class(es) have a single row (%s): each is kept as a training row with no test row; "
+                "a one-row class is often a mistyped label, and the audit ranks it.", source, len(plan.train_only_classes), shown)
+    is_test = np.zeros(len(codes), dtype=bool)
+    splittable = ~single[codes]
+    is_test[splittable] = stratified_test_mask(codes[splittable], config.test_fraction, config.split_seed)
+    return is_test
 
 
 def _choose_layout(plan: IngestPlan, scanner: _Scanner, config: DataConfig) -> None:

@@ -104,7 +104,21 @@ def _features(x):
     return np.asarray(x, dtype=np.float64).reshape(len(x), -1)
 
 
-def _build(learner: str, config: CrossfitConfig, dims: int):
+HGB_VALIDATION_FRACTION = 0.1  # HistGradientBoostingClassifier's default held-out share for early stopping
+
+
+def can_early_stop(labels: np.ndarray, fraction: float = HGB_VALIDATION_FRACTION) -> bool:
+    """Whether HGB's early stopping can hold out `fraction` of these (n,) labels stratified by class:
+    scikit-learn's split needs every class twice and at least one row per class on each side. A real table's
+    rare class (one or two training rows, so a fold's training rows may hold one) fails it."""
+    counts = np.unique(labels, return_counts=True)[1]
+    held = int(np.ceil(fraction * len(labels)))
+    return bool(counts.min() >= 2 and held >= len(counts) and len(labels) - held >= len(counts))
+
+
+def _build(learner: str, config: CrossfitConfig, dims: int, labels: np.ndarray):
+    """The base learner, unfitted, for fitting on (n,) `labels`: HGB early-stops on a stratified tenth of
+    them where :func:`can_early_stop` allows, else runs all ``max_iter`` iterations."""
     from sklearn.decomposition import PCA
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.impute import SimpleImputer
@@ -113,7 +127,8 @@ def _build(learner: str, config: CrossfitConfig, dims: int):
     from sklearn.preprocessing import StandardScaler
 
     if learner == "hgb":
-        return HistGradientBoostingClassifier(max_iter=config.max_iter, early_stopping=True, random_state=config.seed,
+        return HistGradientBoostingClassifier(max_iter=config.max_iter, early_stopping=can_early_stop(labels),
+                                              validation_fraction=HGB_VALIDATION_FRACTION, random_state=config.seed,
                                               categorical_features="from_dtype")
     steps = [SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()]
     if dims > config.max_features:
@@ -147,7 +162,7 @@ def _fit_base(x: np.ndarray | pd.DataFrame, labels: np.ndarray, assignment: np.n
     probs = np.zeros((len(x), num_classes), dtype=np.float64)
     with threadpool_limits(config.threads):  # BLAS/OpenMP oversubscription cost 40x on a loaded 2-core machine
         fit_on = features[train] if isinstance(features, np.ndarray) else features.loc[train]
-        model = _build(learner, config, features.shape[1]).fit(fit_on, labels[train])
+        model = _build(learner, config, features.shape[1], labels[train]).fit(fit_on, labels[train])
         probs[:, model.classes_] = model.predict_proba(features)
     return probs
 

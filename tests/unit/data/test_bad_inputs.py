@@ -195,14 +195,14 @@ def test_single_class(tmp_path):
     assert "t.parquet" in message and "'only'" in message and "at least 2" in message and "Fix:" in message
 
 
-def test_class_left_too_small_by_quarantine(tmp_path):
+def test_class_left_without_training_rows_by_quarantine(tmp_path):
     frame = tiny_table(rows=9)
     frame["split"] = "train"
     frame.loc[frame["label"] == 2, "split"] = "validation"  # every row of class 2 is unusable
-    frame.loc[0, "label"] = 2  # ... except this one (still < 2 training rows)
+    frame.loc[0, ["label", "split"]] = [2, "test"]  # ... except this test row (no training row left)
     frame.to_parquet(tmp_path / "t.parquet")
     message = _error(config("parquet", tmp_path / "t.parquet"))
-    assert "'2' (1)" in message and "invalid_split: 3" in message and "fewer than 2 training rows" in message
+    assert "'2' (0)" in message and "invalid_split: 3" in message and "have no training rows" in message
 
 
 @pytest.mark.parametrize(
@@ -252,12 +252,35 @@ def test_cifar_refuses_code_in_pickles(tmp_path):
     assert "data_batch_1" in message and "refusing to load" in message and "print" in message
 
 
-def test_class_too_small_to_split_is_named(tmp_path):
-    frame = tiny_table(rows=7)
-    frame.loc[6, "label"] = 9
+def test_one_row_class_goes_to_training_and_is_named(tmp_path, caplog):
+    frame = tiny_table(rows=13)
+    frame.loc[6, "label"] = 9  # a mistyped label: the only row of its class
+    frame.to_parquet(tmp_path / "t.parquet")
+    dataset, quarantine, summary = ingest_in_memory(config("parquet", tmp_path / "t.parquet"))
+    row = dataset.table.set_index("id").loc["r006"]
+    assert row["split"] == "train" and row["label_name"] == "9" and len(quarantine) == 0
+    assert summary["train_only_classes"] == ["9"] and summary["rows_per_class"]["9"] == 1
+    assert "'9'" in caplog.text and "single row" in caplog.text
+
+
+def test_singletons_leave_the_other_classes_split_as_before(tmp_path):
+    clean = tiny_table(rows=30)
+    clean.to_parquet(tmp_path / "clean.parquet")
+    with_one = pd.concat([clean, clean.iloc[[0]].assign(id="odd", label=7)], ignore_index=True)
+    with_one.to_parquet(tmp_path / "one.parquet")
+    before = ingest_in_memory(config("parquet", tmp_path / "clean.parquet"))[0].table.set_index("id")["split"]
+    after = ingest_in_memory(config("parquet", tmp_path / "one.parquet"))[0].table.set_index("id")["split"]
+    assert after.drop("odd").equals(before) and after["odd"] == "train"
+
+
+def test_a_measured_value_as_the_label_is_an_error_not_a_run_of_singletons(tmp_path):
+    """Mostly one-row classes mean the label column holds measurements (a price), not classes."""
+    frame = tiny_table(rows=30)
+    frame["label"] = np.round(np.linspace(1.0, 20.0, 30), 2)
+    frame.loc[:9, "label"] = 1.0  # one class of ten rows, twenty of one row each
     frame.to_parquet(tmp_path / "t.parquet")
     message = _error(config("parquet", tmp_path / "t.parquet"))
-    assert "class(es) '9' (1) have fewer than 2 usable rows" in message and "Fix:" in message
+    assert "20 of the 21 classes have a single usable row" in message and "class label" in message and "Fix:" in message
 
 
 def test_nothing_usable(tmp_path):

@@ -12,11 +12,11 @@ from exemplar.pruning.config import PruneConfig
 from exemplar.pruning.filtering import filter_dataset
 
 
-def _dataset(features: list[list[float]], labels: list[int], splits: list[str]) -> Dataset:
+def _dataset(features: list[list[float]], labels: list[int], splits: list[str], names: tuple[str, ...] = ("x", "y")) -> Dataset:
     frame = pd.DataFrame(features, columns=["a", "b"])
     ids = [f"r{i}" for i in range(len(labels))]
-    table = feature_table(ids, np.array(labels), ["x", "y"], splits, frame)
-    return Dataset(table, DatasetInfo("table", ["x", "y"], feature_names=["a", "b"], source="test"))
+    table = feature_table(ids, np.array(labels), list(names), splits, frame)
+    return Dataset(table, DatasetInfo("table", list(names), feature_names=["a", "b"], source="test"))
 
 
 # rows: r0/r1 train x, r2/r3 train y, r4 = exact copy of r0 in test, r5 = exact copy of r2 labelled x (conflict),
@@ -52,10 +52,17 @@ def test_switches_off():
     assert summary["exact_duplicates"]["copies"] == 2  # still reported
 
 
-def test_too_few_training_rows_after_filtering():
+def test_class_without_training_rows_after_filtering():
+    # r1 (x) is an exact copy of r0 (y): dropped, so x keeps only its test row
+    features = [[1, 0], [1, 0], [0, 1], [0, 2], [5, 5], [7, 7]]
+    with pytest.raises(ExemplarError, match=r"class\(es\) 'x' \(0\) have no training rows"):
+        filter_dataset(_dataset(features, [1, 0, 1, 2, 0, 2], ["train"] * 4 + ["test", "train"], ("x", "y", "z")), PruneConfig())
+
+
+def test_one_training_row_left_by_filtering_is_kept():
     features = [[1, 0], [1, 0], [0, 1], [0, 2], [5, 5]]
-    with pytest.raises(ExemplarError, match=r"class\(es\) 'x' \(1\) have fewer than 2 training rows"):
-        filter_dataset(_dataset(features, [0, 0, 1, 1, 0], ["train"] * 4 + ["test"]), PruneConfig())
+    mask, _ = filter_dataset(_dataset(features, [0, 0, 1, 1, 0], ["train"] * 4 + ["test"]), PruneConfig())
+    assert mask["keep"].tolist() == [True, False, True, True, True]
 
 
 def test_config_validation():

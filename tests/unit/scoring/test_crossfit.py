@@ -5,7 +5,7 @@ import pytest
 from exemplar.errors import ExemplarError
 from exemplar.scoring.config import ScoreConfig
 from exemplar.scoring.crossfit import (
-    CrossfitConfig, base_learners, combine_folds, crossfit_probabilities, crossfit_signals, fit_fold, fold_assignment,
+    CrossfitConfig, base_learners, can_early_stop, combine_folds, crossfit_probabilities, crossfit_signals, fit_fold, fold_assignment,
     normalized_margin_score, resolve_learner, self_confidence_score, training_rows,
 )
 
@@ -118,3 +118,22 @@ def test_an_ensemble_fold_is_the_mean_of_its_base_learners_each_on_its_own_input
     parts = [fit_fold(inputs[base], labels, assignment, 1, 3, base, config) for base in ("hgb", "logistic")]
     np.testing.assert_allclose(ensemble, (parts[0] + parts[1]) / 2)
     np.testing.assert_allclose(ensemble.sum(axis=1), 1.0)
+
+
+def test_early_stopping_needs_every_class_on_both_sides_of_its_holdout():
+    """HGB holds out ceil(10%) of the rows, stratified: every class twice, and a row of each class per side."""
+    assert can_early_stop(np.array([0] * 10 + [1] * 10))  # 2 held out for 2 classes
+    assert not can_early_stop(np.array([0] * 18 + [1]))  # a class with one row
+    assert not can_early_stop(np.array([0] * 16 + [1] * 2 + [2] * 2))  # 2 held out for 3 classes
+    assert can_early_stop(np.array([0] * 17 + [1] * 2 + [2] * 2))  # 21 rows: 3 held out for 3 classes
+
+
+def test_a_class_with_one_training_row_is_fit_and_its_row_tops_the_queue():
+    """A one-row class (a mistyped label) broke HGB's stratified early-stopping split; the learner now fits
+    every fold, and the row's own fold never saw its class, so its self-confidence score is the maximum."""
+    x, labels = blobs(n=120, classes=2)
+    labels = labels.copy()
+    labels[7] = 2
+    probs = crossfit_probabilities(x, labels, np.ones(120, dtype=bool), 3, CrossfitConfig(learner="hgb", max_iter=20))
+    scores = self_confidence_score(probs, labels)
+    assert scores[7] == 1.0 and np.argmax(scores) == 7
