@@ -28,6 +28,13 @@ from exemplar.compression.magnitude import PRUNABLE
 
 _EXPORT_LOCK = threading.Lock()  # torch.export / PT2E tracing is not thread-safe (Prefect runs seeds in threads)
 _LINEAR_ONLY = "torchao quantize_ (Int8DynamicActivationInt8WeightConfig) quantizes nn.Linear only; this layer type stays float"
+_ONE_INPUT = ("a Linear with one input feature (a one-column table's first layer) stays float: torchao's int8 "
+              "weight quantization fails on it (its per-row scale reshape raises)")
+
+
+def _dynamic_int8_supported(module: nn.Module, name: str = "") -> bool:
+    """torchao's filter: the Linear layers its int8 path can quantize (not those with one input feature)."""
+    return isinstance(module, nn.Linear) and module.in_features > 1
 
 
 @dataclass
@@ -62,13 +69,15 @@ def quantize_dynamic_int8(model: nn.Module) -> tuple[nn.Module, QuantizationRepo
     ao = _torchao()
     quantized = copy.deepcopy(model).eval()
     with _EXPORT_LOCK:
-        ao.quantize_(quantized, ao.Int8DynamicActivationInt8WeightConfig())
+        ao.quantize_(quantized, ao.Int8DynamicActivationInt8WeightConfig(), filter_fn=_dynamic_int8_supported)
     report = QuantizationReport("torchao quantize_ Int8DynamicActivationInt8WeightConfig", executed_as="torchao int8 tensor subclass")
     for name, module in weight_layers(quantized).items():
         if type(module.weight) not in (nn.Parameter, torch.Tensor):
             report.quantized.append(name)
+        elif not isinstance(module, nn.Linear):
+            report.float_layers[name] = _LINEAR_ONLY
         else:
-            report.float_layers[name] = _LINEAR_ONLY if not isinstance(module, nn.Linear) else "torchao left this Linear float"
+            report.float_layers[name] = _ONE_INPUT if module.in_features == 1 else "torchao left this Linear float"
     return quantized, report
 
 

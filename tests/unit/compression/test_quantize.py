@@ -61,6 +61,16 @@ def test_static_int8_on_a_table_model_with_one_calibration_row():
     assert quantized(torch.rand(5, 6)).shape == (5, 3)
 
 
+def test_dynamic_int8_on_a_one_column_table_keeps_its_first_layer_float_and_says_why():
+    """torchao's int8 weight quantization raises on a Linear with one input feature (a one-column table)."""
+    torch.manual_seed(0)
+    model = Classifier(MLP(1, 2, (8,), 0.0), torch.zeros(1), torch.ones(1)).eval()
+    quantized, report = quantize_dynamic_int8(model)
+    assert report.quantized == ["backbone.head"] and "one input feature" in report.float_layers["backbone.body.0"]
+    x = torch.randn(9, 1)
+    assert_close_to_float(quantized, model, x)
+
+
 def test_one_export_per_architecture_gives_the_same_quantized_models(trained):
     """Loading each model's weights into a copy of one exported graph (what the compress stage does for a
     population) gives exactly the model a separate export gives: same outputs, same int8 weights and scales."""
