@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 
 from exemplar.errors import ExemplarError
@@ -9,6 +10,8 @@ from exemplar.errors import ExemplarError
 KINDS = ("digits", "parquet", "csv", "image_folder", "npz", "cifar")
 HIGH_CARDINALITY = ("target", "infrequent")
 IMPUTATION = ("median", "mean")
+# data.delimiter spelled as a word, or as the two characters a command line passes for a tab
+DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "semicolon": ";", "comma": ",", "pipe": "|"}
 
 
 @dataclass
@@ -43,6 +46,8 @@ class DataConfig:
     split_column: str = "split"  # parquet/csv: optional "train"/"test" column
     image_column: str = "image"  # parquet: encoded image bytes; csv: image file paths (relative to the csv)
     feature_columns: list[str] | None = None  # parquet/csv tables: null means every other column
+    delimiter: str = ","  # csv: the field separator (";" for many spreadsheet exports, "\t" for tab-separated text)
+    text_encoding: str = "utf-8"  # csv: the file's character encoding (e.g. "cp1252" or "latin-1" for older exports)
     batch_rows: int = 65536  # rows per batch when streaming (memory is bounded by this, not the file size)
     max_image_pixels: int = 50_000_000  # larger images are quarantined (image_too_large) from their header, never decoded
     encoding: EncodingConfig = field(default_factory=EncodingConfig)  # tables: how features become model inputs
@@ -50,6 +55,7 @@ class DataConfig:
     def __post_init__(self) -> None:
         if isinstance(self.encoding, dict):
             self.encoding = EncodingConfig(**self.encoding)
+        self.delimiter = DELIMITER_NAMES.get(self.delimiter, self.delimiter)
 
     def validate(self) -> None:
         if self.kind not in KINDS:
@@ -72,4 +78,12 @@ class DataConfig:
             raise ExemplarError(f"data.max_image_pixels must be in 1..1000000000, got {self.max_image_pixels}. Fix: e.g. data.max_image_pixels=50000000.")
         if self.batch_rows < 1:
             raise ExemplarError(f"data.batch_rows must be positive, got {self.batch_rows}. Fix: data.batch_rows=65536.")
+        if len(self.delimiter) != 1 or self.delimiter in '"\r\n':
+            raise ExemplarError(f"data.delimiter must be one character other than a quote or a line break, got {self.delimiter!r}. "
+                                "Fix: e.g. data.delimiter=';' (or data.delimiter=tab).")
+        try:
+            codecs.lookup(self.text_encoding)
+        except LookupError:
+            raise ExemplarError(f"data.text_encoding {self.text_encoding!r} is not an encoding Python knows. "
+                                "Fix: e.g. data.text_encoding=utf-8, cp1252 or latin-1.") from None
         self.encoding.validate()

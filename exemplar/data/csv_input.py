@@ -11,6 +11,7 @@ line with the wrong number of fields is kept as ``wrong_feature_count`` with its
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 from collections import Counter
@@ -57,7 +58,7 @@ class CsvReader:
         if config.label_column not in self.columns:
             raise ExemplarError(
                 f"{path} has no '{config.label_column}' column (header: {', '.join(self.columns)}). "
-                "Fix: set data.label_column=<your target column>, or rename it to 'label'."
+                + (_delimiter_hint(self.columns, config.delimiter) or "Fix: set data.label_column=<your target column>, or rename it to 'label'.")
             )
         self.modality = "image" if config.image_column in self.columns else "table"
         self.feature_names = self._feature_names() if self.modality == "table" else []
@@ -91,19 +92,23 @@ class CsvReader:
         try:
             return pacsv.open_csv(
                 self.path,
-                read_options=pacsv.ReadOptions(block_size=block or self._block_sizes()[0], use_threads=False),
-                parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+                read_options=pacsv.ReadOptions(block_size=block or self._block_sizes()[0], use_threads=False, encoding=self.config.text_encoding),
+                parse_options=pacsv.ParseOptions(delimiter=self.config.delimiter, invalid_row_handler=on_invalid),
                 convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in getattr(self, "columns", [])},
                                                      strings_can_be_null=False, include_columns=columns or [], **_TEXT_ONLY),
             )
         except (pa.ArrowInvalid, OSError) as error:
-            raise ExemplarError(f"{self.path} could not be read as CSV ({error}). Fix: save it as comma-separated text with a header line.") from error
+            fix = (f"Fix: the file is not {self.config.text_encoding} text: set data.text_encoding to its encoding (e.g. cp1252 or latin-1 "
+                   "for older spreadsheet exports), or save it as UTF-8." if "UTF8" in str(error) or "decode" in str(error).lower()
+                   else f"Fix: save it as text separated by data.delimiter ({self.config.delimiter!r}) with a header line.")
+            raise ExemplarError(f"{self.path} could not be read as CSV ({error}). {fix}") from error
 
     def _header(self) -> list[str]:
         """The column names: split from the first line when it is plainly quoted (the common case), else
         Arrow's own parse, which also infers every column's type from the first block (seconds for a
         100,000-column file)."""
-        names = plain_header(self.path, self._block_sizes()[0])
+        plain = self.config.delimiter == "," and codecs.lookup(self.config.text_encoding).name == "utf-8"
+        names = plain_header(self.path, self._block_sizes()[0]) if plain else None
         return names if names is not None else self._open(lambda row: "skip").schema.names
 
     def _feature_names(self) -> list[str]:
@@ -217,6 +222,21 @@ class CsvReader:
         if self.modality == "image":
             return RawBatch(keys, images=[None] * n)
         return RawBatch(keys, features=empty_features(n, self.feature_names, self.feature_types) if with_data else None)
+
+
+SEPARATORS = {";": "semicolon", "\t": "tab", ",": "comma", "|": "pipe"}
+
+
+def _delimiter_hint(columns: list[str], delimiter: str) -> str | None:
+    """A fix naming another separator when the header read as one column that another one splits
+    (a semicolon export read with commas), else None."""
+    if len(columns) != 1:
+        return None
+    for separator, name in SEPARATORS.items():
+        if separator != delimiter and separator in columns[0]:
+            shown = "tab" if separator == "\t" else repr(separator)
+            return f"Fix: the header looks {name}-separated: set data.delimiter={shown}."
+    return None
 
 
 def column_text(group: list[pa.RecordBatch], positions: list[int]) -> np.ndarray:

@@ -180,6 +180,24 @@ def _error(data_config) -> str:
     return str(caught.value)
 
 
+def test_csv_read_with_the_wrong_separator_or_encoding_names_the_setting(tmp_path):
+    frame = tiny_table(rows=9).assign(city=["Köln", "Zürich", "Malmö"] * 3)
+    frame.to_csv(tmp_path / "semi.csv", index=False, sep=";")
+    frame.to_csv(tmp_path / "tabs.csv", index=False, sep="\t")
+    frame.to_csv(tmp_path / "latin.csv", index=False, encoding="latin-1")
+    assert "semicolon-separated: set data.delimiter=';'" in _error(config("csv", tmp_path / "semi.csv"))
+    assert "tab-separated: set data.delimiter=tab" in _error(config("csv", tmp_path / "tabs.csv"))
+    message = _error(config("csv", tmp_path / "latin.csv"))
+    assert "latin.csv" in message and "data.text_encoding" in message
+
+
+@pytest.mark.parametrize("key, value, expected", [("delimiter", ";;", "data.delimiter"), ("delimiter", '"', "data.delimiter"),
+                                                  ("text_encoding", "utf-9", "data.text_encoding")])
+def test_bad_csv_settings_are_named_before_reading(key, value, expected):
+    with pytest.raises(ExemplarError, match=expected):
+        config("csv", "/nonexistent.csv", **{key: value}).validate()
+
+
 def test_folder_without_images(tmp_path):
     (tmp_path / "cat").mkdir()
     (tmp_path / "cat" / "notes.txt").write_text("no images here")

@@ -59,6 +59,19 @@ def test_csv_features_with_custom_columns(tmp_path):
     np.testing.assert_allclose(dataset.table[["f0", "f1", "f2"]].to_numpy(), frame[["f0", "f1", "f2"]].to_numpy())
 
 
+@pytest.mark.parametrize("delimiter, encoding", [(";", "cp1252"), ("tab", "latin-1"), ("|", "utf-8")])
+def test_csv_with_another_separator_and_encoding_reads_as_the_plain_one(tmp_path, delimiter, encoding):
+    """A spreadsheet export (semicolons, Windows code page, a separator inside a quoted cell) gives the
+    same table as the comma-separated UTF-8 file."""
+    frame = tiny_table(rows=9).assign(city=["Köln", "Zürich; CH", "Malmö"] * 3)
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    frame.to_csv(tmp_path / "export.csv", index=False, sep="\t" if delimiter == "tab" else delimiter, encoding=encoding)
+    plain = load_dataset(config("csv", tmp_path / "plain.csv")).table
+    export = load_dataset(config("csv", tmp_path / "export.csv", delimiter=delimiter, text_encoding=encoding)).table
+    pd.testing.assert_frame_equal(export, plain)
+    assert export["city"].tolist() == frame["city"].tolist()
+
+
 def test_csv_of_image_paths(tmp_path):
     data = tiny_images()
     write_image_folder(tmp_path / "imgs", data)
