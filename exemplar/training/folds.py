@@ -54,3 +54,12 @@ def held_out_mask(assignment: np.ndarray, is_train: np.ndarray) -> np.ndarray:
     for j, rows in enumerate(member_rows(assignment)):
         mask[j, train_index[rows]] = False
     return mask
+
+
+def held_out_probabilities(probs: np.ndarray, held_out: np.ndarray) -> np.ndarray:
+    """(M, N, C) class probabilities of the M cross-fitted models and their (M, N) :func:`held_out_mask` ->
+    (N, C) out-of-fold probabilities: each row's mean over the models that never trained on it (NaN for
+    a row no model held out)."""
+    weights = held_out[:, :, None].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (probs * weights).sum(axis=0) / weights.sum(axis=0)

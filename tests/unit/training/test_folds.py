@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from exemplar.errors import ExemplarError
-from exemplar.training.folds import crossfit_folds, held_out_mask, member_rows
+from exemplar.training.folds import crossfit_folds, held_out_mask, held_out_probabilities, member_rows
 
 
 def test_each_training_row_is_held_out_by_one_model_per_repeat():
@@ -47,3 +47,22 @@ def test_held_out_mask_never_marks_a_row_a_model_trained_on():
 def test_bad_settings_are_user_errors():
     with pytest.raises(ExemplarError, match="crossfit_folds"):
         crossfit_folds(np.zeros(4), folds=1, repeats=2, seed=0)
+
+
+def test_held_out_probabilities_average_only_the_models_that_never_saw_the_row():
+    """Two repeats of two folds over three training rows and a test row, probabilities by hand."""
+    assignment = np.array([[0, 1, 1], [1, 0, 0]])
+    is_train = np.array([True, True, True, False])
+    held = held_out_mask(assignment, is_train)  # model j = repeat * 2 + fold; model 0 held out row 0, ...
+    probs = np.zeros((4, 4, 2))
+    for model, p in enumerate((0.1, 0.2, 0.3, 0.8)):
+        probs[model, :, 0] = p
+    probs[:, :, 1] = 1 - probs[:, :, 0]
+    out = held_out_probabilities(probs, held)
+    # row 0: held out by model 0 (repeat 0, fold 0) and model 3 (repeat 1, fold 1): (0.1 + 0.8) / 2
+    # rows 1-2: models 1 and 2; the test row: all four
+    np.testing.assert_allclose(out[:, 0], [0.45, 0.25, 0.25, 0.35])
+    np.testing.assert_allclose(out.sum(axis=1), 1.0)
+    probs[1, 1, 0], probs[1, 1, 1] = 0.9, 0.1  # model 1 never trained on row 1: it counts there
+    probs[0, 1, 0], probs[0, 1, 1] = 0.0, 1.0  # model 0 trained on row 1: it does not
+    assert held_out_probabilities(probs, held)[1, 0] == pytest.approx((0.9 + 0.3) / 2)
