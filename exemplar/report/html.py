@@ -11,13 +11,17 @@ from jinja2 import ChainableUndefined, Environment, PackageLoader
 from markupsafe import Markup
 
 
+SHOWN_TEXT = 80  # characters of a text cell shown in a table (report.json keeps it whole)
+
+
 def fmt(value: object) -> str:
-    """Numbers to 4 significant digits; None and NaN as 'n/a'."""
+    """Numbers to 4 significant digits; None and NaN as 'n/a'; text past :data:`SHOWN_TEXT` characters cut with '…'."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
     if isinstance(value, float):
         return f"{value:.4g}"
-    return str(value)
+    text = str(value)
+    return text if len(text) <= SHOWN_TEXT else text[: SHOWN_TEXT - 1] + "…"
 
 
 def pct(value: object) -> str:

@@ -46,12 +46,25 @@ def prediction_confidence(scores: pd.DataFrame) -> pd.Series:
     return pd.Series(np.where(right, np.exp(-loss.to_numpy()), wrong.to_numpy()), index=scores.index)
 
 
-def feature_values(features: pd.DataFrame | None, ids: list[str]) -> dict[str, dict[str, float]]:
-    """{id: {feature: value}} for the first :data:`FEATURES_SHOWN` features (tables only)."""
+def feature_values(features: pd.DataFrame | None, ids: list[str]) -> dict[str, dict[str, float | str | bool | None]]:
+    """{id: {feature: value}} for the first :data:`FEATURES_SHOWN` features (tables only), as given:
+    numbers as floats, text and booleans as they are, a missing cell as None."""
     if features is None or features.empty:
         return {}
     shown = features.set_index("id").reindex(ids).iloc[:, :FEATURES_SHOWN]
-    return {row_id: {k: finite(v) for k, v in values.items()} for row_id, values in shown.iterrows()}
+    return {row_id: {k: shown_value(v) for k, v in values.items()} for row_id, values in shown.iterrows()}
+
+
+def shown_value(value: object) -> float | str | bool | None:
+    """One stored cell for the page: text and booleans kept (a category is what the reviewer must see),
+    numbers through :func:`finite`, missing cells (None, NaN, pandas' NA) None."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, str):
+        return value
+    return finite(value)
 
 
 def atypical_order(scores: pd.DataFrame) -> pd.Series:

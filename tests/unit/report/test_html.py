@@ -119,6 +119,25 @@ def test_tables_show_feature_values_instead_of_pictures():
     assert "<th>features</th>" in html and "income=1.5" in html and "data:image/png" not in html
 
 
+def test_tables_show_text_and_boolean_values_as_given_and_escaped():
+    """A table's categories are what a reviewer must see (they were shown as n/a): text and booleans stay as
+    given, a gap is n/a, and markup in a cell is escaped."""
+    from tests.unit.report.makers import scores_table
+
+    scores = scores_table()
+    n = len(scores)
+    features = pd.DataFrame({"id": scores["id"], "city": ["<b>Oslo</b>"] * n, "member": [True] * n,
+                             "income": [None] * n, "age": range(n), "note": ["x" * 500] * n})
+    given = inputs(scores, features=features)
+    given.dataset["modality"] = "table"
+    content = build_report(given, top_k=3, queue_size=4)
+    first = content["review_queue"][0]["features"]
+    assert first["city"] == "<b>Oslo</b>" and first["member"] is True and first["income"] is None
+    html = render_html(content, {}, {})
+    assert "city=&lt;b&gt;Oslo&lt;/b&gt;" in html and "member=True" in html and "income=n/a" in html and "<b>Oslo</b>" not in html
+    assert "note=" + "x" * 79 + "…<" in html and first["note"] == "x" * 500  # long text cut on the page, whole in the JSON
+
+
 def test_pruning_curve_and_training_curves_are_drawn_when_present():
     curve = pd.DataFrame([{"score": s, "direction": d, "fraction_kept": f, "seed": seed, "test_accuracy": 0.5 + f / 3, "n_train": int(100 * f)}
                           for s in ("el2n", "random") for d in ("keep_hard",) for f in (0.3, 0.6, 1.0) for seed in (0, 1)])
