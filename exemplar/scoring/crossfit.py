@@ -118,7 +118,8 @@ def can_early_stop(labels: np.ndarray, fraction: float = HGB_VALIDATION_FRACTION
 
 def _build(learner: str, config: CrossfitConfig, dims: int, labels: np.ndarray):
     """The base learner, unfitted, for fitting on (n,) `labels`: HGB early-stops on a stratified tenth of
-    them where :func:`can_early_stop` allows, else runs all ``max_iter`` iterations."""
+    them where :func:`can_early_stop` allows, else runs all ``max_iter`` iterations; logistic regression
+    reduces inputs wider than ``max_features`` (or than n, for a small image set) by PCA first."""
     from sklearn.decomposition import PCA
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.impute import SimpleImputer
@@ -131,8 +132,9 @@ def _build(learner: str, config: CrossfitConfig, dims: int, labels: np.ndarray):
                                               validation_fraction=HGB_VALIDATION_FRACTION, random_state=config.seed,
                                               categorical_features="from_dtype")
     steps = [SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()]
-    if dims > config.max_features:
-        steps.append(PCA(config.max_features, random_state=config.seed))
+    components = min(config.max_features, len(labels))  # PCA cannot keep more components than the fold has rows
+    if dims > components:
+        steps.append(PCA(components, random_state=config.seed))
     return make_pipeline(*steps, LogisticRegression(max_iter=config.max_iter, C=1.0))
 
 

@@ -137,3 +137,12 @@ def test_a_class_with_one_training_row_is_fit_and_its_row_tops_the_queue():
     probs = crossfit_probabilities(x, labels, np.ones(120, dtype=bool), 3, CrossfitConfig(learner="hgb", max_iter=20))
     scores = self_confidence_score(probs, labels)
     assert scores[7] == 1.0 and np.argmax(scores) == 7
+
+
+def test_logistic_on_a_small_image_set_keeps_no_more_components_than_rows():
+    """48 training rows of 300 pixels: each fold fits on 32 rows, fewer than max_features (256) components."""
+    rng = np.random.default_rng(0)
+    labels = np.arange(48) % 2
+    pixels = rng.normal(size=(48, 300)) + labels[:, None]
+    probs = crossfit_probabilities(pixels, labels, np.ones(48, dtype=bool), 2, CrossfitConfig(learner="logistic", folds=3))
+    assert probs.shape == (48, 2) and np.allclose(probs.sum(axis=1), 1.0)
