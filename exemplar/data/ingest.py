@@ -91,6 +91,7 @@ class IngestStream:
             "test_rows": int(counts[1].sum()),
             "rows_per_class": {name: int(counts[:, k].sum()) for k, name in enumerate(names)},
             "train_only_classes": list(self.plan.train_only_classes),
+            "split_aliases": dict(self.plan.split_aliases),
             "quarantined": int(len(quarantine)),
             "quarantined_by_reason": count_by_reason(quarantine),
             "images_resized": int(self.stats.resized),

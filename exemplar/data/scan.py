@@ -49,6 +49,7 @@ class IngestPlan:
     channels: int | None = None
     probe_problems: dict[int, str] = field(default_factory=dict)  # row -> detail of a bad image header
     train_only_classes: list[str] = field(default_factory=list)  # classes with one usable row: kept, in training, no test row
+    split_aliases: dict[str, int] = field(default_factory=dict)  # split values read as train/test ("validation": rows)
 
     @property
     def rows_read(self) -> int:
@@ -76,8 +77,14 @@ def _head(batch: RawBatch, n: int) -> RawBatch:
     )
 
 
-def split_codes(splits: pd.Series) -> np.ndarray:
+# other names a split column commonly uses: a validation or dev set is held out like a test set
+SPLIT_ALIASES = {"training": TRAIN, "testing": TEST, "val": TEST, "valid": TEST, "validation": TEST, "dev": TEST,
+                 "eval": TEST, "evaluation": TEST, "holdout": TEST}
+
+
+def split_codes(splits: pd.Series, aliases_seen: Counter | None = None) -> np.ndarray:
     """(N,) int8: TRAIN, TEST, NO_SPLIT (None: the source has no split) or BAD_SPLIT (anything else).
+    A value of :data:`SPLIT_ALIASES` (any case) counts as its split, and is counted in `aliases_seen`.
 
     Readers with a split column give missing values as "" (a BAD_SPLIT), never None.
     """
@@ -85,6 +92,11 @@ def split_codes(splits: pd.Series) -> np.ndarray:
     codes = np.full(len(splits), BAD_SPLIT, dtype=np.int8)
     codes[(text == "train").to_numpy()] = TRAIN
     codes[(text == "test").to_numpy()] = TEST
+    aliased = text.isin(list(SPLIT_ALIASES)).to_numpy()
+    if aliased.any():
+        codes[aliased] = text[aliased].map(SPLIT_ALIASES).to_numpy(dtype=np.int8)
+        if aliases_seen is not None:
+            aliases_seen.update(text[aliased].tolist())
     codes[text.isna().to_numpy()] = NO_SPLIT
     return codes
 
@@ -100,13 +112,14 @@ class _Scanner:
         reserve = {name: 0 if name in image_only else expected_rows or 0 for name in _COLUMNS}
         self.parts = {name: GrowingArray(dtype, reserve[name]) for name, dtype in _COLUMNS.items()}
         self.probe_problems: dict[int, str] = {}
+        self.split_aliases: Counter = Counter()  # split values read as train/test (e.g. "validation"), rows each
         self.rows = 0
 
     def add(self, batch: RawBatch) -> None:
         keys = batch.keys
         problems = keys["problem"].map(PROBLEM_CODE).to_numpy(dtype=np.int8)
         self.parts["temp"].append(self.labels.add(keys["label"]))
-        self.parts["split"].append(split_codes(keys["split"]))
+        self.parts["split"].append(split_codes(keys["split"], self.split_aliases))
         self.parts["hash"].append(id_hashes(keys["id"]))
         if self.reader.modality == "image":
             self._probe(batch, problems)
@@ -154,7 +167,11 @@ def scan(reader: Reader, config: DataConfig) -> IngestPlan:
     splits = scanner.array("split")
     _mark_bad_splits(splits, problems)
     codes, class_names = _resolve_labels(scanner.labels, temp, problems)
-    plan = IngestPlan(problems, codes, splits, first_of, class_names, probe_problems=scanner.probe_problems)
+    plan = IngestPlan(problems, codes, splits, first_of, class_names, probe_problems=scanner.probe_problems,
+                      split_aliases=dict(scanner.split_aliases))
+    for value, rows in scanner.split_aliases.items():
+        log.warning("%s: split value %r (%d rows) is read as %s.", reader.source, value, rows,
+                    "train" if SPLIT_ALIASES[value] == TRAIN else "test: held out from training, ranked with the test rows")
     _assign_splits(plan, splits, config, reader.source)
     if reader.modality == "image":
         _choose_layout(plan, scanner, config)

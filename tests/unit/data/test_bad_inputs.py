@@ -95,7 +95,7 @@ def missing_image_path(tmp_path):
 
 def invalid_split(tmp_path):
     frame = tiny_table(rows=15)
-    frame["split"] = ["train"] * 10 + ["test"] * 4 + ["validation"]
+    frame["split"] = ["train"] * 10 + ["test"] * 4 + ["tset"]  # a typo; "validation" is read as test
     frame.to_parquet(tmp_path / "t.parquet")
     return config("parquet", tmp_path / "t.parquet"), "invalid_split", ["r014"]
 
@@ -216,7 +216,7 @@ def test_single_class(tmp_path):
 def test_class_left_without_training_rows_by_quarantine(tmp_path):
     frame = tiny_table(rows=9)
     frame["split"] = "train"
-    frame.loc[frame["label"] == 2, "split"] = "validation"  # every row of class 2 is unusable
+    frame.loc[frame["label"] == 2, "split"] = "unused"  # every row of class 2 is unusable
     frame.loc[0, ["label", "split"]] = [2, "test"]  # ... except this test row (no training row left)
     frame.to_parquet(tmp_path / "t.parquet")
     message = _error(config("parquet", tmp_path / "t.parquet"))

@@ -72,6 +72,18 @@ def test_csv_with_another_separator_and_encoding_reads_as_the_plain_one(tmp_path
     assert export["city"].tolist() == frame["city"].tolist()
 
 
+def test_common_split_names_are_read_as_train_and_test(tmp_path, caplog):
+    """A validation or dev set is held out like a test set; the values read that way are counted and logged."""
+    frame = tiny_table(rows=12)
+    frame["split"] = ["train", "Training", "train", "train", "train", "train", "validation", "VAL", "dev", "test", "testing", "train"]
+    frame.to_parquet(tmp_path / "t.parquet")
+    dataset, quarantine, summary = ingest_in_memory(config("parquet", tmp_path / "t.parquet"))
+    assert len(quarantine) == 0
+    assert dataset.table["split"].tolist() == ["train"] * 6 + ["test"] * 5 + ["train"]
+    assert summary["split_aliases"] == {"training": 1, "validation": 1, "val": 1, "dev": 1, "testing": 1}
+    assert "'validation' (1 rows) is read as test" in caplog.text
+
+
 def test_csv_of_image_paths(tmp_path):
     data = tiny_images()
     write_image_folder(tmp_path / "imgs", data)
