@@ -162,6 +162,9 @@ def info_json(info: DatasetInfo) -> bytes:
     return json.dumps({f.name: getattr(info, f.name) for f in dataclass_fields(info)}).encode()
 
 
+CANONICAL_COLUMNS = ("id", "label", "label_name", "split", "content_hash", "pixels")  # dataset.parquet's own columns
+
+
 def arrow_schema(info: DatasetInfo) -> pa.Schema:
     """The canonical Parquet schema for `info`, with the info itself in the schema metadata."""
     fields = [("id", pa.string()), ("label", pa.int64()), ("label_name", pa.string()), ("split", pa.string()),

@@ -12,13 +12,14 @@ import pandas as pd
 import pyarrow as pa
 
 from exemplar.data.array_input import cifar_reader, digits_reader, npz_reader
-from exemplar.data.canonical import Dataset, from_arrow
+from exemplar.data.canonical import CANONICAL_COLUMNS, Dataset, from_arrow
 from exemplar.data.config import KINDS, DataConfig
 from exemplar.data.csv_input import CsvReader
 from exemplar.data.folder_input import ImageFolderReader
 from exemplar.data.ingest import IngestStream
 from exemplar.data.parquet_input import ParquetReader
 from exemplar.data.raw import Reader
+from exemplar.errors import ExemplarError
 
 __all__ = ["KINDS", "DataConfig", "READERS", "open_reader", "open_stream", "load_dataset", "ingest_in_memory"]
 
@@ -35,7 +36,23 @@ READERS: dict[str, Callable[[DataConfig], Reader]] = {
 def open_reader(config: DataConfig) -> Reader:
     """The reader for ``config.kind`` (validates the config and the input's layout first)."""
     config.validate()
-    return READERS[config.kind](config)
+    reader = READERS[config.kind](config)
+    check_feature_names(getattr(reader, "feature_names", []), reader.source)
+    return reader
+
+
+def check_feature_names(names: list[str], source: str) -> None:
+    """Raise when a feature column has the name of one of ``dataset.parquet``'s own columns (it would
+    overwrite or shadow it), with the fix (for ``label_name``, also that it may hold the answer)."""
+    clashing = [name for name in names if name in CANONICAL_COLUMNS]
+    if not clashing:
+        return
+    answer = (" A 'label_name' column that names the classes of the label would also hand the model the answer: leave it out."
+              if "label_name" in clashing else "")
+    raise ExemplarError(
+        f"{source}: feature column(s) {', '.join(map(repr, clashing))} have the names of exemplar's own columns in dataset.parquet "
+        f"({', '.join(CANONICAL_COLUMNS)}).{answer} Fix: rename them, or leave them out with data.feature_columns=[a,b,...]."
+    )
 
 
 def open_stream(config: DataConfig) -> IngestStream:

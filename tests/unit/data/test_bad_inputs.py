@@ -198,6 +198,17 @@ def test_bad_csv_settings_are_named_before_reading(key, value, expected):
         config("csv", "/nonexistent.csv", **{key: value}).validate()
 
 
+def test_feature_columns_named_like_the_datasets_own_are_named_with_the_fix(tmp_path):
+    frame = tiny_table(rows=9).assign(label_name="x", content_hash=1.0)
+    frame.to_parquet(tmp_path / "t.parquet")
+    message = _error(config("parquet", tmp_path / "t.parquet"))
+    assert "'label_name', 'content_hash'" in message and "hand the model the answer" in message and "data.feature_columns" in message
+    other = tiny_table(rows=9).rename(columns={"label": "target"}).assign(label=1.0)  # the label column renamed, a feature called label
+    other.to_csv(tmp_path / "t.csv", index=False)
+    message = _error(config("csv", tmp_path / "t.csv", label_column="target"))
+    assert "feature column(s) 'label' have the names of exemplar's own columns" in message and "Fix:" in message
+
+
 def test_folder_without_images(tmp_path):
     (tmp_path / "cat").mkdir()
     (tmp_path / "cat" / "notes.txt").write_text("no images here")
