@@ -94,7 +94,8 @@ def filter_rows(cfg: dict, run_dir: str, track: dict) -> dict:
             summary = _refresh_summary(summary, dataset, mask, pruning)
             train_kept = candidate_rows(dataset, mask)
             counts = np.bincount(dataset.table["label"].to_numpy()[train_kept], minlength=dataset.info.num_classes)
-            check_trainable(counts, dataset.info.class_names, f"after pruning by {pruning['score']}")
+            check_trainable(counts, dataset.info.class_names, f"after pruning by {pruning['score']}",
+                            row_counts=np.bincount(dataset.table["label"].to_numpy(), minlength=dataset.info.num_classes))
         write_parquet(mask, layout.keep)
         write_json(summary, layout.stage_metrics("filter"))
         # per-class counts stay in filter.json: class names need not be valid MLflow metric names

@@ -59,7 +59,7 @@ class IngestStream:
             pending = self._to_arrow(frame)
         if offset != self.plan.rows_read:
             raise ExemplarError(f"{self.reader.source} changed while it was read ({self.plan.rows_read} rows, then {offset}). Fix: do not modify the input during ingestion.")
-        check_trainable(self.stats.counts[0], self.plan.class_names, self.reader.source, self.quarantine())
+        check_trainable(self.stats.counts[0], self.plan.class_names, self.reader.source, self.quarantine(), self.stats.counts.sum(axis=0))
         self.finished = True
         if pending is not None:
             yield pending
@@ -121,9 +121,12 @@ class IngestStream:
         }
 
 
-def check_trainable(train_counts: np.ndarray, class_names: list[str], source: str, quarantine=None) -> None:
+def check_trainable(train_counts: np.ndarray, class_names: list[str], source: str, quarantine=None,
+                    row_counts: np.ndarray | None = None) -> None:
     """Raise unless at least 2 classes have training rows and every class has one (`train_counts`: (K,)).
-    A class with a single training row is kept: the audit ranks it (a mistyped label often makes one)."""
+    A class with a single training row is kept: the audit ranks it (a mistyped label often makes one).
+    `row_counts` (K,): rows of each class in the whole table; a class with none (a reviewer relabelled all
+    of its rows, e.g. the one row of a mistyped class) is gone from the data, not missing from training."""
     quarantined = "" if quarantine is None or not len(quarantine) else f" after quarantining {len(quarantine)} row(s) ({_reasons(quarantine)})"
     with_rows = [name for name, n in zip(class_names, train_counts) if n > 0]
     if len(with_rows) < 2:
@@ -131,7 +134,8 @@ def check_trainable(train_counts: np.ndarray, class_names: list[str], source: st
             f"{source}: only {len(with_rows)} class(es) ({', '.join(map(repr, with_rows)) or 'none'}) have training rows{quarantined}; "
             "a classifier needs at least 2. Fix: add labelled examples of another class, or check data.label_column."
         )
-    small = [f"{name!r} ({n})" for name, n in zip(class_names, train_counts) if n < MIN_TRAIN_ROWS_PER_CLASS]
+    present = np.ones(len(class_names), dtype=bool) if row_counts is None else np.asarray(row_counts) > 0
+    small = [f"{name!r} ({n})" for name, n, here in zip(class_names, train_counts, present) if here and n < MIN_TRAIN_ROWS_PER_CLASS]
     if small:
         raise ExemplarError(
             f"{source}: class(es) {', '.join(small)} have no training rows{quarantined}, so no model can learn them. "

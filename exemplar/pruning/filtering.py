@@ -47,7 +47,8 @@ def filter_dataset(dataset: Dataset, config: PruneConfig) -> tuple[pd.DataFrame,
     }
     train_kept = (table["split"] == "train").to_numpy() & mask["keep"].to_numpy()
     counts = np.bincount(table["label"].to_numpy()[train_kept], minlength=dataset.info.num_classes)
-    check_trainable(counts, dataset.info.class_names, f"after filtering {dataset.info.source}")
+    check_trainable(counts, dataset.info.class_names, f"after filtering {dataset.info.source}",
+                    row_counts=np.bincount(table["label"].to_numpy(), minlength=dataset.info.num_classes))
     return mask, summary
 
 

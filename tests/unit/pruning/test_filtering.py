@@ -59,6 +59,14 @@ def test_class_without_training_rows_after_filtering():
         filter_dataset(_dataset(features, [1, 0, 1, 2, 0, 2], ["train"] * 4 + ["test", "train"], ("x", "y", "z")), PruneConfig())
 
 
+def test_a_class_gone_from_the_data_is_not_a_class_without_training_rows():
+    """A reviewer relabelled the only row of a mistyped class 'z': the class has no rows at all, so the
+    rerun goes on (a class with test rows but none in training still stops it, above)."""
+    features = [[1, 0], [1, 1], [0, 1], [0, 2], [5, 5], [7, 7]]
+    mask, _ = filter_dataset(_dataset(features, [0, 0, 1, 1, 0, 1], ["train"] * 4 + ["test"] * 2, ("x", "y", "z")), PruneConfig())
+    assert mask["keep"].all()
+
+
 def test_one_training_row_left_by_filtering_is_kept():
     features = [[1, 0], [1, 0], [0, 1], [0, 2], [5, 5]]
     mask, _ = filter_dataset(_dataset(features, [0, 0, 1, 1, 0], ["train"] * 4 + ["test"]), PruneConfig())
