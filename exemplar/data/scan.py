@@ -238,13 +238,12 @@ def _split_with_singletons(plan: IngestPlan, codes: np.ndarray, config: DataConf
     single = counts == 1
     if not single.any():
         return stratified_test_mask(codes, config.test_fraction, config.split_seed)  # the same draw as before singletons were kept
-    present = int((counts > 0).sum())
-    if single.sum() * 2 > present:
+    if single.sum() * 2 > len(codes):  # most rows alone in their class: measurements, not a few mistyped labels
         examples = ", ".join(repr(name) for name in np.asarray(plan.class_names, dtype=object)[single][:5])
         raise ExemplarError(
-            f"{source}: {int(single.sum())} of the {present} classes have a single usable row (e.g. {examples}), too few for a "
-            "train/test split: is the label column a class label? A measured value (a price, a score) cannot be audited as classes. "
-            "Fix: point data.label_column at the class column, bin the values into classes, or give a 'split' column."
+            f"{source}: {int(single.sum())} of the {len(codes)} usable rows are the only row of their class (e.g. {examples}), too "
+            "many for a train/test split: is the label column a class label? A measured value (a price, a score) cannot be audited "
+            "as classes. Fix: point data.label_column at the class column, bin the values into classes, or give a 'split' column."
         )
     plan.train_only_classes = [name for name, one in zip(plan.class_names, single) if one]
     shown = ", ".join(map(repr, plan.train_only_classes[:10])) + (" ..." if len(plan.train_only_classes) > 10 else "")

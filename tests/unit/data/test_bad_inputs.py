@@ -303,13 +303,24 @@ def test_singletons_leave_the_other_classes_split_as_before(tmp_path):
 
 
 def test_a_measured_value_as_the_label_is_an_error_not_a_run_of_singletons(tmp_path):
-    """Mostly one-row classes mean the label column holds measurements (a price), not classes."""
+    """Most rows alone in their class mean the label column holds measurements (a price), not classes."""
     frame = tiny_table(rows=30)
     frame["label"] = np.round(np.linspace(1.0, 20.0, 30), 2)
     frame.loc[:9, "label"] = 1.0  # one class of ten rows, twenty of one row each
     frame.to_parquet(tmp_path / "t.parquet")
     message = _error(config("parquet", tmp_path / "t.parquet"))
-    assert "20 of the 21 classes have a single usable row" in message and "class label" in message and "Fix:" in message
+    assert "20 of the 30 usable rows are the only row of their class" in message and "class label" in message and "Fix:" in message
+
+
+def test_a_few_mistyped_labels_in_a_binary_table_are_kept(tmp_path):
+    """Three typos next to two real classes: more classes are singletons than not, yet they are 3 rows of 40."""
+    frame = tiny_table(rows=40)
+    frame["label"] = np.arange(40) % 2
+    frame["label"] = frame["label"].map({0: "yes", 1: "no"})
+    frame.loc[[3, 8, 13], "label"] = ["yse", "noo", "Yes"]
+    frame.to_parquet(tmp_path / "t.parquet")
+    _, quarantine, summary = ingest_in_memory(config("parquet", tmp_path / "t.parquet"))
+    assert sorted(summary["train_only_classes"]) == ["Yes", "noo", "yse"] and len(quarantine) == 0
 
 
 def test_nothing_usable(tmp_path):
