@@ -1,6 +1,6 @@
 """End to end on a table like a real export: text, high-cardinality and boolean columns, missing
-values, an all-missing and a constant column. Every row is scored (none quarantined for a gap), the
-original values stay in dataset.parquet, and the model sees the encoded, wider input."""
+values, an all-missing and a constant column, a mistyped label. Every row is scored (none quarantined for
+a gap), the original values stay in dataset.parquet, and the model sees the encoded, wider input."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ def table_run(prefect_server, tmp_path_factory):
     table, _ = plant_adjacent_flips(loan_applications(rows=300, seed=0), 0.1, seed=0, order=CLASS_ORDER["loans"])
     table["notes"] = pd.Series([None] * len(table), dtype=object)  # all missing: a warning, not a crash
     table["form_version"] = 2  # constant: a warning, not a crash
+    table.loc[7, "label"] = "aprove"  # a mistyped label, the only row of its class: kept in training and audited
     table.to_parquet(root / "loans.parquet", index=False)
     overrides = ["data=parquet", f"data.path={root / 'loans.parquet'}", *TINY_OVERRIDES, "train.population=1", "compress.sparsities=[0.9]"]
     run_dir = root / "run"
@@ -39,6 +40,18 @@ def test_every_row_is_scored_and_rows_with_gaps_are_not_quarantined(table_run):
     assert len(gappy) > 20 and gappy.isin(scores["id"]).all()
     for column in ("audit_score", "input_outlier_score", "loss_score"):
         assert np.isfinite(scores[column]).all(), column
+
+
+def test_a_one_row_class_is_trained_on_and_heads_the_queue(table_run):
+    """The typo'd row cannot be split, so it trains; its out-of-fold learner never saw the class, so every
+    out-of-sample signal is at its maximum and the row is near the top of the review queue."""
+    run_dir, table = table_run
+    typo = table.loc[7, "id"]
+    ingest = json.loads((run_dir / "stages" / "ingest.json").read_text())
+    assert ingest["train_only_classes"] == ["aprove"] and ingest["rows_per_class"]["aprove"] == 1
+    scores = pd.read_parquet(run_dir / "scores.parquet").set_index("id")
+    assert scores.loc[typo, "split"] == "train" and scores.loc[typo, "oos_confidence_score"] == 1.0
+    assert scores.loc[typo, "audit_rank"] <= 0.05 * (scores["split"] == "train").sum()
 
 
 def test_dataset_keeps_the_original_values(table_run):

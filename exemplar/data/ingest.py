@@ -90,7 +90,7 @@ class IngestStream:
             "train_rows": int(counts[0].sum()),
             "test_rows": int(counts[1].sum()),
             "rows_per_class": {name: int(counts[:, k].sum()) for k, name in enumerate(names)},
-            "train_only_classes": list(self.plan.train_only_classes),
+            "train_only_classes": [name for k, name in enumerate(names) if counts[0, k] > 0 and counts[1, k] == 0],
             "split_aliases": dict(self.plan.split_aliases),
             "quarantined": int(len(quarantine)),
             "quarantined_by_reason": count_by_reason(quarantine),

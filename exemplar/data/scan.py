@@ -48,7 +48,6 @@ class IngestPlan:
     image_size: tuple[int, int] | None = None
     channels: int | None = None
     probe_problems: dict[int, str] = field(default_factory=dict)  # row -> detail of a bad image header
-    train_only_classes: list[str] = field(default_factory=list)  # classes with one usable row: kept, in training, no test row
     split_aliases: dict[str, int] = field(default_factory=dict)  # split values read as train/test ("validation": rows)
 
     @property
@@ -232,8 +231,8 @@ def _assign_splits(plan: IngestPlan, splits: np.ndarray, config: DataConfig, sou
 
 def _split_with_singletons(plan: IngestPlan, codes: np.ndarray, config: DataConfig, source: str) -> np.ndarray:
     """(n,) bool test mask over the usable rows' class `codes`, stratified by class. A class with a single
-    row cannot be on both sides: its row goes to training (listed in ``plan.train_only_classes`` and
-    logged), where the audit can judge it; in a real table a one-row class is most often a mistyped label."""
+    row cannot be on both sides: its row goes to training (and is logged), where the audit can judge it; in a
+    real table a one-row class is most often a mistyped label."""
     counts = bincount(codes, len(plan.class_names))
     single = counts == 1
     if not single.any():
@@ -245,10 +244,10 @@ def _split_with_singletons(plan: IngestPlan, codes: np.ndarray, config: DataConf
             "many for a train/test split: is the label column a class label? A measured value (a price, a score) cannot be audited "
             "as classes. Fix: point data.label_column at the class column, bin the values into classes, or give a 'split' column."
         )
-    plan.train_only_classes = [name for name, one in zip(plan.class_names, single) if one]
-    shown = ", ".join(map(repr, plan.train_only_classes[:10])) + (" ..." if len(plan.train_only_classes) > 10 else "")
+    alone = [name for name, one in zip(plan.class_names, single) if one]
+    shown = ", ".join(map(repr, alone[:10])) + (" ..." if len(alone) > 10 else "")
     log.warning("%s: %d class(es) have a single row (%s): each is kept as a training row with no test row; "
-                "a one-row class is often a mistyped label, and the audit ranks it.", source, len(plan.train_only_classes), shown)
+                "a one-row class is often a mistyped label, and the audit ranks it.", source, len(alone), shown)
     is_test = np.zeros(len(codes), dtype=bool)
     splittable = ~single[codes]
     is_test[splittable] = stratified_test_mask(codes[splittable], config.test_fraction, config.split_seed)
