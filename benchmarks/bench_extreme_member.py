@@ -15,10 +15,7 @@ confirmation, so the signal is not in the pipeline; this script is how the figur
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import platform
 import sys
 from pathlib import Path
 
@@ -29,7 +26,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from provenance import git_commit  # noqa: E402  (benchmarks/provenance.py)
 
 RESULTS = ROOT / "benchmarks" / "results" / "extreme_member.json"
 COLUMN = "input_extreme_score"
@@ -95,15 +91,13 @@ def extreme_column(run_dir: Path, ids: pd.Series) -> np.ndarray | None:
 
 def evaluate(path: Path) -> tuple[str, dict]:
     """One saved table: S and X (and the new member alone) on its training rows."""
-    from bench_quality import _train_metrics, signal_columns
+    from bench_quality import _train_metrics, saved_run_dir, signal_columns
     from exemplar.scoring import registry
     from exemplar.scoring.fusion import fused_values
 
     registry.SIGNALS["input_extreme"] = registry.Signal("atypical", 1, "data")  # candidate X's declaration, this process only
-    real = path.resolve()
-    run_dir = next(real.parent / d / real.stem for d in ("runs", "runs_new", "runs_tables") if (real.parent / d / real.stem / "dataset.parquet").exists())
     table = pd.read_parquet(path)
-    column = extreme_column(run_dir, table["id"])
+    column = extreme_column(saved_run_dir(path), table["id"])
     if column is not None:
         table[COLUMN] = column
     columns = signal_columns(table)
@@ -116,29 +110,18 @@ def evaluate(path: Path) -> tuple[str, dict]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tables", type=Path, required=True, help="saved suite tables (bench_quality.py run) with their run directories")
-    parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
-    from joblib import Parallel, delayed
+    from bench_quality import _mean, leave_one_scenario_out, per_scenario, provenance, saved_tables_arguments
 
-    from bench_quality import _mean, leave_one_scenario_out
-
-    command = "python benchmarks/bench_extreme_member.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    load = os.getloadavg()
-    per: dict[str, list[dict]] = {}
-    for name, result in Parallel(n_jobs=args.jobs)(delayed(evaluate)(p) for p in sorted(args.tables.glob("*__s*.parquet"))):
-        per.setdefault(name, []).append(result)
+    args = saved_tables_arguments(__doc__.splitlines()[0], RESULTS, argv)
+    report = provenance("bench_extreme_member.py", argv)
+    per = per_scenario(args.tables, evaluate, args.jobs)
     rule = leave_one_scenario_out(per, ["S", "X"], "one_se")
     scenarios = {name: {"S": _mean(runs, ("candidates", "S"), "average_precision"), "X": _mean(runs, ("candidates", "X"), "average_precision"),
                         "anchor": _mean(runs, ("anchors", "cleanlab_oos_learner"), "average_precision"),
                         "member": None if runs[0]["member"] is None else float(np.mean([r["member"]["average_precision"] for r in runs]))}
                  for name, runs in sorted(per.items())}
-    report = {"command": command, "git_commit": git_commit(), "load_average": load,
-              "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-              "chosen": rule["chosen_on_all"], "tolerance": rule["tolerance_on_all"],
-              "worst_margin": rule["worst_margin_on_all"], "mean_ap": rule["mean_ap_on_all"], "scenarios": scenarios}
+    report |= {"chosen": rule["chosen_on_all"], "tolerance": rule["tolerance_on_all"],
+               "worst_margin": rule["worst_margin_on_all"], "mean_ap": rule["mean_ap_on_all"], "scenarios": scenarios}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     return report

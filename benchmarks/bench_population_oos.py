@@ -24,10 +24,7 @@ own check), so "held out" is what the models really held out.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import platform
 import sys
 from pathlib import Path
 
@@ -38,7 +35,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from provenance import git_commit  # noqa: E402  (benchmarks/provenance.py)
 
 RESULTS = ROOT / "benchmarks" / "results" / "population_oos.json"
 OOS_COLUMNS = {"oos_confidence": "oos_confidence_score", "oos_margin": "oos_margin_score", "label_issue": "label_issue_score"}
@@ -70,17 +66,13 @@ def evaluate(path: Path) -> tuple[str, dict]:
     """One saved table: the figures above on its training rows."""
     import torch
 
-    from bench_quality import _train_metrics, signal_columns
+    from bench_quality import _train_metrics, saved_run_dir, signal_columns
     from exemplar.scoring.crossfit import crossfit_signals
     from exemplar.scoring.fusion import fused_values
 
     torch.set_num_threads(1)
     table = pd.read_parquet(path)
-    run_dir = Path(table.attrs.get("run_dir", "")) if table.attrs.get("run_dir") else None
-    if run_dir is None or not (run_dir / "dataset.parquet").exists():
-        real = path.resolve()
-        run_dir = next(real.parent / d / real.stem for d in ("runs", "runs_new", "runs_tables") if (real.parent / d / real.stem / "dataset.parquet").exists())
-    ids, is_train, labels, probs = population_probabilities(run_dir)
+    ids, is_train, labels, probs = population_probabilities(saved_run_dir(path, table))
     signals = crossfit_signals(probs, labels, is_train)
     order = pd.Index(ids).get_indexer(table["id"])
     population = table.copy()
@@ -101,28 +93,19 @@ def evaluate(path: Path) -> tuple[str, dict]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tables", type=Path, required=True, help="saved suite tables (bench_quality.py run) with their run directories")
-    parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
-    from joblib import Parallel, delayed
+    from bench_quality import per_scenario, provenance, saved_tables_arguments
 
-    command = "python benchmarks/bench_population_oos.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    load = os.getloadavg()
-    per: dict[str, list[dict]] = {}
-    for name, result in Parallel(n_jobs=args.jobs)(delayed(evaluate)(p) for p in sorted(args.tables.glob("*__s*.parquet"))):
-        per.setdefault(name, []).append(result)
+    args = saved_tables_arguments(__doc__.splitlines()[0], RESULTS, argv)
+    report = provenance("bench_population_oos.py", argv)
+    per = per_scenario(args.tables, evaluate, args.jobs)
     scenarios = {name: {key: float(np.mean([r[key] for r in runs])) for key in runs[0] if key != "seed"} | {"seeds": sorted(r["seed"] for r in runs)}
                  for name, runs in sorted(per.items())}
     deltas = np.array([s["population_as_learner"] - s["default"] for s in scenarios.values()])
-    report = {"command": command, "git_commit": git_commit(), "load_average": load,
-              "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-              "summary": {"scenarios": len(scenarios), "population_as_learner_minus_default_mean": float(deltas.mean()),
-                          "population_as_learner_at_or_above_default": int((deltas >= 0).sum()),
-                          "population_confidence_at_or_above_independent_anchor": int(sum(
-                              s["population_confidence"] >= s["anchor_independent_learner"] for s in scenarios.values()))},
-              "scenarios": scenarios}
+    at_or_above = sum(s["population_confidence"] >= s["anchor_independent_learner"] for s in scenarios.values())
+    report |= {"summary": {"scenarios": len(scenarios), "population_as_learner_minus_default_mean": float(deltas.mean()),
+                           "population_as_learner_at_or_above_default": int((deltas >= 0).sum()),
+                           "population_confidence_at_or_above_independent_anchor": int(at_or_above)},
+               "scenarios": scenarios}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     return report

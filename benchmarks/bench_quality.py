@@ -807,6 +807,44 @@ def _train_metrics(table: pd.DataFrame, values: np.ndarray) -> dict[str, float]:
     return detection_metrics(table["is_positive"].to_numpy()[rows], np.asarray(values, dtype=np.float64)[rows])
 
 
+def saved_run_dir(path: Path, table: pd.DataFrame | None = None) -> Path:
+    """The run directory of a saved table `path`: the one its ``run_dir`` attribute names when that still
+    exists, else ``runs``, ``runs_new`` or ``runs_tables`` beside the table (symlinks followed)."""
+    named = Path(table.attrs["run_dir"]) if table is not None and table.attrs.get("run_dir") else None
+    if named is not None and (named / "dataset.parquet").exists():
+        return named
+    real = path.resolve()
+    return next(real.parent / d / real.stem for d in ("runs", "runs_new", "runs_tables") if (real.parent / d / real.stem / "dataset.parquet").exists())
+
+
+def saved_tables_arguments(description: str, results: Path, argv: list[str] | None) -> argparse.Namespace:
+    """--tables (saved suite tables with their run directories), --jobs, --out: the arguments of the
+    benchmarks that re-read ``bench_quality.py run`` tables (bench_population_oos, bench_extreme_member)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--tables", type=Path, required=True, help="saved suite tables (bench_quality.py run) with their run directories")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=results)
+    return parser.parse_args(argv)
+
+
+def per_scenario(tables: Path, evaluate, jobs: int) -> dict[str, list[dict]]:
+    """`evaluate` (path -> (scenario, result)) on every saved table, `jobs` joblib processes; the results
+    grouped by scenario."""
+    from joblib import Parallel, delayed
+
+    grouped: dict[str, list[dict]] = {}
+    for name, result in Parallel(n_jobs=jobs)(delayed(evaluate)(p) for p in sorted(tables.glob("*__s*.parquet"))):
+        grouped.setdefault(name, []).append(result)
+    return grouped
+
+
+def provenance(script: str, argv: list[str] | None) -> dict:
+    """What a result JSON records about its run: command, git commit, load average, machine."""
+    return {"command": f"python benchmarks/{script} " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "git_commit": git_commit(), "load_average": os.getloadavg(),
+            "machine": {"python": platform.python_version(), "cpus": os.cpu_count()}}
+
+
 def signal_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns if c.endswith("_score") and c != "audit_score"]
 

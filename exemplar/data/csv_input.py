@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from exemplar.data.columns import block_frame, empty_features, text_blocks, text_types, unparsed_mask
-from exemplar.data.config import DataConfig
+from exemplar.data.config import DELIMITER_NAMES, DataConfig
 from exemplar.data.parquet_input import require_path
 from exemplar.data.raw import RawBatch, make_keys, row_ids
 from exemplar.errors import ExemplarError
@@ -224,7 +224,7 @@ class CsvReader:
         return RawBatch(keys, features=empty_features(n, self.feature_names, self.feature_types) if with_data else None)
 
 
-SEPARATORS = {";": "semicolon", "\t": "tab", ",": "comma", "|": "pipe"}
+SEPARATORS = {char: word for word, char in DELIMITER_NAMES.items() if word.isalpha()}  # ";" -> "semicolon", ...
 
 
 def _delimiter_hint(columns: list[str], delimiter: str) -> str | None:
