@@ -581,6 +581,95 @@ def randhie_slips(seed: int):
     return _slips(*_randhie(), seed)
 
 
+def _macrodata() -> tuple[pd.DataFrame, np.ndarray]:
+    """statsmodels' macrodata (203 US quarters, 1959-2009; shipped inside the package): the twelve series
+    (year and quarter left out), and (N,) int labels = the decade (1959-69 0, 1970s 1 ... 2000s 4; the three
+    quarters of 1959 join the 1960s)."""
+    from statsmodels.datasets import macrodata
+
+    table = macrodata.load_pandas().data
+    decade = np.clip((table.pop("year").to_numpy() // 10) - 196, 0, None).astype(np.int64)
+    return table.drop(columns=["quarter"]), decade
+
+
+def _diabetes() -> tuple[pd.DataFrame, np.ndarray]:
+    """scikit-learn's diabetes (442 patients, unscaled; shipped inside the package): age, bmi, blood pressure,
+    six serum measurements and the disease progression, and (N,) int labels = sex (0/1)."""
+    from sklearn.datasets import load_diabetes
+
+    table = load_diabetes(as_frame=True, scaled=False).frame
+    sex = (table.pop("sex").to_numpy() - 1).astype(np.int64)
+    return table, sex
+
+
+def macrodata_decade(seed: int):
+    """The macrodata quarters, 10% next-class flips of the decade (tenth round's confirmation set K, with
+    diabetes_sex, macrodata_slips and diabetes_slips: declared and run before their figures were read)."""
+    return _table_flips(*_macrodata(), seed)
+
+
+def diabetes_sex(seed: int):
+    """The diabetes patients, 10% of the training rows' sex flipped."""
+    return _table_flips(*_diabetes(), seed)
+
+
+def macrodata_slips(seed: int):
+    """The macrodata quarters with decimal-point slips; labels right."""
+    return _slips(*_macrodata(), seed)
+
+
+def diabetes_slips(seed: int):
+    """The diabetes patients with decimal-point slips; labels right."""
+    return _slips(*_diabetes(), seed)
+
+
+SUBGROUP_REGION = 0.30
+
+
+def _subgroup_flips(features: pd.DataFrame, labels: np.ndarray, seed: int):
+    """Instance-dependent label noise (eleventh round's confirmation set L): 10% of the training rows moved to
+    the next class (mod K), drawn only from the 30% of training rows highest on one numeric feature (chosen per
+    seed among the numeric columns with at least 10 distinct training values), as when one annotator, site or
+    period labelled a region of the data badly. The other scenarios' flips are uniform over the training rows."""
+    split = _split(labels, seed)
+    rng = np.random.default_rng([seed, 11])
+    train = np.flatnonzero(split == "train")
+    frame = features.reset_index(drop=True)
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and frame[c].iloc[train].nunique() >= 10]
+    values = frame[numeric[rng.integers(len(numeric))]].iloc[train].to_numpy(dtype=np.float64)
+    order = np.argsort(-np.nan_to_num(values, nan=-np.inf), kind="stable")
+    region = train[order[: int(round(SUBGROUP_REGION * len(train)))]]
+    chosen = rng.choice(region, size=int(round(FLIP_FRACTION * len(train))), replace=False)
+    noisy = labels.copy()
+    noisy[chosen] = (labels[chosen] + 1) % (int(labels.max()) + 1)
+    positive = np.zeros(len(labels), dtype=bool)
+    positive[chosen] = True
+    return _table_frame(frame, noisy, split), positive
+
+
+def wine_subgroup(seed: int):
+    """Wine with subgroup flips."""
+    from sklearn.datasets import load_wine
+
+    bunch = load_wine(as_frame=True)
+    return _subgroup_flips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed)
+
+
+def penguins_subgroup(seed: int):
+    """The penguins table with subgroup flips of the species."""
+    return _subgroup_flips(*_penguins(), seed)
+
+
+def anes96_subgroup(seed: int):
+    """The anes96 table (labels: the vote) with subgroup flips."""
+    return _subgroup_flips(*_anes96_by_vote(), seed)
+
+
+def airports_subgroup(seed: int):
+    """The airports table with subgroup flips of the census region."""
+    return _subgroup_flips(*_airports(), seed)
+
+
 def _generated(kind: str):
     """issue-9a's generated tables (text categories, booleans, missing values, imbalanced ordered
     classes), 2,000 rows, with 10% of training labels moved to an adjacent class."""
@@ -608,10 +697,13 @@ SCENARIOS = {
     "stocks_slips": stocks_slips, "tips_slips": tips_slips, "fair_religious": fair_religious, "anes96_educ": anes96_educ,
     "seattle_slips": seattle_slips, "anes96_slips": anes96_slips, "airports_region": airports_region,
     "randhie_health": randhie_health, "airports_slips": airports_slips, "randhie_slips": randhie_slips,
+    "macrodata_decade": macrodata_decade, "diabetes_sex": diabetes_sex, "macrodata_slips": macrodata_slips,
+    "diabetes_slips": diabetes_slips, "wine_subgroup": wine_subgroup, "penguins_subgroup": penguins_subgroup,
+    "anes96_subgroup": anes96_subgroup, "airports_subgroup": airports_subgroup,
 }
 ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "table_loans_entry_errors", "penguins_slips",
                       "cars_slips", "gapminder_slips", "modechoice_slips", "fair_slips", "grunfeld_slips", "stocks_slips", "tips_slips",
-                      "seattle_slips", "anes96_slips", "airports_slips", "randhie_slips")
+                      "seattle_slips", "anes96_slips", "airports_slips", "randhie_slips", "macrodata_slips", "diabetes_slips")
 KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name in SCENARIOS}
 
 
