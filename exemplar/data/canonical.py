@@ -39,7 +39,7 @@ class DatasetInfo:
     image_shape: list[int] | None = None  # [C, H, W] for images
     feature_names: list[str] = field(default_factory=list)
     source: str = ""
-    feature_types: list[str] = field(default_factory=list)  # per feature: numeric/categorical/boolean (empty: all numeric)
+    feature_types: list[str] = field(default_factory=list)  # per feature: numeric/categorical/boolean/datetime (empty: all numeric)
     encoding: dict = field(default_factory=dict)  # EncodingConfig fields (empty: the defaults)
 
     @property

@@ -2,10 +2,12 @@
 content hash, and the per-column facts (missing cells, all-missing or constant columns) that ingest
 records as warnings.
 
-Three types, decided once per column by the reader (see :func:`arrow_feature_type` and
+Four types, decided once per column by the reader (see :func:`arrow_feature_type` and
 :func:`text_column_type`): ``numeric`` (float64, NaN where missing; infinities are kept as given and
-treated as missing by the encoding), ``categorical`` (text, None where missing) and ``boolean``
-(True/False, None where missing). Nothing here fits a model: the encoding lives in encoding.py.
+treated as missing by the encoding), ``categorical`` (text, None where missing), ``boolean``
+(True/False, None where missing) and ``datetime`` (text, None where missing: a CSV cell as given, a
+Parquet date or timestamp as pandas prints it, so the report shows what the user wrote; the encoding
+reads it as a number of days, :func:`parse_dates`). Nothing here fits a model: the encoding lives in encoding.py.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-FEATURE_TYPES = ("numeric", "categorical", "boolean")
-ARROW_TYPES = {"numeric": pa.float64(), "categorical": pa.string(), "boolean": pa.bool_()}
+FEATURE_TYPES = ("numeric", "categorical", "boolean", "datetime")
+ARROW_TYPES = {"numeric": pa.float64(), "categorical": pa.string(), "boolean": pa.bool_(), "datetime": pa.string()}
+EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 # the cells pandas.read_csv reads as missing by default (a CSV user expects the same here)
 NA_TEXT = frozenset(
     {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
@@ -35,6 +38,8 @@ def arrow_feature_type(kind: pa.DataType) -> str | None:
         kind = kind.value_type
     if pa.types.is_boolean(kind):
         return "boolean"
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        return "datetime"
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
         return "numeric"
     if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind):
@@ -45,7 +50,9 @@ def arrow_feature_type(kind: pa.DataType) -> str | None:
 def text_column_type(cells: pd.Series) -> str:
     """The type of a CSV column from a sample of its text cells: ``numeric`` when at most half of the
     filled cells fail to parse as numbers, ``boolean`` when every filled cell is true/false (any case),
-    else ``categorical``."""
+    ``datetime`` when at most half fail to parse as ISO 8601 dates or times (``2021-03-04``,
+    ``2021-03-04 12:30``, ``2021-03-04T12:30:00+02:00``; a day-first or month-first date such as
+    ``04/03/2021`` is ambiguous and stays text), else ``categorical``."""
     return text_column_types(cells.to_frame())[0]
 
 
@@ -64,7 +71,12 @@ def text_types(cells: np.ndarray) -> list[str]:
     numeric = (counts == 0) | (is_number.sum(axis=0) >= 0.5 * counts)
     lower = pd.Series(text.ravel(), dtype=object).str.lower().to_numpy(dtype=object).reshape(text.shape)
     boolean = (np.isin(lower, list(BOOLEAN_TEXT)) | ~filled).all(axis=0)
-    return ["numeric" if n else "boolean" if b else "categorical" for n, b in zip(numeric, boolean)]
+    dated = np.zeros(len(counts), dtype=bool)
+    text_columns = np.flatnonzero(~numeric & ~boolean)
+    if len(text_columns):  # one parse of the text columns' cells only
+        is_date = ~np.isnan(parse_dates(text[:, text_columns])) & filled[:, text_columns]
+        dated[text_columns] = is_date.sum(axis=0) >= 0.5 * counts[text_columns]
+    return ["numeric" if n else "boolean" if b else "datetime" if d else "categorical" for n, b, d in zip(numeric, boolean, dated)]
 
 
 def strip_cells(cells: np.ndarray) -> np.ndarray:
@@ -86,6 +98,18 @@ def parse_numbers(cells: np.ndarray) -> np.ndarray:
     return flat.to_numpy(dtype=np.float64, na_value=np.nan).reshape(cells.shape)
 
 
+def parse_dates(cells: np.ndarray) -> np.ndarray:
+    """(any shape) float64 days since 1970-01-01 UTC of ISO 8601 dates or times held as text (or as
+    dates / timestamps), NaN where a cell is missing or not such a date. A time without an offset is
+    read as UTC, one with an offset is converted to UTC: one parse for every cell."""
+    if cells.size == 0:
+        return np.empty(cells.shape, dtype=np.float64)
+    flat = pd.Series(cells.ravel(), dtype=object).map(lambda v: v.strip() if isinstance(v, str) else v)
+    stamps = pd.to_datetime(flat, format="ISO8601", utc=True, errors="coerce")
+    days = (stamps - EPOCH) / pd.Timedelta(days=1)
+    return days.to_numpy(dtype=np.float64, na_value=np.nan).reshape(cells.shape)
+
+
 def typed_column(values: pd.Series, kind: str, na_text: frozenset = NA_TEXT) -> pd.Series:
     """`values` in the stored form of `kind`: float64 with NaN, or objects (str / bool) with None;
     text cells in `na_text` (after stripping spaces) are missing."""
@@ -96,8 +120,16 @@ def typed_column(values: pd.Series, kind: str, na_text: frozenset = NA_TEXT) -> 
         cells = values.map(lambda v: v if isinstance(v, (bool, np.bool_)) else BOOLEAN_TEXT.get(str(v).strip().lower()))
         missing |= cells.isna().to_numpy()
     else:
-        cells = values.astype(object).map(str)
+        cells = values.astype(object).map(date_text if kind == "datetime" else str)
     return pd.Series(np.where(missing, None, cells.to_numpy(dtype=object)), index=values.index, dtype=object)
+
+
+def date_text(value: object) -> str:
+    """A Parquet date or timestamp cell as text, the same whatever else is in its batch: ``2024-01-03``
+    for a date or a zone-less midnight, else pandas' form (``2024-01-03 12:30:00``, ``...+02:00``)."""
+    if isinstance(value, pd.Timestamp) and value.tz is None and value == value.normalize():
+        return value.strftime("%Y-%m-%d")
+    return str(value)
 
 
 def typed_features(frame: pd.DataFrame, names: list[str], types: list[str], na_text: frozenset = NA_TEXT) -> pd.DataFrame:

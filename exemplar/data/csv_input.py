@@ -3,9 +3,10 @@
 Columns: a label column, optional ``id`` and ``split`` columns, and either an image path column
 (``data.image_column``, paths relative to the CSV's folder) or feature columns. Every cell is read as
 text first, so one bad value never fails the whole file. Each feature column's type is decided from
-the first block of text (:func:`~exemplar.data.columns.text_column_type`): numbers, true/false, or
-text (categories). Empty and NA-like cells (as pandas reads them) are missing values; a cell of a
-numeric column that is not a number is missing too, and counted per column (``unparsed_cells``). A
+the first block of text (:func:`~exemplar.data.columns.text_column_type`): numbers, true/false, ISO 8601
+dates, or text (categories). Empty and NA-like cells (as pandas reads them) are missing values; a cell of a
+numeric column that is not a number is missing too, and counted per column (``unparsed_cells``), as is a
+cell of a datetime column that is not a date (kept as written, read as missing by the encoding). A
 line with the wrong number of fields is kept as ``wrong_feature_count`` with its original text.
 """
 
@@ -23,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from exemplar.data.columns import block_frame, empty_features, text_blocks, text_types, unparsed_mask
+from exemplar.data.columns import block_frame, empty_features, parse_dates, text_blocks, text_types, unparsed_mask
 from exemplar.data.config import DELIMITER_NAMES, DataConfig
 from exemplar.data.parquet_input import require_path
 from exemplar.data.raw import RawBatch, make_keys, row_ids
@@ -46,7 +47,7 @@ class CsvReader:
 
     def __init__(self, config: DataConfig):
         self.config = config
-        self.unparsed: dict[str, tuple[int, str]] = {}  # numeric column -> (cells that were not numbers, first such text)
+        self.unparsed: dict[str, tuple[int, str, str]] = {}  # column -> (cells that did not parse, first such text, what was expected)
         path = require_path(Path(config.path).expanduser(), "CSV file", "data=csv data.path=/abs/path/data.csv")
         if path.is_dir() or path.stat().st_size == 0:
             raise ExemplarError(f"{path} is {'a folder' if path.is_dir() else 'an empty file (0 bytes)'}. Fix: point data.path at a CSV file with a header line.")
@@ -184,22 +185,24 @@ class CsvReader:
             part = slice(start, start + step)
             text = column_text(group, positions[part])  # (rows, k) str
             numbers, objects = text_blocks(text, list(kinds[part]))
-            numeric = np.flatnonzero(kinds[part] == "numeric")
+            numeric, dated = np.flatnonzero(kinds[part] == "numeric"), np.flatnonzero(kinds[part] == "datetime")
             if len(numeric):
                 self._count_unparsed(text if len(numeric) == text.shape[1] else text[:, numeric], numbers, start + numeric)
+            if len(dated):
+                self._count_unparsed(text[:, dated], parse_dates(text[:, dated]), start + dated, "ISO 8601 dates")
             parsed.append(numbers)
             stored.append(objects)
         numeric, others = np.flatnonzero(kinds == "numeric"), np.flatnonzero(kinds != "numeric")
         return block_frame(self._feature_index, numeric, _joined(parsed, rows, np.float64), others, _joined(stored, rows, object))
 
-    def _count_unparsed(self, text: np.ndarray, parsed: np.ndarray, positions: np.ndarray) -> None:
-        """Remember, per numeric column, how many filled cells were not numbers (first example kept);
-        `text` and `parsed` (N, k) hold the feature columns at `positions`."""
+    def _count_unparsed(self, text: np.ndarray, parsed: np.ndarray, positions: np.ndarray, expected: str = "numbers") -> None:
+        """Remember, per numeric (or datetime) column, how many filled cells were not `expected`
+        (first example kept); `text` and `parsed` (N, k) hold the feature columns at `positions`."""
         bad = unparsed_mask(text, parsed)
         for j in np.flatnonzero(bad.any(axis=0)):
             name, column = self.feature_names[positions[j]], bad[:, j]
-            count, example = self.unparsed.get(name, (0, str(text[:, j][column][0])))
-            self.unparsed[name] = (count + int(column.sum()), example)
+            count, example, _ = self.unparsed.get(name, (0, str(text[:, j][column][0]), expected))
+            self.unparsed[name] = (count + int(column.sum()), example, expected)
 
     def _read_images(self, paths: list[str]) -> tuple[list[bytes | None], list[str], list[str]]:
         images, problems, details = [], [], []

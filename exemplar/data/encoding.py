@@ -18,6 +18,9 @@ Per column type (see columns.py), with `m` = ``max_onehot_categories``:
   category says about the label in a few columns, where an ordinal code would impose a meaningless
   order on an MLP and on every distance. ``infrequent``: label-free alternative, one-hot of the
   ``m - 1`` most frequent training values plus one "infrequent" column.
+- datetime: the number of days since 1970-01-01 UTC (fractional; :func:`~exemplar.data.columns.parse_dates`),
+  then as numeric (scaled, imputed, with its indicator); a cell that is not an ISO 8601 date is missing.
+  ``categorical_columns`` can name a datetime column to treat its values as categories instead.
 - a column that is all-missing or constant in the training rows is left out (ingest warns about it).
 
 The result is a pure function of the table, its labels and the rows it is fit on, so every stage
@@ -37,7 +40,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
-from exemplar.data.columns import ColumnProfile, is_missing
+from exemplar.data.columns import ColumnProfile, is_missing, parse_dates
 from exemplar.data.config import EncodingConfig
 from exemplar.errors import ExemplarError
 
@@ -113,6 +116,8 @@ def model_frame(features: pd.DataFrame, types: list[str], config: EncodingConfig
         column = features[name]
         if kind == "numeric" and name not in config.categorical_columns:
             out[name] = np.where(is_missing(column), np.nan, column.to_numpy(dtype=np.float64))
+        elif kind == "datetime" and name not in config.categorical_columns:
+            out[name] = parse_dates(column.to_numpy(dtype=object))  # days since 1970; unparsed cells missing
         else:
             out[name] = pd.Series(np.where(is_missing(column), np.nan, column.astype(object).map(_category)), dtype=object)
     return pd.DataFrame(out, index=features.index)

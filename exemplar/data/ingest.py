@@ -101,11 +101,11 @@ class IngestStream:
 
     def column_warnings(self) -> list[dict]:
         """Tables: one record (column, problem, detail) per all-missing or constant column (over the
-        training rows) and per numeric column with cells that were not numbers."""
+        training rows) and per numeric or datetime column with cells that did not parse."""
         unparsed = getattr(self.reader, "unparsed", {})
         found = [
-            {"column": name, "problem": "unparsed_cells", "detail": f"{count} cell(s) are not numbers (e.g. {example!r}) and are treated as missing"}
-            for name, (count, example) in unparsed.items()
+            {"column": name, "problem": "unparsed_cells", "detail": f"{count} cell(s) are not {expected} (e.g. {example!r}) and are treated as missing"}
+            for name, (count, example, expected) in unparsed.items()
         ]
         return self.stats.profile.warnings() + found
 

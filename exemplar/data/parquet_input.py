@@ -90,9 +90,9 @@ class ParquetReader:
         unusable = [n for n, kind in zip(names, self.feature_types) if kind is None]
         if unusable:
             raise ExemplarError(
-                f"{self.files[0]}: feature column(s) {', '.join(unusable)} are neither numbers, text nor booleans "
+                f"{self.files[0]}: feature column(s) {', '.join(unusable)} are neither numbers, text, booleans nor dates "
                 f"({', '.join(str(self.schema.field(n).type) for n in unusable)}). "
-                "Fix: convert them (e.g. dates to numbers, lists to separate columns), or leave them out with data.feature_columns=[a,b,...]."
+                "Fix: convert them (e.g. durations to numbers, lists to separate columns), or leave them out with data.feature_columns=[a,b,...]."
             )
         return names
 

@@ -238,10 +238,10 @@ def test_class_left_without_training_rows_by_quarantine(tmp_path):
     "frame, expected",
     [
         (pd.DataFrame({"target": [0, 1], "f0": [0.1, 0.2]}), "has no 'label' column (columns: target, f0)"),
-        (pd.DataFrame({"label": [0, 1], "when": pd.to_datetime(["2024-01-01", "2024-01-02"])}), "feature column(s) when are neither numbers, text nor booleans"),
+        (pd.DataFrame({"label": [0, 1], "tags": [[1, 2], [3]]}), "feature column(s) tags are neither numbers, text, booleans nor dates"),
         (pd.DataFrame({"label": [0, 1], "image": ["x.png", "y.png"]}), "not image bytes"),
     ],
-    ids=["no_label", "date_feature", "image_not_bytes"],
+    ids=["no_label", "list_feature", "image_not_bytes"],
 )
 def test_parquet_with_wrong_schema(tmp_path, frame, expected):
     frame.to_parquet(tmp_path / "wrong.parquet")

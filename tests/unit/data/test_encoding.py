@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from exemplar.data.canonical import encode_table, input_array
-from exemplar.data.columns import ColumnProfile, log_warnings, row_hashes, text_column_type, typed_column
+from exemplar.data.columns import ColumnProfile, log_warnings, parse_dates, row_hashes, text_column_type, typed_column
 from exemplar.data.encoding import EncodingConfig, encode_features
 from exemplar.data.loaders import ingest_in_memory
 from exemplar.errors import ExemplarError
@@ -195,6 +195,76 @@ def test_csv_column_types_from_text():
     assert text_column_type(pd.Series(["True", "false", ""])) == "boolean"
     assert text_column_type(pd.Series(["a", "b", "3"])) == "categorical"
     assert typed_column(pd.Series(["yes", " ", "N/A", "no"]), "categorical").tolist() == ["yes", None, None, "no"]
+
+
+def test_iso_dates_are_a_column_type_of_their_own():
+    assert text_column_type(pd.Series(["2021-03-04", "2021-03-05 12:30", "", "2021-03-06T08:00:00+02:00"])) == "datetime"
+    assert text_column_type(pd.Series(["2021-03-04", "2021-03-05", "unknown"])) == "datetime"  # a stray word: missing, counted
+    assert text_column_type(pd.Series(["04/03/2021", "05/03/2021"])) == "categorical"  # day or month first? ambiguous: text
+    assert text_column_type(pd.Series(["2021", "2022"])) == "numeric"  # a year is a number
+    assert text_column_type(pd.Series(["a", "2021-03-04", "b"])) == "categorical"
+
+
+def test_parse_dates_counts_days_since_1970_in_utc():
+    cells = np.array(["1970-01-02", " 2024-01-02 ", "2024-01-02T12:00:00+02:00", "2024-01-02 06:00", None, "soon"], dtype=object)
+    days = parse_dates(cells)
+    assert days[:4].tolist() == [1.0, 19724.0, 19724.0 + 10 / 24, 19724.0 + 6 / 24]  # 2024-01-02 is day 19,724
+    assert np.isnan(days[4:]).all()
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_dates_are_stored_as_given_and_encoded_as_scaled_days(tmp_path, kind):
+    when = pd.Series(pd.to_datetime(["2024-01-01", "2024-01-03", None, "2024-01-05"] * 5))
+    frame = pd.DataFrame({"id": [f"r{i:02d}" for i in range(20)], "label": np.arange(20) % 2, "x": np.arange(20.0), "when": when,
+                          "day": when.dt.date})
+    path = tmp_path / f"t.{kind}"
+    if kind == "csv":
+        frame["when"] = frame["when"].dt.strftime("%Y-%m-%d").fillna("")
+        frame.loc[7, "when"] = "last week"  # not a date: missing, counted
+        frame = frame.drop(columns="day")
+    frame.to_parquet(path) if kind == "parquet" else frame.to_csv(path, index=False)
+    dataset, quarantine, summary = ingest_in_memory(config(kind, path))
+    assert len(quarantine) == 0 and dataset.info.column_types[1:] == ["datetime"] * (2 if kind == "parquet" else 1)
+    stored = dataset.table.set_index("id")["when"]
+    assert stored["r01"] == "2024-01-03" and pd.isna(stored["r02"])  # the report shows the date as written
+    if kind == "parquet":
+        assert dataset.table.set_index("id").loc["r01", "day"] == "2024-01-03"
+    if kind == "csv":
+        assert stored["r07"] == "last week"
+        assert ("when", "unparsed_cells") in [(w["column"], w["problem"]) for w in summary["column_warnings"]]
+        assert "not ISO 8601 dates" in summary["column_warnings"][0]["detail"]
+    encoded = encode_table(dataset)
+    days = parse_dates(dataset.table["when"].to_numpy(dtype=object))
+    is_train = (dataset.table["split"] == "train").to_numpy()
+    filled = is_train & ~np.isnan(days)
+    scaled = encoded.x[:, encoded.names.index("numeric__when")]
+    expected = (days - days[filled].mean()) / days[filled].std()  # standardised on the training rows' days
+    assert np.allclose(scaled[~np.isnan(days)], expected[~np.isnan(days)], atol=1e-5)
+    assert "numeric__missingindicator_when" in encoded.names
+
+
+def test_timestamps_are_stored_alike_whatever_their_batch():
+    stamps = pd.Series(pd.to_datetime(["2024-01-03", "2024-01-03 12:30"], format="ISO8601"))
+    together = typed_column(stamps, "datetime").tolist()
+    alone = typed_column(stamps[:1], "datetime").tolist() + typed_column(stamps[1:], "datetime").tolist()
+    assert together == alone == ["2024-01-03", "2024-01-03 12:30:00"]
+    aware = typed_column(pd.Series(pd.to_datetime(["2024-01-03 00:00+02:00"])), "datetime").tolist()
+    assert aware == ["2024-01-03 00:00:00+02:00"] and np.isclose(parse_dates(np.array(aware, dtype=object))[0], 19725.0 - 2 / 24)  # 2024-01-02 22:00 UTC
+
+
+def test_gradient_boosting_reads_dates_as_days():
+    from exemplar.data.encoding import native_frame
+
+    features = pd.DataFrame({"when": pd.Series(["2024-01-02", None, "2024-01-04T12:00"], dtype=object), "x": [0.0, 1.0, 2.0]})
+    frame = native_frame(features, ["datetime", "numeric"], np.ones(3, dtype=bool), EncodingConfig())
+    assert frame["when"].dtype == np.float64 and np.isnan(frame["when"][1]) and frame["when"][[0, 2]].tolist() == [19724.0, 19726.5]
+
+
+def test_a_datetime_column_can_be_read_as_categories():
+    features = pd.DataFrame({"when": ["2024-01-01", "2024-01-02", "2024-01-01", "2024-01-02"], "x": [0.0, 1.0, 2.0, 3.0]})
+    fit = np.ones(4, dtype=bool)
+    encoded = encode_features(features, ["datetime", "numeric"], np.array([0, 1, 0, 1]), fit, EncodingConfig(categorical_columns=["when"]))
+    assert "onehot__when_2024-01-01" in encoded.names
 
 
 def test_equal_rows_hash_equal_with_missing_cells():
