@@ -670,6 +670,59 @@ def airports_subgroup(seed: int):
     return _subgroup_flips(*_airports(), seed)
 
 
+def _star98() -> tuple[pd.DataFrame, np.ndarray]:
+    """statsmodels' star98 (303 California school districts; shipped inside the package): the 20 other columns,
+    and (N,) int labels = the tercile (0 low .. 2 high) of the share of students above the national median in
+    maths, NABOVE / (NABOVE + NBELOW) (both left out of the features)."""
+    from statsmodels.datasets import star98
+
+    table = star98.load_pandas().data
+    share = (table["NABOVE"] / (table["NABOVE"] + table["NBELOW"])).to_numpy()
+    labels = np.searchsorted(np.quantile(share, [1 / 3, 2 / 3]), share, side="right").astype(np.int64)
+    return table.drop(columns=["NABOVE", "NBELOW"]), labels
+
+
+def star98_tercile(seed: int):
+    """The star98 districts, 10% next-class flips of the tercile (eleventh round's confirmation set M, with
+    star98_slips, breast_cancer_oneway and cars_oneway: declared and run before their figures were read)."""
+    return _table_flips(*_star98(), seed)
+
+
+def star98_slips(seed: int):
+    """The star98 districts with decimal-point slips; labels right."""
+    return _slips(*_star98(), seed)
+
+
+def _oneway_flips(features: pd.DataFrame, labels: np.ndarray, seed: int):
+    """Class-conditional one-way label noise: 10% of the training rows (at most 40% of the class), all drawn from
+    the largest class's training rows and all moved to one other class (the next, mod K), as when annotators
+    systematically take one class for another."""
+    split = _split(labels, seed)
+    rng = np.random.default_rng([seed, 12])
+    train = np.flatnonzero(split == "train")
+    largest = int(np.bincount(labels[train]).argmax())
+    pool = train[labels[train] == largest]
+    chosen = rng.choice(pool, size=min(int(round(FLIP_FRACTION * len(train))), int(0.4 * len(pool))), replace=False)
+    noisy = labels.copy()
+    noisy[chosen] = (largest + 1) % (int(labels.max()) + 1)
+    positive = np.zeros(len(labels), dtype=bool)
+    positive[chosen] = True
+    return _table_frame(features, noisy, split), positive
+
+
+def breast_cancer_oneway(seed: int):
+    """Breast cancer, one-way flips: benign rows labelled malignant."""
+    from sklearn.datasets import load_breast_cancer
+
+    bunch = load_breast_cancer(as_frame=True)
+    return _oneway_flips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed)
+
+
+def cars_oneway(seed: int):
+    """The cars table, one-way flips: US cars labelled European."""
+    return _oneway_flips(*_cars(), seed)
+
+
 def _generated(kind: str):
     """issue-9a's generated tables (text categories, booleans, missing values, imbalanced ordered
     classes), 2,000 rows, with 10% of training labels moved to an adjacent class."""
@@ -699,11 +752,12 @@ SCENARIOS = {
     "randhie_health": randhie_health, "airports_slips": airports_slips, "randhie_slips": randhie_slips,
     "macrodata_decade": macrodata_decade, "diabetes_sex": diabetes_sex, "macrodata_slips": macrodata_slips,
     "diabetes_slips": diabetes_slips, "wine_subgroup": wine_subgroup, "penguins_subgroup": penguins_subgroup,
-    "anes96_subgroup": anes96_subgroup, "airports_subgroup": airports_subgroup,
+    "anes96_subgroup": anes96_subgroup, "airports_subgroup": airports_subgroup, "star98_tercile": star98_tercile,
+    "star98_slips": star98_slips, "breast_cancer_oneway": breast_cancer_oneway, "cars_oneway": cars_oneway,
 }
 ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "table_loans_entry_errors", "penguins_slips",
                       "cars_slips", "gapminder_slips", "modechoice_slips", "fair_slips", "grunfeld_slips", "stocks_slips", "tips_slips",
-                      "seattle_slips", "anes96_slips", "airports_slips", "randhie_slips", "macrodata_slips", "diabetes_slips")
+                      "seattle_slips", "anes96_slips", "airports_slips", "randhie_slips", "macrodata_slips", "diabetes_slips", "star98_slips")
 KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name in SCENARIOS}
 
 
