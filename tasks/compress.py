@@ -8,7 +8,8 @@ on it (``held_out``): the R models whose fold held out a training row, all R * K
 
 Writes ``compressed/predictions.parquet`` + ``compressed/population.json`` (every model's label on
 every row, reused while the settings and checkpoints are unchanged), ``scores/compression.parquet``
-(per id), ``compression.parquet`` (per model) and ``stages/compress.json``.
+(per id: CIE, and ``population_confidence_score``, the trained population's held-out 1 - p(label), a
+label-family member of the fusion), ``compression.parquet`` (per model) and ``stages/compress.json``.
 """
 
 from __future__ import annotations
@@ -23,16 +24,18 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import torch
+from scipy import special
 
 from exemplar.compression.cie import cie_table
 from exemplar.compression.config import CompressConfig
+from exemplar.compression.measure import predict_logits
 from exemplar.compression.population import PopulationData, compress_population
 from exemplar.compression.results import accuracy_summary, cie_summary, class_impact_records
 from exemplar.errors import ExemplarError
 from exemplar.models.factory import classifier_from_checkpoint
 from exemplar.training.checkpoints import list_checkpoints, load_checkpoint
 from exemplar.training.config import TrainConfig
-from exemplar.training.folds import held_out_mask, member_rows
+from exemplar.training.folds import held_out_confidence, held_out_mask, member_rows
 from tasks import progress, tracking
 from tasks._io import read_json, write_json, write_parquet
 from tasks._prefect import stage_task
@@ -158,6 +161,13 @@ def population_predictions(layout: RunLayout, members: int, ids: pd.Series) -> d
     return {tag: np.stack([frame[f"pred_{tag}__{m}"].to_numpy() for m in range(members)]) for tag in tags}
 
 
+def population_confidence(checkpoints: list[dict], data: PopulationData) -> np.ndarray:
+    """(N,) 1 - p(given label) of the trained population (the crossfit checkpoints as the train stage
+    left them, before any fine-tuning), averaged over the models that held each row out."""
+    probs = np.stack([special.softmax(predict_logits(classifier_from_checkpoint(c), data.x), axis=1) for c in checkpoints])
+    return held_out_confidence(probs, data.held_out, data.y.numpy())
+
+
 def level_summary(tag: str, models: pd.DataFrame, details: list[dict], cie: dict) -> dict:
     """Everything the report shows for one compression level (means over the population)."""
     rows = models[models["level"] == tag]
@@ -179,6 +189,7 @@ def summarise(cfg: dict, layout: RunLayout, record: dict, checkpoints: list[dict
     predictions = population_predictions(layout, len(record["seeds"]), ids)
     dense, labels = predictions.pop("dense"), data.y.numpy()
     table = cie_table(ids.to_numpy(), dense, predictions, data.num_classes, data.held_out, labels)
+    table["population_confidence_score"] = population_confidence(checkpoints, data)
     models = pd.DataFrame(record["models"])
     held = data.held_out.sum(axis=0)
     summary = {

@@ -56,7 +56,7 @@ def test_scores_are_keyed_by_id_with_one_fused_score(trained_run, population):
     assert scores["id"].is_unique and set(scores["id"]) == set(dataset["id"])
     tags = ["p50", "p90", "int8_dynamic", "int8_static"]
     assert {f"is_cie_{t}" for t in tags} | {f"cie_score_{t}" for t in tags} <= set(scores.columns)
-    assert [c for c in scores.columns if c.endswith("_score")] == ["cie_score"]
+    assert [c for c in scores.columns if c.endswith("_score")] == ["cie_score", "population_confidence_score"]
     assert np.allclose(scores["cie_score"], scores[[f"cie_score_{t}" for t in tags]].max(axis=1))
     is_test = (dataset.set_index("id").loc[scores["id"], "split"] == "test").to_numpy()
     assert (scores.loc[is_test, "oos_models"] == 4).all() and (scores.loc[~is_test, "oos_models"] >= 2).all()
@@ -74,6 +74,23 @@ def test_held_out_models_never_trained_on_the_row(trained_run, population):
         assert not (data.held_out[m] & trained).any() and data.held_out[m][~trained].all()
         assert trained[is_train].mean() == pytest.approx(0.5, abs=0.02) and not trained[~is_train].any()
     assert (data.held_out[:, is_train].sum(axis=0) == 2).all()
+
+
+def test_population_confidence_is_one_minus_the_held_out_models_probability_of_the_label(trained_run, population):
+    """Reference loop: for each row, the mean over the models that never trained on it of softmax(model(x))[label]."""
+    from exemplar.models.factory import classifier_from_checkpoint
+
+    cfg, _ = population
+    layout = RunLayout(trained_run)
+    checkpoints = _checkpoints(cfg, layout)
+    ids, _, data = population_data(layout, CompressConfig(**cfg["compress"]), checkpoints)
+    models = [classifier_from_checkpoint(c) for c in checkpoints]
+    rows = np.random.default_rng(0).choice(len(ids), size=12, replace=False)
+    with torch.no_grad():
+        expected = [1 - np.mean([torch.softmax(m(data.x[r:r + 1]), dim=1)[0, int(data.y[r])].item()
+                                 for m, held in zip(models, data.held_out[:, r]) if held]) for r in rows]
+    scores = pd.read_parquet(layout.compression_scores).set_index("id")
+    np.testing.assert_allclose(scores.loc[ids.to_numpy()[rows], "population_confidence_score"], expected, atol=1e-5)
 
 
 def test_tampered_folds_are_refused(trained_run, population, tmp_path):

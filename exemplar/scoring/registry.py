@@ -78,6 +78,8 @@ SIGNALS: dict[str, Signal] = {
     "vog": Signal("atypical", 0),  # signed z inverted (AUROC 0.10-0.15); |z| (score.vog_absolute) weak: not fused
     "outlier": Signal("atypical", 1), "input_outlier": Signal("atypical", 1, "data"),
     "cie": Signal("compression", 1, "population"),  # written by the compress stage (exemplar/compression/cie.py)
+    # 1 - p(label) of the cross-fitted networks that held the row out; written by the compress stage (its population)
+    "population_confidence": Signal("label", 1, "population"),
 }
 
 # What each costly scorer needs computed (the cheap logit-based ones need nothing extra).

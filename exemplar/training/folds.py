@@ -63,3 +63,11 @@ def held_out_probabilities(probs: np.ndarray, held_out: np.ndarray) -> np.ndarra
     weights = held_out[:, :, None].astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (probs * weights).sum(axis=0) / weights.sum(axis=0)
+
+
+def held_out_confidence(probs: np.ndarray, held_out: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(M, N, C) probabilities of the cross-fitted models, their (M, N) held-out mask and the (N,) given labels
+    -> (N,) 1 - p(given label) under :func:`held_out_probabilities` (cleanlab's self-confidence score, turned
+    so that higher = more suspicious; NaN for a row no model held out)."""
+    mean = held_out_probabilities(probs, held_out)
+    return 1.0 - mean[np.arange(len(labels)), np.asarray(labels)]

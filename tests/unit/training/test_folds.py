@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from exemplar.errors import ExemplarError
-from exemplar.training.folds import crossfit_folds, held_out_mask, held_out_probabilities, member_rows
+from exemplar.training.folds import crossfit_folds, held_out_confidence, held_out_mask, held_out_probabilities, member_rows
 
 
 def test_each_training_row_is_held_out_by_one_model_per_repeat():
@@ -66,3 +66,11 @@ def test_held_out_probabilities_average_only_the_models_that_never_saw_the_row()
     probs[1, 1, 0], probs[1, 1, 1] = 0.9, 0.1  # model 1 never trained on row 1: it counts there
     probs[0, 1, 0], probs[0, 1, 1] = 0.0, 1.0  # model 0 trained on row 1: it does not
     assert held_out_probabilities(probs, held)[1, 0] == pytest.approx((0.9 + 0.3) / 2)
+
+
+def test_held_out_confidence_is_one_minus_the_held_out_probability_of_the_given_label():
+    held = np.array([[True, False, True], [False, True, True]])  # row 2 held out by both models
+    probs = np.array([[[0.9, 0.1], [0.5, 0.5], [0.2, 0.8]], [[0.4, 0.6], [0.3, 0.7], [0.6, 0.4]]])
+    out = held_out_confidence(probs, held, np.array([0, 1, 0]))
+    np.testing.assert_allclose(out, [1 - 0.9, 1 - 0.7, 1 - (0.2 + 0.6) / 2])
+    assert np.isnan(held_out_confidence(probs, np.zeros_like(held), np.array([0, 1, 0]))).all()  # no model held the row out
