@@ -21,7 +21,7 @@ class EncodingConfig:
     max_onehot_categories: int = 20  # one-hot columns with up to this many distinct training values
     high_cardinality: str = "target"  # above it: "target" (TargetEncoder, cross-fitted) or "infrequent"
     numeric_imputation: str = "median"  # "median" or "mean" of the training rows (after scaling)
-    categorical_columns: list[str] = field(default_factory=list)  # numeric columns to treat as categories
+    categorical_columns: list[str] = field(default_factory=list)  # numeric (or date) columns to treat as categories
 
     def validate(self) -> None:
         if self.max_onehot_categories < 2:
