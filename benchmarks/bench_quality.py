@@ -16,11 +16,15 @@ Two phases:
    worst-case margin over the anchor on the *other* scenarios, ties by mean AP, is evaluated on it; the
    mean-AP criterion is recorded beside it) and the held-out AP / AUROC are reported next to every
    member signal's and family's AP and the anchors. The candidate chosen on all scenarios is the
-   shipped default (``exemplar.scoring.fusion.DEFAULT``; the JSON records whether they match).
+   shipped default (``exemplar.scoring.fusion.DEFAULT``; the JSON records whether they match), unless
+3. ``confirm`` (when the pick is not the shipped default): on saved tables of scenarios the suite has not
+   read (a confirmation set declared before its runs), the same rule between the pick and the shipped
+   default; the JSON records it under ``selection.confirmation``, and ``kept`` is what ships.
 
     .venv/bin/python benchmarks/bench_quality.py            # both phases, tables in runs/bench_quality (make bench)
     nice -n 5 .venv/bin/python benchmarks/bench_quality.py run --tables /tmp/i9b/suite [--scenarios ...] [--seeds 0 1 2 3 4]
     .venv/bin/python benchmarks/bench_quality.py analyse --tables /tmp/i9b/suite [--markdown tables.md]
+    .venv/bin/python benchmarks/bench_quality.py confirm --tables /tmp/i9b/fresh
 """
 
 from __future__ import annotations
@@ -1172,6 +1176,45 @@ def analyse(tables: Path, jobs: int = 1) -> dict:
             "runs": per_scenario}
 
 
+def candidate_name(settings: dict, options: dict[str, dict]) -> str:
+    """The name of the candidate in `options` whose fusion settings are `settings` (e.g. the shipped default's)."""
+    same = lambda a, b: tuple(a) == tuple(b) if isinstance(a, (list, tuple)) else a == b  # noqa: E731
+    return next(name for name, o in options.items() if all(same(settings[k], v) for k, v in o.items() if k in settings))
+
+
+def confirmation(per_scenario: dict[str, list[dict]], shipped: str, pick: str) -> dict:
+    """The suite's pick against the shipped default on a confirmation set nobody had read (`per_scenario` as
+    :func:`leave_one_scenario_out` takes it, candidates ``shipped`` and ``pick``): the same one-SE rule on
+    those scenarios alone. ``kept`` is what it chooses, so a pick the fresh data does not confirm is not
+    shipped (the protocol since the sixth round)."""
+    rule = leave_one_scenario_out(per_scenario, [shipped, pick], "one_se")
+    anchor = ("anchors", "cleanlab_oos_learner")
+    return {"shipped_default": shipped, "suite_pick": pick, "kept": rule["chosen_on_all"], "scenarios": sorted(per_scenario),
+            "worst_margin": rule["worst_margin_on_all"], "mean_ap": rule["mean_ap_on_all"], "tolerance": rule["tolerance_on_all"],
+            "ap": {n: {k: _mean(runs, ("candidates", k), "average_precision") for k in (shipped, pick)} | {"anchor": _mean(runs, anchor, "average_precision")}
+                   for n, runs in sorted(per_scenario.items())}}
+
+
+def confirm(tables: Path, results: Path, command: str) -> dict:
+    """Record in `results` (a quality.json) the confirmation of its pick on the saved `tables` of scenarios
+    the suite does not hold (each table scored with both fusions, as ``analyse`` does)."""
+    report = json.loads(results.read_text())
+    options, selection = candidates(), report["selection"]
+    shipped, pick = candidate_name(selection["shipped_default"], options), selection["chosen_on_all"]
+    per: dict[str, list[dict]] = {}
+    for path in sorted(tables.glob("*__s*.parquet")):
+        table = pd.read_parquet(path)
+        columns = signal_columns(table)
+        name, seed = path.stem.rsplit("__s", 1)
+        per.setdefault(name, []).append({"seed": int(seed), "anchors": {"cleanlab_oos_learner": _train_metrics(table, table["cleanlab_oos_learner"].to_numpy(np.float64))},
+                                         "candidates": {k: _train_metrics(table, fused_values(table, columns, **options[k])) for k in {shipped, pick}}})
+    if shared := sorted(set(per) & set(report["scenarios"])):
+        raise SystemExit(f"{tables}: scenarios {shared} are in the suite already; a confirmation needs scenarios it has not read.")
+    selection["confirmation"] = {"command": command, "git_commit": git_commit(), "tables": str(tables), **confirmation(per, shipped, pick)}
+    results.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return selection["confirmation"]
+
+
 def markdown(report: dict) -> str:
     """The docs/scoring.md tables of a report: held-out AP per scenario against the anchors, the best
     candidates' mean AP, and every signal's AP per scenario with its declared family and direction."""
@@ -1224,8 +1267,9 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("phase", nargs="?", default="all", choices=["all", "run", "analyse", "refresh-oos"],
-                        help="all (default, as make bench runs it) = run, then analyse")
+    parser.add_argument("phase", nargs="?", default="all", choices=["all", "run", "analyse", "refresh-oos", "confirm"],
+                        help="all (default, as make bench runs it) = run, then analyse; confirm: the pick of --out against "
+                             "the shipped default on --tables, scenarios the suite has not read (recorded in --out)")
     parser.add_argument("--tables", type=Path, default=ROOT / "runs" / "bench_quality",
                         help="where each run's scores + truth are kept (default runs/bench_quality)")
     parser.add_argument("--work", type=Path, default=None, help="run directories (default: <tables>/runs)")
@@ -1245,6 +1289,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     if args.phase == "refresh-oos":
         refresh_oos(args.tables, args.work or args.tables / "runs", args.scenarios, tuple(args.set))
         return None
+    if args.phase == "confirm":
+        return {"confirmation": confirm(args.tables, args.out, command)}
     report = {"command": command, "git_commit": git_commit(), "load_average": os.getloadavg(),
               "machine": {"python": platform.python_version(), "cpus": os.cpu_count()}, **analyse(args.tables, args.jobs)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -1256,7 +1302,12 @@ def main(argv: list[str] | None = None) -> dict | None:
 
 if __name__ == "__main__":
     result = main()
-    if result is not None:
+    if result is not None and "confirmation" in result:
+        body = result["confirmation"]
+        print(f"suite pick {body['suite_pick']} against the shipped default {body['shipped_default']}: kept {body['kept']}")
+        for scenario, aps in body["ap"].items():
+            print(f"{scenario:<22} " + "  ".join(f"{k[-40:]} {v:.3f}" for k, v in aps.items()))
+    elif result is not None:
         print(f"chosen on all scenarios: {result['selection']['chosen_on_all']} "
               f"(the shipped default: {result['selection']['shipped_default_is_chosen_on_all']})")
         for scenario, body in result["scenarios"].items():

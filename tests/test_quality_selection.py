@@ -86,3 +86,22 @@ def test_only_candidates_that_keep_compression_and_robust_z_magnitudes_are_eligi
         assert bench.shipped(key) is not recorded, key
     default = {**asdict(DEFAULT), "exclude": tuple(DEFAULT.exclude), "any_of": tuple(DEFAULT.any_of)}
     assert any(options == default for key, options in candidates.items() if bench.shipped(key))
+
+
+def test_a_confirmation_keeps_the_shipped_default_unless_the_fresh_scenarios_choose_the_pick(bench):
+    """The suite's pick P against the shipped default D on fresh scenarios, by the same one-SE rule."""
+    other = _runs({"D": [0.90] * 3, "P": [0.90] * 3}, [0.60] * 3)
+    fresh = {"new": _runs({"D": [0.80, 0.80, 0.80], "P": [0.70, 0.70, 0.70]}, [0.75, 0.75, 0.75]), "other": other}
+    kept = bench.confirmation(fresh, "D", "P")
+    assert kept["kept"] == "D" and kept["worst_margin"] == {"D": pytest.approx(0.05), "P": pytest.approx(-0.05)}
+    assert kept["ap"]["new"] == {"D": pytest.approx(0.80), "P": pytest.approx(0.70), "anchor": pytest.approx(0.75)}
+    better = {"new": _runs({"D": [0.70, 0.70, 0.70], "P": [0.80, 0.80, 0.80]}, [0.75, 0.75, 0.75]), "other": other}
+    assert bench.confirmation(better, "D", "P")["kept"] == "P"
+
+
+def test_the_shipped_default_is_named_among_the_candidates(bench):
+    from exemplar.scoring.fusion import DEFAULT
+
+    options = bench.candidates()
+    name = bench.candidate_name({key: getattr(DEFAULT, key) for key in next(iter(options.values()))}, options)
+    assert all(getattr(DEFAULT, key) == (tuple(v) if isinstance(v, list) else v) or getattr(DEFAULT, key) == v for key, v in options[name].items())
