@@ -103,5 +103,10 @@ def test_the_shipped_default_is_named_among_the_candidates(bench):
     from exemplar.scoring.fusion import DEFAULT
 
     options = bench.candidates()
-    name = bench.candidate_name({key: getattr(DEFAULT, key) for key in next(iter(options.values()))}, options)
-    assert all(getattr(DEFAULT, key) == (tuple(v) if isinstance(v, list) else v) or getattr(DEFAULT, key) == v for key, v in options[name].items())
+    fields = list(next(iter(options.values())))
+    name = bench.candidate_name({key: getattr(DEFAULT, key) for key in fields}, options)
+    assert name.startswith("label_backbone_product_a0.05|norm=global|members=all|atypical=mean|weighting=mean")
+    other = {key: getattr(DEFAULT, key) for key in fields} | {"weighting": "agreement"}
+    assert bench.candidate_name(other, options) != name
+    with pytest.raises(StopIteration):
+        bench.candidate_name({**other, "method": "no such method"}, options)
