@@ -644,11 +644,17 @@ def _subgroup_flips(features: pd.DataFrame, labels: np.ndarray, seed: int):
     order = np.argsort(-np.nan_to_num(values, nan=-np.inf), kind="stable")
     region = train[order[: int(round(SUBGROUP_REGION * len(train)))]]
     chosen = rng.choice(region, size=int(round(FLIP_FRACTION * len(train))), replace=False)
+    noisy, positive = _moved_to_next_class(labels, chosen)
+    return _table_frame(frame, noisy, split), positive
+
+
+def _moved_to_next_class(labels: np.ndarray, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) labels with the rows `chosen` moved to the next class (mod K), and the (N,) mask of those rows."""
     noisy = labels.copy()
     noisy[chosen] = (labels[chosen] + 1) % (int(labels.max()) + 1)
     positive = np.zeros(len(labels), dtype=bool)
     positive[chosen] = True
-    return _table_frame(frame, noisy, split), positive
+    return noisy, positive
 
 
 def wine_subgroup(seed: int):
@@ -707,10 +713,7 @@ def _oneway_flips(features: pd.DataFrame, labels: np.ndarray, seed: int):
     largest = int(np.bincount(labels[train]).argmax())
     pool = train[labels[train] == largest]
     chosen = rng.choice(pool, size=min(int(round(FLIP_FRACTION * len(train))), int(0.4 * len(pool))), replace=False)
-    noisy = labels.copy()
-    noisy[chosen] = (largest + 1) % (int(labels.max()) + 1)
-    positive = np.zeros(len(labels), dtype=bool)
-    positive[chosen] = True
+    noisy, positive = _moved_to_next_class(labels, chosen)
     return _table_frame(features, noisy, split), positive
 
 
@@ -1204,11 +1207,8 @@ def confirm(tables: Path, results: Path, command: str) -> dict:
     shipped, pick = candidate_name(selection["shipped_default"], options), selection["chosen_on_all"]
     per: dict[str, list[dict]] = {}
     for path in sorted(tables.glob("*__s*.parquet")):
-        table = pd.read_parquet(path)
-        columns = signal_columns(table)
-        name, seed = path.stem.rsplit("__s", 1)
-        per.setdefault(name, []).append({"seed": int(seed), "anchors": {"cleanlab_oos_learner": _train_metrics(table, table["cleanlab_oos_learner"].to_numpy(np.float64))},
-                                         "candidates": {k: _train_metrics(table, fused_values(table, columns, **options[k])) for k in {shipped, pick}}})
+        name, result = _evaluate_path(path, {k: options[k] for k in (shipped, pick)})
+        per.setdefault(name, []).append(result)
     if shared := sorted(set(per) & set(report["scenarios"])):
         raise SystemExit(f"{tables}: scenarios {shared} are in the suite already; a confirmation needs scenarios it has not read.")
     selection["confirmation"] = {"command": command, "git_commit": git_commit(), "tables": str(tables), **confirmation(per, shipped, pick)}
