@@ -730,6 +730,75 @@ def cars_oneway(seed: int):
     return _oneway_flips(*_cars(), seed)
 
 
+def _plausible_flips(x, labels: np.ndarray, split: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Plausible label noise (the twelfth round's suite addition N, read once as round 11's confirmation set):
+    10% of the training rows, drawn uniformly, each moved to the class a model of the CLEAN data finds most
+    likely after the true one (5-fold out-of-fold probabilities of a seeded HistGradientBoostingClassifier on
+    the clean training rows), as when an annotator picks the nearest wrong answer. `x`: (N, D) features that
+    HGB reads natively. Returns the (N,) noisy labels and the (N,) mask of moved rows."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    train = np.flatnonzero(split == "train")
+    model = HistGradientBoostingClassifier(max_iter=100, random_state=seed, categorical_features="from_dtype")
+    folds = StratifiedKFold(5, shuffle=True, random_state=seed)
+    probs = cross_val_predict(model, x.iloc[train] if hasattr(x, "iloc") else x[train], labels[train], cv=folds, method="predict_proba")
+    probs[np.arange(len(train)), labels[train]] = -1.0
+    runner_up = probs.argmax(axis=1)
+    rng = np.random.default_rng([seed, 13])
+    pick = rng.choice(len(train), size=int(round(FLIP_FRACTION * len(train))), replace=False)
+    noisy = labels.copy()
+    noisy[train[pick]] = runner_up[pick]
+    positive = np.zeros(len(labels), dtype=bool)
+    positive[train[pick]] = True
+    return noisy, positive
+
+
+def _hgb_native(features: pd.DataFrame) -> pd.DataFrame:
+    """`features` as HGB reads them natively for the noise model: text as categories, and columns of more
+    than 255 categories (HGB's limit) left out."""
+    out = features.reset_index(drop=True).copy()
+    for column in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[column]):
+            out[column] = out[column].astype("category")
+    wide = [c for c in out.columns if isinstance(out[c].dtype, pd.CategoricalDtype) and out[c].nunique() > 255]
+    return out.drop(columns=wide)
+
+
+def digits_plausible(seed: int):
+    """Digits with plausible flips (to the clean model's runner-up class)."""
+    images, labels, split = _digits(seed)
+    noisy, positive = _plausible_flips(images.reshape(len(images), -1), labels, split, seed)
+    return _image_frame(images, noisy, split), positive
+
+
+def _table_plausible(features: pd.DataFrame, labels: np.ndarray, seed: int):
+    split = _split(labels, seed)
+    noisy, positive = _plausible_flips(_hgb_native(features), labels, split, seed)
+    return _table_frame(features, noisy, split), positive
+
+
+def penguins_plausible(seed: int):
+    """The penguins table with plausible flips of the species."""
+    return _table_plausible(*_penguins(), seed)
+
+
+def airports_plausible(seed: int):
+    """The airports table with plausible flips of the census region."""
+    return _table_plausible(*_airports(), seed)
+
+
+def seattle_dated(seed: int):
+    """The Seattle weather table with its ``date`` kept as a date column (Parquet timestamp, the datetime
+    feature type) beside the month, 10% next-class flips."""
+    from vega_datasets import data
+
+    table = data.seattle_weather()
+    weather = _class_codes(table.pop("weather"))
+    table["month"] = table["date"].dt.month.astype(np.float64)
+    return _table_flips(table, weather, seed)
+
+
 def _generated(kind: str):
     """issue-9a's generated tables (text categories, booleans, missing values, imbalanced ordered
     classes), 2,000 rows, with 10% of training labels moved to an adjacent class."""
@@ -761,6 +830,8 @@ SCENARIOS = {
     "diabetes_slips": diabetes_slips, "wine_subgroup": wine_subgroup, "penguins_subgroup": penguins_subgroup,
     "anes96_subgroup": anes96_subgroup, "airports_subgroup": airports_subgroup, "star98_tercile": star98_tercile,
     "star98_slips": star98_slips, "breast_cancer_oneway": breast_cancer_oneway, "cars_oneway": cars_oneway,
+    "digits_plausible": digits_plausible, "penguins_plausible": penguins_plausible, "airports_plausible": airports_plausible,
+    "seattle_dated": seattle_dated,
 }
 ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "table_loans_entry_errors", "penguins_slips",
                       "cars_slips", "gapminder_slips", "modechoice_slips", "fair_slips", "grunfeld_slips", "stocks_slips", "tips_slips",
