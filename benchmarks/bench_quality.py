@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from exemplar.scoring.crossfit import CrossfitConfig, crossfit_probabilities  # noqa: E402
 from provenance import git_commit  # noqa: E402  (benchmarks/provenance.py)
-from exemplar.scoring.fusion import DEFAULT as FUSION_DEFAULT, family_values, fuse_scores, fused_values, split_groups  # noqa: E402
+from exemplar.scoring.fusion import DEFAULT as FUSION_DEFAULT, family_values, fuse_scores, fused_values, fused_values_for_recipes, split_groups  # noqa: E402
 from exemplar.scoring.quality import detection_metrics, flip_labels, make_atypical  # noqa: E402
 from exemplar.scoring.registry import declared  # noqa: E402
 
@@ -1076,7 +1076,11 @@ def signal_columns(table: pd.DataFrame) -> list[str]:
 def evaluate_table(table: pd.DataFrame, options: dict[str, dict]) -> dict:
     """Every candidate's, member signal's and anchor's metrics on one saved table (training rows)."""
     columns = signal_columns(table)
-    out = {"candidates": {key: _train_metrics(table, fused_values(table, columns, **o)) for key, o in options.items()}}
+    fused = {key: values.tobytes() for key, values in fused_values_for_recipes(table, columns, options).items()}
+    metrics = {}  # many recipes give the same values (every rank_mean variant, ...): their metrics once
+    for values in set(fused.values()):
+        metrics[values] = _train_metrics(table, np.frombuffer(values, dtype=np.float64))
+    out = {"candidates": {key: dict(metrics[values]) for key, values in fused.items()}}
     out["signals"] = {c: _train_metrics(table, table[c].to_numpy(dtype=np.float64)) for c in columns}
     if "vog_score" in table.columns:
         out["signals"]["|vog_score|"] = _train_metrics(table, np.abs(table["vog_score"].to_numpy(dtype=np.float64)))

@@ -395,6 +395,47 @@ def fused_values(scores: pd.DataFrame, columns: list[str], method: str | None = 
     return out
 
 
+FINAL_STEP_FIELDS = ("method", "alpha", "null")  # FusionConfig fields read only after the family z (step 4)
+FAMILY_STEP_FIELDS = ("any_of", "weighting", "trim", "balance")  # read from the scaled columns to the family z (steps 2-3)
+
+
+def _shared_step_keys(config: FusionConfig) -> tuple[tuple, tuple]:
+    """The settings that determine a recipe's scaled columns (step 1) and its family z (steps 1-3): every
+    field but the final step's, so a field added to :class:`FusionConfig` is shared only where it is equal."""
+    settings = {key: tuple(value) if isinstance(value, (list, tuple)) else value for key, value in asdict(config).items()}
+    family = tuple((key, value) for key, value in settings.items() if key not in FINAL_STEP_FIELDS)
+    return tuple(item for item in family if item[0] not in FAMILY_STEP_FIELDS), family
+
+
+def fused_values_for_recipes(scores: pd.DataFrame, columns: list[str], recipes: dict[str, dict]) -> dict[str, np.ndarray]:
+    """{name: (N,) :func:`fused_values` (`scores`, `columns`, ``**recipe``)} for many recipes (each a dict of
+    ``method`` and :class:`FusionConfig` overrides), equal to calling it per recipe. The split tables, the
+    scaled columns and the family z are computed once per distinct setting that determines them: the
+    benchmark's grid of 1,358 recipes has 226 distinct family-z settings."""
+    configs = {name: _config(recipe.get("method"), {k: v for k, v in recipe.items() if k != "method"}) for name, recipe in recipes.items()}
+    split_cache: dict[tuple, list] = {}
+    scaled_cache: dict[tuple, pd.DataFrame] = {}
+    family_cache: dict[tuple, pd.DataFrame] = {}
+    out = {}
+    for name, config in configs.items():
+        scaled_key, family_key = _shared_step_keys(config)
+        split_key = (tuple(config.exclude), config.by_class)
+        if split_key not in split_cache:
+            split_cache[split_key] = list(_split_tables(scores, columns, config))
+        values = np.zeros(len(scores), dtype=np.float64)
+        for index, (rows, part, labels, reference) in enumerate(split_cache[split_key]):
+            family_z = None
+            if config.method not in ("rank_mean", "family_rank_max"):
+                if (index, family_key) not in family_cache:
+                    if (index, scaled_key) not in scaled_cache:
+                        scaled_cache[index, scaled_key] = _scaled(part, labels, config, reference)
+                    family_cache[index, family_key] = _families_of(scaled_cache[index, scaled_key], config)
+                family_z = family_cache[index, family_key]
+            values[rows] = _group_values(part, labels, config, family_z, reference).to_numpy(dtype=np.float64)
+        out[name] = values
+    return out
+
+
 def family_values(scores: pd.DataFrame, columns: list[str], **overrides) -> pd.DataFrame:
     """(N, F) each family's z as the fusion sees it (per split group; the :data:`DEFAULT` recipe with
     `overrides`), for the benchmark's per-family figures and for explaining a row."""

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exemplar.scoring.fusion import (FUSION_METHODS, agreement_weights, family_evidence, fuse_scores, fused_values,
+from exemplar.scoring.fusion import (FUSION_METHODS, agreement_weights, family_evidence, fuse_scores, fused_values, fused_values_for_recipes,
                                      family_values, label_backbone, normal_scores, null_level, robust_z,
                                      class_robust_z, source_balanced_mean, tail_levels, trimmed)
 
@@ -450,3 +450,38 @@ def test_label_ranks_keep_one_heavy_tailed_member_from_deciding_the_label_family
     by_rank = fused_values(z, columns, weighting="mean", normalise="label_ranks")
     assert np.argmax(by_z) == 0
     assert np.argmax(by_rank) == 1
+
+
+def _recipe_variants() -> list[dict]:
+    """Every method with every setting changed on its own, and the class-centred ones: pairs of recipes
+    that differ in one field only, so a shared step keyed without that field gives one of them wrong values."""
+    single = [{}, {"by_class": True}, {"by_class": True, "centre": "undisputed"}, {"exclude": ("el2n_score",)},
+              {"any_of": ("atypical",)}, {"weighting": "agreement"}, {"normalise": "normal_scores"},
+              {"normalise": "label_ranks"}, {"alpha": 0.2}, {"spread": "mad"}, {"null": "normal"}, {"trim": True},
+              {"balance": "sources"}, {"balance": "sources", "weighting": "agreement", "spread": "mad"}]
+    return [{"method": method, **change} for method in FUSION_METHODS for change in single]
+
+
+def test_fused_values_for_many_recipes_equal_one_call_per_recipe():
+    """The benchmark's shared-step evaluation against the per-recipe reference, on a table with both splits,
+    two classes, disputed rows, a label conflict and every declared signal (heavy-tailed, some NaN)."""
+    frame = hand_made(160, seed=3)
+    rng = np.random.default_rng(4)
+    for column in ("loss_score", "outlier_score", "cie_score"):
+        frame[column] = rng.gamma(0.7, size=len(frame))
+    frame.loc[rng.choice(len(frame), 12, replace=False), "oos_margin_score"] = np.nan
+    frame.loc[[1, 2, 3, 4], "outlier_score"] += [9.0, 15.0, 25.0, 40.0]  # atypical rows, in one member only
+    frame.loc[[6, 7], ["loss_score", "cie_score"]] += 6.0
+    frame["split"] = np.where(np.arange(len(frame)) % 5 == 0, "test", "train")
+    frame["is_label_issue"] = rng.random(len(frame)) < 0.2
+    frame["is_label_conflict"] = rng.random(len(frame)) < 0.05
+    columns = [c for c in frame.columns if c.endswith("_score")]
+    recipes = {str(i): recipe for i, recipe in enumerate(_recipe_variants())}
+    together = fused_values_for_recipes(frame, columns, recipes)
+    assert set(together) == set(recipes)
+    for name, recipe in recipes.items():
+        np.testing.assert_array_equal(together[name], fused_values(frame, columns, **recipe), err_msg=str(recipe))
+    # the variants really differ where the family z is used, so a wrongly shared step would show
+    for method in ("label_backbone", "label_backbone_product", "family_z_max", "family_z_mean"):
+        outputs = [together[name].tobytes() for name, recipe in recipes.items() if recipe["method"] == method]
+        assert len(set(outputs)) >= len(outputs) - (1 if method.startswith("label_backbone") else 3), method  # max, mean: no alpha, null
