@@ -6,7 +6,8 @@ training rows (1 = review first; NaN on test rows), ``audit_rank_test`` the test
 training rows). A table without a ``split`` column is one group ranked by ``audit_rank``.
 
 Default recipe (:data:`DEFAULT`, method ``label_backbone_product``; chosen by leave-one-scenario-out over
-the benchmark suite, 42 scenarios: benchmarks/results/quality.json, docs/scoring.md):
+the benchmark suite, and kept over the suite's later picks by confirmations on scenarios nobody had read:
+benchmarks/results/quality.json, ``selection.confirmation``; docs/scoring.md):
 
 1. Only signals declared with a direction (+1, or -1 = lower is more suspicious) next to their registration
    (:data:`exemplar.scoring.registry.SIGNALS`) enter, less the recipe's ``exclude`` (none by default; the
