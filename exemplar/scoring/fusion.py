@@ -408,30 +408,50 @@ def _shared_step_keys(config: FusionConfig) -> tuple[tuple, tuple]:
     return tuple(item for item in family if item[0] not in FAMILY_STEP_FIELDS), family
 
 
+class _SharedSteps:
+    """One table's split tables, scaled columns and family z, each computed once per distinct setting that
+    determines it (:func:`_shared_step_keys`) and reused by every recipe with that setting."""
+
+    def __init__(self, scores: pd.DataFrame, columns: list[str]):
+        self.scores, self.columns = scores, columns
+        self.splits: dict[tuple, list] = {}
+        self.scaled: dict[tuple, pd.DataFrame] = {}
+        self.families: dict[tuple, pd.DataFrame] = {}
+
+    def groups(self, config: FusionConfig) -> list[tuple]:
+        """:func:`_split_tables` of `config` (it reads only ``exclude`` and ``by_class``)."""
+        key = (tuple(config.exclude), config.by_class)
+        if key not in self.splits:
+            self.splits[key] = list(_split_tables(self.scores, self.columns, config))
+        return self.splits[key]
+
+    def family_z(self, index: int, group: tuple, config: FusionConfig) -> pd.DataFrame:
+        """(n, F) :func:`_family_z` of split group number `index` (`group` as :meth:`groups` gives it)."""
+        scaled_key, family_key = _shared_step_keys(config)
+        if (index, family_key) not in self.families:
+            if (index, scaled_key) not in self.scaled:
+                _, part, labels, reference = group
+                self.scaled[index, scaled_key] = _scaled(part, labels, config, reference)
+            self.families[index, family_key] = _families_of(self.scaled[index, scaled_key], config)
+        return self.families[index, family_key]
+
+
+RANK_METHODS = ("rank_mean", "family_rank_max")  # methods that do not read the family z
+
+
 def fused_values_for_recipes(scores: pd.DataFrame, columns: list[str], recipes: dict[str, dict]) -> dict[str, np.ndarray]:
     """{name: (N,) :func:`fused_values` (`scores`, `columns`, ``**recipe``)} for many recipes (each a dict of
     ``method`` and :class:`FusionConfig` overrides), equal to calling it per recipe. The split tables, the
     scaled columns and the family z are computed once per distinct setting that determines them: the
     benchmark's grid of 1,358 recipes has 226 distinct family-z settings."""
-    configs = {name: _config(recipe.get("method"), {k: v for k, v in recipe.items() if k != "method"}) for name, recipe in recipes.items()}
-    split_cache: dict[tuple, list] = {}
-    scaled_cache: dict[tuple, pd.DataFrame] = {}
-    family_cache: dict[tuple, pd.DataFrame] = {}
+    steps = _SharedSteps(scores, columns)
     out = {}
-    for name, config in configs.items():
-        scaled_key, family_key = _shared_step_keys(config)
-        split_key = (tuple(config.exclude), config.by_class)
-        if split_key not in split_cache:
-            split_cache[split_key] = list(_split_tables(scores, columns, config))
+    for name, recipe in recipes.items():
+        config = _config(recipe.get("method"), {k: v for k, v in recipe.items() if k != "method"})
         values = np.zeros(len(scores), dtype=np.float64)
-        for index, (rows, part, labels, reference) in enumerate(split_cache[split_key]):
-            family_z = None
-            if config.method not in ("rank_mean", "family_rank_max"):
-                if (index, family_key) not in family_cache:
-                    if (index, scaled_key) not in scaled_cache:
-                        scaled_cache[index, scaled_key] = _scaled(part, labels, config, reference)
-                    family_cache[index, family_key] = _families_of(scaled_cache[index, scaled_key], config)
-                family_z = family_cache[index, family_key]
+        for index, group in enumerate(steps.groups(config)):
+            rows, part, labels, reference = group
+            family_z = None if config.method in RANK_METHODS else steps.family_z(index, group, config)
             values[rows] = _group_values(part, labels, config, family_z, reference).to_numpy(dtype=np.float64)
         out[name] = values
     return out
