@@ -303,15 +303,17 @@ def cars_slips(seed: int):
     return _slips(*_cars(), seed)
 
 
-def _seattle() -> tuple[pd.DataFrame, np.ndarray]:
+def _seattle(keep_date: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
     """vega_datasets' Seattle weather (1,461 days of 2012-15): features precipitation, temp_max, temp_min,
-    wind and the month; (N,) int labels = the published weather (drizzle 0, fog 1, rain 2, snow 3, sun 4;
-    itself noisy: fog and sun are not told apart by the measurements)."""
+    wind and the month (and, with `keep_date`, the ``date`` itself, first, as a timestamp column); (N,) int
+    labels = the published weather (drizzle 0, fog 1, rain 2, snow 3, sun 4; itself noisy: fog and sun are
+    not told apart by the measurements)."""
     from vega_datasets import data
 
     table = data.seattle_weather()
     weather = _class_codes(table.pop("weather"))
-    table["month"] = table.pop("date").dt.month.astype(np.float64)
+    dates = table["date"] if keep_date else table.pop("date")
+    table["month"] = dates.dt.month.astype(np.float64)
     return table, weather
 
 
@@ -756,7 +758,8 @@ def _plausible_flips(x, labels: np.ndarray, split: np.ndarray, seed: int) -> tup
 
 def _hgb_native(features: pd.DataFrame) -> pd.DataFrame:
     """`features` as HGB reads them natively for the noise model: text as categories, and columns of more
-    than 255 categories (HGB's limit) left out."""
+    than 255 categories (HGB's limit) left out. Not the pipeline's ``encoding.native_frame``, which also drops
+    constant columns and takes categories from the training rows: this is the frame the set was built with."""
     out = features.reset_index(drop=True).copy()
     for column in out.columns:
         if not pd.api.types.is_numeric_dtype(out[column]):
@@ -773,6 +776,7 @@ def digits_plausible(seed: int):
 
 
 def _table_plausible(features: pd.DataFrame, labels: np.ndarray, seed: int):
+    """A table with plausible flips (:func:`_plausible_flips` on its HGB-native frame)."""
     split = _split(labels, seed)
     noisy, positive = _plausible_flips(_hgb_native(features), labels, split, seed)
     return _table_frame(features, noisy, split), positive
@@ -791,12 +795,7 @@ def airports_plausible(seed: int):
 def seattle_dated(seed: int):
     """The Seattle weather table with its ``date`` kept as a date column (Parquet timestamp, the datetime
     feature type) beside the month, 10% next-class flips."""
-    from vega_datasets import data
-
-    table = data.seattle_weather()
-    weather = _class_codes(table.pop("weather"))
-    table["month"] = table["date"].dt.month.astype(np.float64)
-    return _table_flips(table, weather, seed)
+    return _table_flips(*_seattle(keep_date=True), seed)
 
 
 def _generated(kind: str):

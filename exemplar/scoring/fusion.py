@@ -383,19 +383,6 @@ def _split_tables(scores: pd.DataFrame, columns: list[str], config: FusionConfig
                None if undisputed is None else undisputed[rows])
 
 
-def fused_values(scores: pd.DataFrame, columns: list[str], method: str | None = None, **overrides) -> np.ndarray:
-    """(N,) fused evidence over the fused subset of `columns`, computed separately for each split
-    (higher = review sooner): the :data:`DEFAULT` recipe, or `method` and any :class:`FusionConfig`
-    field in `overrides` (``by_class``, ``exclude``, ``any_of``, ``weighting``, ``normalise``, ``alpha``, ``spread``, ``null``, ``trim``,
-    ``centre``, ``balance``;
-    the benchmark's candidates)."""
-    config = _config(method, overrides)
-    out = np.zeros(len(scores), dtype=np.float64)
-    for rows, part, labels, reference in _split_tables(scores, columns, config):
-        out[rows] = _group_values(part, labels, config, reference=reference).to_numpy(dtype=np.float64)
-    return out
-
-
 FINAL_STEP_FIELDS = ("method", "alpha", "null")  # FusionConfig fields read only after the family z (step 4)
 FAMILY_STEP_FIELDS = ("any_of", "weighting", "trim", "balance")  # read from the scaled columns to the family z (steps 2-3)
 
@@ -439,22 +426,33 @@ class _SharedSteps:
 RANK_METHODS = ("rank_mean", "family_rank_max")  # methods that do not read the family z
 
 
+def _recipe_values(steps: _SharedSteps, config: FusionConfig) -> np.ndarray:
+    """(N,) one recipe's fused evidence, each split group on its own, from `steps` (its shared work)."""
+    values = np.zeros(len(steps.scores), dtype=np.float64)
+    for index, group in enumerate(steps.groups(config)):
+        rows, part, labels, reference = group
+        family_z = None if config.method in RANK_METHODS else steps.family_z(index, group, config)
+        values[rows] = _group_values(part, labels, config, family_z, reference).to_numpy(dtype=np.float64)
+    return values
+
+
+def fused_values(scores: pd.DataFrame, columns: list[str], method: str | None = None, **overrides) -> np.ndarray:
+    """(N,) fused evidence over the fused subset of `columns`, computed separately for each split
+    (higher = review sooner): the :data:`DEFAULT` recipe, or `method` and any :class:`FusionConfig`
+    field in `overrides` (``by_class``, ``exclude``, ``any_of``, ``weighting``, ``normalise``, ``alpha``, ``spread``, ``null``, ``trim``,
+    ``centre``, ``balance``;
+    the benchmark's candidates)."""
+    return _recipe_values(_SharedSteps(scores, columns), _config(method, overrides))
+
+
 def fused_values_for_recipes(scores: pd.DataFrame, columns: list[str], recipes: dict[str, dict]) -> dict[str, np.ndarray]:
     """{name: (N,) :func:`fused_values` (`scores`, `columns`, ``**recipe``)} for many recipes (each a dict of
     ``method`` and :class:`FusionConfig` overrides), equal to calling it per recipe. The split tables, the
     scaled columns and the family z are computed once per distinct setting that determines them: the
     benchmark's grid of 1,358 recipes has 226 distinct family-z settings."""
     steps = _SharedSteps(scores, columns)
-    out = {}
-    for name, recipe in recipes.items():
-        config = _config(recipe.get("method"), {k: v for k, v in recipe.items() if k != "method"})
-        values = np.zeros(len(scores), dtype=np.float64)
-        for index, group in enumerate(steps.groups(config)):
-            rows, part, labels, reference = group
-            family_z = None if config.method in RANK_METHODS else steps.family_z(index, group, config)
-            values[rows] = _group_values(part, labels, config, family_z, reference).to_numpy(dtype=np.float64)
-        out[name] = values
-    return out
+    return {name: _recipe_values(steps, _config(recipe.get("method"), {k: v for k, v in recipe.items() if k != "method"}))
+            for name, recipe in recipes.items()}
 
 
 def family_values(scores: pd.DataFrame, columns: list[str], **overrides) -> pd.DataFrame:
