@@ -798,6 +798,42 @@ def seattle_dated(seed: int):
     return _table_flips(*_seattle(keep_date=True), seed)
 
 
+def _share_to_next_class(features: pd.DataFrame, labels: np.ndarray, seed: int, fraction: float):
+    """`fraction` of the training rows, drawn uniformly, moved to the next class (mod K): the noise rates the
+    rest of the suite does not have (the thirteenth round's addition P12, read once as round 12's confirmation)."""
+    split = _split(labels, seed)
+    rng = np.random.default_rng([seed, 15])
+    train = np.flatnonzero(split == "train")
+    chosen = rng.choice(train, size=int(round(fraction * len(train))), replace=False)
+    noisy, positive = _moved_to_next_class(labels, chosen)
+    return _table_frame(features, noisy, split), positive
+
+
+def wine_heavy(seed: int):
+    """Wine with heavy noise: 25% of the training rows moved to the next cultivar."""
+    from sklearn.datasets import load_wine
+
+    bunch = load_wine(as_frame=True)
+    return _share_to_next_class(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed, 0.25)
+
+
+def anes96_heavy(seed: int):
+    """The anes96 survey by vote with heavy noise: 25% of the training rows moved to the next class."""
+    return _share_to_next_class(*_anes96_by_vote(), seed, 0.25)
+
+
+def digits_light(seed: int):
+    """Digits with light noise: 2% symmetric flips."""
+    images, labels, split = _digits(seed)
+    noisy, positive = flip_labels(labels, np.flatnonzero(split == "train"), 0.02, 10, seed)
+    return _image_frame(images, noisy, split), positive
+
+
+def randhie_light(seed: int):
+    """The randhie sample with light noise: 2% of the training rows moved to the next class."""
+    return _share_to_next_class(*_randhie(), seed, 0.02)
+
+
 def _generated(kind: str):
     """issue-9a's generated tables (text categories, booleans, missing values, imbalanced ordered
     classes), 2,000 rows, with 10% of training labels moved to an adjacent class."""
@@ -830,7 +866,8 @@ SCENARIOS = {
     "anes96_subgroup": anes96_subgroup, "airports_subgroup": airports_subgroup, "star98_tercile": star98_tercile,
     "star98_slips": star98_slips, "breast_cancer_oneway": breast_cancer_oneway, "cars_oneway": cars_oneway,
     "digits_plausible": digits_plausible, "penguins_plausible": penguins_plausible, "airports_plausible": airports_plausible,
-    "seattle_dated": seattle_dated,
+    "seattle_dated": seattle_dated, "wine_heavy": wine_heavy, "anes96_heavy": anes96_heavy, "digits_light": digits_light,
+    "randhie_light": randhie_light,
 }
 ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "table_loans_entry_errors", "penguins_slips",
                       "cars_slips", "gapminder_slips", "modechoice_slips", "fair_slips", "grunfeld_slips", "stocks_slips", "tips_slips",
