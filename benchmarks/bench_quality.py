@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from exemplar.scoring.crossfit import CrossfitConfig, crossfit_probabilities  # noqa: E402
 from provenance import git_commit  # noqa: E402  (benchmarks/provenance.py)
-from exemplar.scoring.fusion import DEFAULT as FUSION_DEFAULT, family_values, fuse_scores, fused_values, fused_values_for_recipes, split_groups  # noqa: E402
+from exemplar.scoring.fusion import DEFAULT as FUSION_DEFAULT, family_values, fuse_scores, fused_values, fused_values_for_recipes, split_groups, with_ensemble_confidence  # noqa: E402
 from exemplar.scoring.quality import detection_metrics, flip_labels, make_atypical  # noqa: E402
 from exemplar.scoring.registry import declared  # noqa: E402
 
@@ -960,7 +960,7 @@ def refresh_oos(tables: Path, work: Path, scenarios: list[str], overrides: tuple
         table.attrs["run_dir"] = str(run_dir)
         for column, values in _anchors(None, table, "table", cfg["score"]["oos"]["learner"]).items():
             table[column] = values
-        table.to_parquet(path)
+        with_ensemble_confidence(table).to_parquet(path)
         print(f"refreshed {path.name}", flush=True)
 
 
@@ -1049,6 +1049,10 @@ def candidates() -> dict[str, dict]:
     grid += [(name, method, False, member, any_of, weighting, scale, spread)
              for scale in ("normal_scores", "label_ranks") for name, method in nulls for member in members
              for any_of in ((), ("atypical",)) for weighting in ("agreement", "mean") for spread in ("mad", "upper_mad")]
+    # thirteenth round (/work/notes/declaration13.md, declared before the full analysis): the label family as the
+    # held-out ensemble alone (members=ensemble: ``label="ensemble"``), product backbone, tail null, three alphas
+    grid += [(f"label_backbone_product_a{alpha}", {"method": "label_backbone_product", "alpha": alpha, "null": "tail", "label": "ensemble"},
+              False, "ensemble", any_of, "mean", "robust_z", "upper_mad") for alpha in (0.2, 0.05, 0.01) for any_of in ((), ("atypical",))]
     out = {}
     for name, method, by_class, member, any_of, weighting, normalise, spread in grid:
         norm = method.get("centre", "class") if by_class else "global"
@@ -1057,8 +1061,8 @@ def candidates() -> dict[str, dict]:
                + ("" if spread == "mad" else f"|spread={spread}") + ("|null=tail" if method.get("null") == "tail" else "")
                + ("|mean=trimmed" if method.get("trim") else "") + ("|balance=sources" if method.get("balance") == "sources" else ""))
         # every field set, so a candidate means the same whatever the shipped DEFAULT is
-        out[key] = {"alpha": 0.05, "null": "normal", "trim": False, "centre": "class", "balance": "members", **method, "by_class": by_class,
-                    "exclude": members[member], "any_of": any_of, "weighting": weighting, "normalise": normalise, "spread": spread}
+        out[key] = {"alpha": 0.05, "null": "normal", "trim": False, "centre": "class", "balance": "members", "label": "members", **method, "by_class": by_class,
+                    "exclude": members.get(member, ()), "any_of": any_of, "weighting": weighting, "normalise": normalise, "spread": spread}
     return out
 
 
@@ -1110,7 +1114,10 @@ def signal_columns(table: pd.DataFrame) -> list[str]:
 
 
 def evaluate_table(table: pd.DataFrame, options: dict[str, dict]) -> dict:
-    """Every candidate's, member signal's and anchor's metrics on one saved table (training rows)."""
+    """Every candidate's, member signal's and anchor's metrics on one saved table (training rows). The held-out
+    ensemble column is derived here as the pipeline's assembly derives it (tables saved before the thirteenth
+    round lack it; on the others it is recomputed to the same values)."""
+    table = with_ensemble_confidence(table)
     columns = signal_columns(table)
     fused = {key: values.tobytes() for key, values in fused_values_for_recipes(table, columns, options).items()}
     metrics = {}  # many recipes give the same values (every rank_mean variant, ...): their metrics once

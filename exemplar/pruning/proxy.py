@@ -9,7 +9,8 @@ the same scorers as the score stage (:func:`exemplar.scoring.audit.score_example
 - forgetting over every proxy epoch averaged over seeds (Toneva et al. 2019), last-layer TracIn
   self-influence over every checkpoint of the first seed,
 - ``prototype``: :func:`prototype_score` on each seed's final penultimate embedding, averaged,
-- ``audit``: the report stage's fusion (:data:`exemplar.scoring.fusion.DEFAULT`) over the proxy's label and atypicality signals.
+- ``audit``: the report stage's fusion over the proxy's label and atypicality signals, with every in-sample label
+  member as the label evidence (``label="members"``, alpha 0.05: the proxy has no held-out probabilities).
 
 Nothing touches the disk.
 """
@@ -101,7 +102,9 @@ def proxy_scores(data: ProxyData, names: list[str], model_config: ModelConfig, t
         per_seed = [prototype_score(fused_pass(run.model, data.x, None).embeddings, k, config.seed + s) for s, run in enumerate(runs)]
         frame["prototype_score"] = np.mean(per_seed, axis=0)
     if "audit" in wanted:
-        frame = fuse_scores(frame, [f"{n}_score" for n in AUDIT_SIGNALS]).drop(columns="audit_rank")
+        # the proxy has no held-out probabilities: its label evidence is every in-sample member, as in the
+        # report's fusion until the thirteenth round (docs/scoring.md), with that recipe's alpha
+        frame = fuse_scores(frame, [f"{n}_score" for n in AUDIT_SIGNALS], label="members", alpha=0.05).drop(columns="audit_rank")
     keep = ["id", *[c for c in frame.columns if c.endswith("_score") and c.removesuffix("_score") in wanted]]
     return frame[keep]
 

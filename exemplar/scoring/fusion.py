@@ -72,11 +72,14 @@ NORMALISATIONS = ("robust_z", "normal_scores", "label_ranks")
 SPREADS = ("mad", "upper_mad")  # robust_z's scale: the MAD, or the larger of it and the upper-half MAD
 CENTRES = ("class", "undisputed")  # by_class robust_z: centre on the class's median, or on its undisputed rows' median
 BALANCES = ("members", "sources")  # a family's mean: over its members, or over its sources (each model once)
+LABEL_EVIDENCE = ("ensemble", "members")  # the label family: the held-out ensemble (when present), or every member
 NULLS = ("normal", "tail")  # label_backbone's null level: normal Bonferroni, or an exponential tail fitted per family
 TAIL_QUANTILE = 0.75  # null="tail": the threshold above which a family's exceedances are fitted
 MAD_TO_STD = 1.4826
 SPARSE_CAP_QUANTILE = 0.99
 BACKBONE = "label"  # label_backbone: the family every row's score starts from
+ENSEMBLE_COLUMN = "ensemble_confidence_score"  # 1 - p(label) under the mean of the held-out probabilities
+HELD_OUT_CONFIDENCES = ("oos_confidence_score", "population_confidence_score")  # what the ensemble averages
 CONFLICT_COLUMN = "is_label_conflict"  # keep.parquet; declared as SIGNALS["label_conflict"]
 DISPUTED_COLUMN = "is_label_issue"  # the out-of-fold confident-learning flag; centre="undisputed" centres without these rows
 
@@ -92,20 +95,42 @@ class FusionConfig:
     any_of: tuple[str, ...] = ()  # families whose evidence is the max of their members (candidate: ("atypical",), input and embedding space as different views)
     weighting: str = "mean"  # mean (members equally weighted) | agreement (weighted by the consensus eigenvector)
     normalise: str = "robust_z"  # robust_z (median / MAD) | normal_scores (within-class rank -> normal quantile) | label_ranks (label family by normal_scores, the rest robust_z)
-    alpha: float = 0.05  # label_backbone: another family adds evidence beyond its Bonferroni null level z_(alpha / n)
+    alpha: float = 0.01  # label_backbone: another family adds evidence beyond its null level (Bonferroni z_(alpha / n) at least)
     spread: str = "upper_mad"  # robust_z's scale (SPREADS): upper_mad (does not collapse when most rows sit at a floor) | mad
     null: str = "tail"  # label_backbone's null level (NULLS): tail (fitted to each family's upper quarter) | normal (Bonferroni)
     trim: bool = False  # a family's mean drops each row's largest and smallest member z (3+ members present)
     centre: str = "class"  # with by_class, robust_z (CENTRES): class (the class median) | undisputed (the median of the class's rows not flagged is_label_issue)
     balance: str = "members"  # a family's mean (BALANCES): members (one mean over all) | sources (each source's mean, then their mean)
+    label: str = "ensemble"  # LABEL_EVIDENCE: ensemble (the label family is ENSEMBLE_COLUMN and is_label_conflict, where the
+    # ensemble is among the columns; every label member otherwise) | members (every label member but the ensemble)
 
 
 DEFAULT = FusionConfig()
 
 
-def fused_columns(columns: list[str], exclude: tuple[str, ...] = ()) -> list[str]:
-    """The `columns` that enter the fusion: declared direction != 0 and not in `exclude`."""
-    return [c for c in columns if declared(c).direction != 0 and c not in exclude]
+def fused_columns(columns: list[str], exclude: tuple[str, ...] = (), label: str = "members") -> list[str]:
+    """The `columns` that enter the fusion: declared direction != 0, not in `exclude`, and of the label family
+    what `label` (:data:`LABEL_EVIDENCE`) takes: with ``ensemble`` and :data:`ENSEMBLE_COLUMN` among the
+    columns, the ensemble alone; otherwise (``members``, or no held-out probabilities to average) every label
+    member but the ensemble, which restates two of them."""
+    chosen = [c for c in columns if declared(c).direction != 0 and c not in exclude]
+    if label == "ensemble" and ENSEMBLE_COLUMN in chosen:
+        return [c for c in chosen if c == ENSEMBLE_COLUMN or declared(c).family != BACKBONE]
+    return [c for c in chosen if c != ENSEMBLE_COLUMN]
+
+
+def with_ensemble_confidence(scores: pd.DataFrame) -> pd.DataFrame:
+    """`scores` with :data:`ENSEMBLE_COLUMN`: 1 - p(given label) under the mean of the held-out probability
+    sets present (the cross-fitted learner's, ``oos_confidence_score``, and the network population's,
+    ``population_confidence_score``; both are 1 - p(label), so their row mean is exactly cleanlab's
+    self-confidence on the averaged probabilities). A row with one of them takes that one; `scores` is
+    returned unchanged when neither column is present."""
+    present = [c for c in HELD_OUT_CONFIDENCES if c in scores.columns]
+    if not present:
+        return scores
+    out = scores.copy()
+    out[ENSEMBLE_COLUMN] = scores[present].astype(np.float64).mean(axis=1, skipna=True)
+    return out
 
 
 def declarations(columns: list[str]) -> list[Signal]:
@@ -360,7 +385,7 @@ def _config(method: str | None, overrides: dict) -> FusionConfig:
     """The default recipe with `method` and `overrides` applied, validated (one error naming the key)."""
     config = FusionConfig(**{**asdict(DEFAULT), **({"method": method} if method else {}), **overrides})
     for key, allowed in (("method", FUSION_METHODS), ("weighting", WEIGHTINGS), ("normalise", NORMALISATIONS), ("spread", SPREADS),
-                         ("null", NULLS), ("centre", CENTRES), ("balance", BALANCES)):
+                         ("null", NULLS), ("centre", CENTRES), ("balance", BALANCES), ("label", LABEL_EVIDENCE)):
         if getattr(config, key) not in allowed:
             raise ValueError(f"fusion {key} must be one of {allowed}, got '{getattr(config, key)}'.")
     if not 0.0 < config.alpha <= 1.0:
@@ -372,7 +397,7 @@ def _split_tables(scores: pd.DataFrame, columns: list[str], config: FusionConfig
     """Per split group (:func:`split_groups`): its (n,) row indices, the (n, C) fused columns of those rows,
     their (n,) labels (None without ``by_class`` or a ``label`` column) and their (n,) undisputed rows (not
     ``is_label_issue``; None where the column is absent: every row); nothing without a fused column."""
-    chosen = fused_columns(columns, tuple(config.exclude))
+    chosen = fused_columns(columns, tuple(config.exclude), config.label)
     if not chosen:
         return
     table = _inputs(scores, chosen).reset_index(drop=True)
@@ -406,8 +431,8 @@ class _SharedSteps:
         self.families: dict[tuple, pd.DataFrame] = {}
 
     def groups(self, config: FusionConfig) -> list[tuple]:
-        """:func:`_split_tables` of `config` (it reads only ``exclude`` and ``by_class``)."""
-        key = (tuple(config.exclude), config.by_class)
+        """:func:`_split_tables` of `config` (it reads only ``exclude``, ``label`` and ``by_class``)."""
+        key = (tuple(config.exclude), config.label, config.by_class)
         if key not in self.splits:
             self.splits[key] = list(_split_tables(self.scores, self.columns, config))
         return self.splits[key]
@@ -440,7 +465,7 @@ def fused_values(scores: pd.DataFrame, columns: list[str], method: str | None = 
     """(N,) fused evidence over the fused subset of `columns`, computed separately for each split
     (higher = review sooner): the :data:`DEFAULT` recipe, or `method` and any :class:`FusionConfig`
     field in `overrides` (``by_class``, ``exclude``, ``any_of``, ``weighting``, ``normalise``, ``alpha``, ``spread``, ``null``, ``trim``,
-    ``centre``, ``balance``;
+    ``centre``, ``balance``, ``label``;
     the benchmark's candidates)."""
     return _recipe_values(_SharedSteps(scores, columns), _config(method, overrides))
 

@@ -60,10 +60,10 @@ SCORERS: dict[str, Scorer] = {
 class Signal:
     family: str  # label | atypical | compression
     direction: int  # +1: higher = more suspicious; -1: lower is; 0: not fused by default (direction measured unstable)
-    source: str = "network"  # the model it reads (SOURCES): network | crossfit | population | data
+    source: str = "network"  # the model it reads (SOURCES): network | crossfit | population | data | ensemble
 
 
-SOURCES = ("network", "crossfit", "population", "data")
+SOURCES = ("network", "crossfit", "population", "data", "ensemble")
 
 
 # Directions from benchmarks/results/quality.json (suite of scenarios x seeds; docs/scoring.md).
@@ -80,6 +80,9 @@ SIGNALS: dict[str, Signal] = {
     "cie": Signal("compression", 1, "population"),  # written by the compress stage (exemplar/compression/cie.py)
     # 1 - p(label) of the cross-fitted networks that held the row out; written by the compress stage (its population)
     "population_confidence": Signal("label", 1, "population"),
+    # 1 - p(label) under the mean of the two held-out probability sets above (crossfit and population); derived
+    # at assembly (exemplar.scoring.fusion.with_ensemble_confidence); by default the label family's only member
+    "ensemble_confidence": Signal("label", 1, "ensemble"),
 }
 
 # What each costly scorer needs computed (the cheap logit-based ones need nothing extra).

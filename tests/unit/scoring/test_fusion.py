@@ -144,14 +144,16 @@ def hand_made(n: int = 120, seed: int = 0) -> pd.DataFrame:
 def test_fused_direction_of_each_declared_signal(name):
     """Moving one signal on one row in its declared direction puts that row first, the other way never
     raises it, and a signal declared 0 (left out of the fusion) leaves audit_score untouched. Signals
-    the default's member set leaves out are checked with every member in (``exclude=()``), and leave the
-    default's audit_score untouched."""
-    from exemplar.scoring.fusion import DEFAULT
+    the default's member set leaves out (with the held-out ensemble present, every other label member) are
+    checked with every member in (``exclude=()``, ``label="members"``), and leave the default's audit_score
+    untouched."""
+    from exemplar.scoring.fusion import DEFAULT, fused_columns
 
     frame = hand_made()
     columns = [c for c in frame.columns if c.endswith("_score")]
     column = f"{name}_score"
-    members = {"exclude": ()} if column in DEFAULT.exclude else {}
+    in_default = column in fused_columns(columns, DEFAULT.exclude, DEFAULT.label)
+    members = {} if in_default or not SIGNALS[name].direction else {"exclude": (), "label": "members"}
     before = fuse_scores(frame, columns, **members)
     untouched = fuse_scores(frame, columns)
     frame.loc[17, column] = 50.0
@@ -198,7 +200,9 @@ def test_a_sparse_single_member_family_cannot_take_over_the_queue(method):
     frame = hand_made(200)
     columns = [c for c in frame.columns if c.endswith("_score")]
     frame["cie_score"] = 0.0
-    frame.loc[50, [c for c in columns if SIGNALS[c.removesuffix("_score")].family == "label"]] = 1.5
+    # row 50: the clearest label evidence (with the default's single held-out member, 5 MADs; a member mean
+    # over thirteen noisy columns would need far less)
+    frame.loc[50, [c for c in columns if SIGNALS[c.removesuffix("_score")].family == "label"]] = 5.0
     without = fuse_scores(frame, columns, method)
     frame.loc[[10, 11, 12, 13, 14], "cie_score"] = 2.0  # MAD 0: std fallback would give z ~ 6+
     fused = fuse_scores(frame, columns, method)
@@ -458,8 +462,9 @@ def _recipe_variants() -> list[dict]:
     single = [{}, {"by_class": True}, {"by_class": True, "centre": "undisputed"}, {"exclude": ("el2n_score",)},
               {"any_of": ("atypical",)}, {"weighting": "agreement"}, {"normalise": "normal_scores"},
               {"normalise": "label_ranks"}, {"alpha": 0.2}, {"spread": "mad"}, {"null": "normal"}, {"trim": True},
-              {"balance": "sources"}, {"balance": "sources", "weighting": "agreement", "spread": "mad"}]
-    return [{"method": method, **change} for method in FUSION_METHODS for change in single]
+              {"balance": "sources"}, {"balance": "sources", "weighting": "agreement", "spread": "mad"}, {"label": "ensemble"}]
+    # on the label family of every member (the default's, one held-out member, leaves the member settings idle)
+    return [{"method": method, "label": "members", **change} for method in FUSION_METHODS for change in single]
 
 
 def test_fused_values_for_many_recipes_equal_one_call_per_recipe():
