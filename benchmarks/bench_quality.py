@@ -1317,12 +1317,17 @@ def confirmation(per_scenario: dict[str, list[dict]], shipped: str, pick: str) -
                    for n, runs in sorted(per_scenario.items())}}
 
 
-def confirm(tables: Path, results: Path, command: str) -> dict:
+def confirm(tables: Path, results: Path, command: str, against: str | None = None) -> dict:
     """Record in `results` (a quality.json) the confirmation of its pick on the saved `tables` of scenarios
-    the suite does not hold (each table scored with both fusions, as ``analyse`` does)."""
+    the suite does not hold (each table scored with both fusions, as ``analyse`` does), against the shipped
+    default or, with `against`, another candidate (the former default, when the pick was declared, confirmed
+    and shipped before the suite's analysis recorded it)."""
     report = json.loads(results.read_text())
     options, selection = candidates(), report["selection"]
-    shipped, pick = candidate_name(selection["shipped_default"], options), selection["chosen_on_all"]
+    if against is not None and against not in options:
+        raise SystemExit(f"--against: no candidate named '{against}'; the names are the keys of selection.mean_ap_on_all in {results}.")
+    shipped = against or candidate_name(selection["shipped_default"], options)
+    pick = selection["chosen_on_all"]
     per: dict[str, list[dict]] = {}
     for path in sorted(tables.glob("*__s*.parquet")):
         name, result = _evaluate_path(path, {k: options[k] for k in (shipped, pick)})
@@ -1401,6 +1406,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--markdown", type=Path, default=None, help="also write the docs' tables (markdown) here")
     parser.add_argument("--jobs", type=int, default=1, help="analyse: tables evaluated in parallel (joblib processes)")
+    parser.add_argument("--against", default=None, metavar="CANDIDATE",
+                        help="confirm: weigh the pick against this candidate instead of the shipped default")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="settings for every run on top of the defaults (compare a candidate recipe; use its own --tables)")
     args = parser.parse_args(argv)
@@ -1413,7 +1420,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         refresh_oos(args.tables, args.work or args.tables / "runs", args.scenarios, tuple(args.set))
         return None
     if args.phase == "confirm":
-        return {"confirmation": confirm(args.tables, args.out, command)}
+        return {"confirmation": confirm(args.tables, args.out, command, args.against)}
     report = {"command": command, "git_commit": git_commit(), "load_average": os.getloadavg(),
               "machine": {"python": platform.python_version(), "cpus": os.cpu_count()}, **analyse(args.tables, args.jobs)}
     args.out.parent.mkdir(parents=True, exist_ok=True)

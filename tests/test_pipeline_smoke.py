@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -40,6 +41,10 @@ def test_scores_have_one_row_per_example_keyed_by_id(finished_run):
     assert sorted(scores.loc[is_test, "audit_rank_test"]) == list(range(1, int(is_test.sum()) + 1))
     assert scores.loc[is_test, "audit_rank"].isna().all() and scores.loc[~is_test, "audit_rank_test"].isna().all()
     assert {"oos_confidence_score", "oos_margin_score", "label_issue_score", "is_label_issue"} <= set(scores.columns)
+    # the default label evidence: the two held-out confidences averaged, on every row that has either
+    held_out = scores[["oos_confidence_score", "population_confidence_score"]]
+    assert np.allclose(scores["ensemble_confidence_score"], held_out.mean(axis=1), equal_nan=True)
+    assert scores.loc[held_out.notna().any(axis=1), "ensemble_confidence_score"].notna().all()
 
 
 def test_report_is_self_contained_with_inline_thumbnails(finished_run):

@@ -12,7 +12,14 @@ benchmarks/results/quality.json, ``selection.confirmation``; docs/scoring.md):
 1. Only signals declared with a direction (+1, or -1 = lower is more suspicious) next to their registration
    (:data:`exemplar.scoring.registry.SIGNALS`) enter, less the recipe's ``exclude`` (none by default; the
    candidate ``no_weak_label`` leaves out EL2N, GraNd and forgetting); ``is_label_conflict`` (keep.parquet)
-   enters the label family as a 0/1 column. Each column is robust-z-scored over its group: minus its
+   enters the label family as a 0/1 column. **The label family is the held-out ensemble** (``label="ensemble"``,
+   since the thirteenth round): ``ensemble_confidence_score``, 1 - p(given label) under the mean of the
+   cross-fitted learner's and the network population's held-out probabilities (:func:`with_ensemble_confidence`,
+   derived at assembly), with ``is_label_conflict``. The network's in-sample views (loss, margin, EL2N, GraNd,
+   TracIn, forgetting, ...) stay in ``scores.parquet`` and the report but not in the queue: on the suite the
+   ensemble alone was at or above the same-learner anchor on every label-noise scenario, and the mean of
+   thirteen members fell below it wherever the network is the weaker model (docs/scoring.md). Where no
+   held-out probabilities exist (the pruning proxy) the family is every member (``label="members"``). Each column is robust-z-scored over its group: minus its
    median, divided by the larger of 1.4826 MAD and 1.4826 x the median of the positive deviations (spread
    ``upper_mad``: a loss where most rows sit near 0 has a MAD the width of that pile, and its tail's z would
    run to the hundreds; the candidate ``mad`` uses the MAD alone; the std when it is 0, 1 when both are).
@@ -37,8 +44,9 @@ benchmarks/results/quality.json, ``selection.confirmation``; docs/scoring.md):
    excess of every other family over its null level (the product form: evidence multiplies, so a row
    strong in two families beats one strong in the label family alone). The null level is fitted to each
    family's own upper tail (``null="tail"``, :func:`tail_levels`: an exponential tail on its upper quarter,
-   never below the normal Bonferroni level z_(alpha / n)), so a family whose clean rows are heavy-tailed
-   needs more to lift a row; on data where only labels are wrong the queue is the label evidence.
+   never below the normal Bonferroni level z_(alpha / n); alpha 0.01 since the thirteenth round, 0.05
+   before), so a family whose clean rows are heavy-tailed needs more to lift a row; on data where only
+   labels are wrong the queue is the label evidence.
 
 ``atypical_rank`` is a second order, within each split, by the ``atypical`` family's z alone (always the
 max of its members, whatever the recipe's ``any_of``: standing out in input space or in embedding space

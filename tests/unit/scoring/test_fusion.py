@@ -490,3 +490,53 @@ def test_fused_values_for_many_recipes_equal_one_call_per_recipe():
     for method in ("label_backbone", "label_backbone_product", "family_z_max", "family_z_mean"):
         outputs = [together[name].tobytes() for name, recipe in recipes.items() if recipe["method"] == method]
         assert len(set(outputs)) >= len(outputs) - (1 if method.startswith("label_backbone") else 3), method  # max, mean: no alpha, null
+
+
+# ------------------------------------------------------------- the held-out ensemble as the label evidence
+
+def test_ensemble_confidence_is_cleanlab_self_confidence_on_the_averaged_held_out_probabilities():
+    """Hand-made probabilities of two held-out models: the row mean of their 1 - p(label) columns is exactly
+    1 - cleanlab's self-confidence on the mean probabilities; a row with one of them takes that one."""
+    from cleanlab.rank import get_label_quality_scores
+
+    from exemplar.scoring.fusion import ENSEMBLE_COLUMN, with_ensemble_confidence
+
+    rng = np.random.default_rng(0)
+    labels = np.array([0, 1, 2, 1, 0, 2])
+    learner, population = (rng.dirichlet(np.ones(3), size=6) for _ in range(2))
+    rows = np.arange(6)
+    frame = pd.DataFrame({"id": [f"r{i}" for i in rows], "oos_confidence_score": 1 - learner[rows, labels],
+                          "population_confidence_score": 1 - population[rows, labels]})
+    quality = get_label_quality_scores(labels, (learner + population) / 2, method="self_confidence")
+    np.testing.assert_allclose(with_ensemble_confidence(frame)[ENSEMBLE_COLUMN], 1 - quality, rtol=1e-12)
+    frame.loc[2, "population_confidence_score"] = np.nan
+    frame.loc[3, ["oos_confidence_score", "population_confidence_score"]] = np.nan
+    out = with_ensemble_confidence(frame)
+    assert out.loc[2, ENSEMBLE_COLUMN] == frame.loc[2, "oos_confidence_score"] and np.isnan(out.loc[3, ENSEMBLE_COLUMN])
+    assert ENSEMBLE_COLUMN not in frame.columns  # a copy
+    alone = frame.drop(columns=["population_confidence_score"])
+    np.testing.assert_array_equal(with_ensemble_confidence(alone)[ENSEMBLE_COLUMN], alone["oos_confidence_score"])
+    bare = frame.drop(columns=["oos_confidence_score", "population_confidence_score"])
+    assert with_ensemble_confidence(bare) is bare
+
+
+def test_the_default_label_family_is_the_ensemble_where_there_is_one():
+    """With the ensemble column, the in-sample label members do not move the default queue and the ensemble
+    does; without held-out probabilities (the pruning proxy) the members are the label evidence. The
+    ``members`` recipe never reads the ensemble (it restates two of its members)."""
+    from exemplar.scoring.fusion import ENSEMBLE_COLUMN, fused_columns, with_ensemble_confidence
+
+    frame = with_ensemble_confidence(hand_made().drop(columns=[ENSEMBLE_COLUMN]))
+    columns = [c for c in frame.columns if c.endswith("_score")]
+    assert [c for c in fused_columns(columns, label="ensemble") if SIGNALS[c.removesuffix("_score")].family == "label"] == [ENSEMBLE_COLUMN]
+    assert ENSEMBLE_COLUMN not in fused_columns(columns, label="members")
+    before = fuse_scores(frame, columns)["audit_score"]
+    moved = frame.assign(loss_score=frame["loss_score"].where(frame.index != 17, 50.0))
+    np.testing.assert_array_equal(fuse_scores(moved, columns)["audit_score"], before)
+    assert fuse_scores(moved, columns, label="members").loc[17, "audit_rank"] == 1
+    raised = frame.copy()
+    raised.loc[17, ENSEMBLE_COLUMN] = 50.0
+    assert fuse_scores(raised, columns).loc[17, "audit_rank"] == 1
+    in_sample = [c for c in columns if c not in (ENSEMBLE_COLUMN, "oos_confidence_score", "population_confidence_score")]
+    proxy_like = moved[["id", "label", *in_sample]]
+    assert fuse_scores(proxy_like, in_sample).loc[17, "audit_rank"] == 1  # no ensemble: the members decide
