@@ -59,10 +59,9 @@ def test_suite_held_out_audit_quality(prefect_server, tmp_path):
         # (measured on seed 0, thirteenth round: 8.8x on the entry errors, 9.8x on the gapminder slips, 10.7x
         # on the randhie slips, 13-33x elsewhere); the fused queue better than chance in AP, >= 1.2x the base
         # rate (seed 0: 1.5x on the star98 slips, 3.2x on the randhie slips; the shipped default over seeds
-        # 0-4: 1.35x at worst, star98 slips), and its AUROC not far below chance, >= 0.4: since the label
-        # evidence is the held-out ensemble, the rows with a slipped cell sit at its ordinary level (a held-out
-        # model is not fooled by the slip as the network fitted to it was), so only the atypical excess lifts
-        # them; seed 0: 0.530 on the fair slips, 0.537 on the randhie slips, 0.596 on the star98 slips, with the
+        # 0-4: 1.35x at worst, star98 slips), and its AUROC not far below chance, >= 0.4: the label evidence
+        # sits at its ordinary level on rows whose labels are right, and at the default's alpha 0.01 the
+        # atypical excess lifts fewer of them; seed 0: 0.530 on the fair slips, 0.537 on the randhie slips, 0.596 on the star98 slips, with the
         # seed-0 selection's alpha 0.05; the shipped default (alpha 0.01) has 0.45-0.50 on the fair slips over
         # seeds 0-4, AP 2.5-3.2x the base rate.
         assert body["atypical_order_ap"] >= 5 * base_rate, (name, body["atypical_order_ap"], base_rate)
