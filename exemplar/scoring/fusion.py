@@ -18,9 +18,10 @@ benchmarks/results/quality.json, ``selection.confirmation``; docs/scoring.md):
    derived at assembly), with ``is_label_conflict``. The network's in-sample views (loss, margin, EL2N, GraNd,
    TracIn, forgetting, ...) stay in ``scores.parquet`` and the report but not in the queue: on the suite the
    ensemble alone was at or above the same-learner anchor on every label-noise scenario, and the mean of
-   thirteen members fell below it wherever the network is the weaker model (docs/scoring.md). Where no
-   held-out probabilities exist (the pruning proxy) the family is every member (``label="members"``). Each column is robust-z-scored over its group: minus its
-   median, divided by the larger of 1.4826 MAD and 1.4826 x the median of the positive deviations (spread
+   thirteen members fell below it on tables where the network is the weaker model (docs/scoring.md). Where no
+   held-out probabilities exist (the pruning proxy) the family is every member (``label="members"``).
+   Each column is robust-z-scored over its group: minus its median, divided by the larger of 1.4826 MAD
+   and 1.4826 x the median of the positive deviations (spread
    ``upper_mad``: a loss where most rows sit near 0 has a MAD the width of that pile, and its tail's z would
    run to the hundreds; the candidate ``mad`` uses the MAD alone; the std when it is 0, 1 when both are).
    NaN stays NaN. The columns are **not centred within their class** by default (``by_class=False``): on
