@@ -183,10 +183,7 @@ def _slips(features: pd.DataFrame, labels: np.ndarray, seed: int) -> tuple[pd.Da
 def wine_slips(seed: int):
     """Wine with the decimal-point slips of :func:`breast_cancer_slips` (added in the fourth round, with
     table_loans_entry_errors, declared before their tables were made)."""
-    from sklearn.datasets import load_wine
-
-    bunch = load_wine(as_frame=True)
-    return _slips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed)
+    return _slips(*_wine(), seed)
 
 
 ENTRY_ERRORS = ("x100", "negated", "swapped")  # units mix-up, sign error, value typed into the neighbouring field
@@ -220,11 +217,16 @@ def table_loans_entry_errors(seed: int):
     return table, positive
 
 
-def wine(seed: int):
+def _wine() -> tuple[pd.DataFrame, np.ndarray]:
+    """scikit-learn's wine (178 x 13, 3 cultivars): (features, labels)."""
     from sklearn.datasets import load_wine
 
     bunch = load_wine(as_frame=True)
-    return _table_flips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed)
+    return bunch.data, bunch.target.to_numpy(dtype=np.int64)
+
+
+def wine(seed: int):
+    return _table_flips(*_wine(), seed)
 
 
 def _class_codes(names: pd.Series) -> np.ndarray:
@@ -661,10 +663,7 @@ def _moved_to_next_class(labels: np.ndarray, chosen: np.ndarray) -> tuple[np.nda
 
 def wine_subgroup(seed: int):
     """Wine with subgroup flips."""
-    from sklearn.datasets import load_wine
-
-    bunch = load_wine(as_frame=True)
-    return _subgroup_flips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed)
+    return _subgroup_flips(*_wine(), seed)
 
 
 def penguins_subgroup(seed: int):
@@ -811,10 +810,7 @@ def _share_to_next_class(features: pd.DataFrame, labels: np.ndarray, seed: int, 
 
 def wine_heavy(seed: int):
     """Wine with heavy noise: 25% of the training rows moved to the next cultivar."""
-    from sklearn.datasets import load_wine
-
-    bunch = load_wine(as_frame=True)
-    return _share_to_next_class(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed, 0.25)
+    return _share_to_next_class(*_wine(), seed, 0.25)
 
 
 def anes96_heavy(seed: int):
@@ -1062,7 +1058,7 @@ def candidates() -> dict[str, dict]:
                + ("|mean=trimmed" if method.get("trim") else "") + ("|balance=sources" if method.get("balance") == "sources" else ""))
         # every field set, so a candidate means the same whatever the shipped DEFAULT is
         out[key] = {"alpha": 0.05, "null": "normal", "trim": False, "centre": "class", "balance": "members", "label": "members", **method, "by_class": by_class,
-                    "exclude": members.get(member, ()), "any_of": any_of, "weighting": weighting, "normalise": normalise, "spread": spread}
+                    "exclude": {**members, "ensemble": ()}[member], "any_of": any_of, "weighting": weighting, "normalise": normalise, "spread": spread}
     return out
 
 

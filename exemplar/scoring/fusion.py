@@ -117,7 +117,7 @@ class FusionConfig:
 DEFAULT = FusionConfig()
 
 
-def fused_columns(columns: list[str], exclude: tuple[str, ...] = (), label: str = "members") -> list[str]:
+def fused_columns(columns: list[str], exclude: tuple[str, ...] = (), label: str = DEFAULT.label) -> list[str]:
     """The `columns` that enter the fusion: declared direction != 0, not in `exclude`, and of the label family
     what `label` (:data:`LABEL_EVIDENCE`) takes: with ``ensemble`` and :data:`ENSEMBLE_COLUMN` among the
     columns, the ensemble alone; otherwise (``members``, or no held-out probabilities to average) every label
