@@ -1049,15 +1049,22 @@ def candidates() -> dict[str, dict]:
     # held-out ensemble alone (members=ensemble: ``label="ensemble"``), product backbone, tail null, three alphas
     grid += [(f"label_backbone_product_a{alpha}", {"method": "label_backbone_product", "alpha": alpha, "null": "tail", "label": "ensemble"},
               False, "ensemble", any_of, "mean", "robust_z", "upper_mad") for alpha in (0.2, 0.05, 0.01) for any_of in ((), ("atypical",))]
+    # fourteenth round (/work/notes/declaration14.md, declared before the full analysis): that slice with the duplicates'
+    # label evidence as the share of each row's exact copies labelled otherwise (``conflict="share"``) instead of the 0/1 flag
+    grid += [(f"label_backbone_product_a{alpha}", {"method": "label_backbone_product", "alpha": alpha, "null": "tail", "label": "ensemble",
+                                                   "conflict": "share"},
+              False, "ensemble", any_of, "mean", "robust_z", "upper_mad") for alpha in (0.2, 0.05, 0.01) for any_of in ((), ("atypical",))]
     out = {}
     for name, method, by_class, member, any_of, weighting, normalise, spread in grid:
         norm = method.get("centre", "class") if by_class else "global"
         key = (f"{name}|norm={norm}|members={member}"
                f"|atypical={'max' if any_of else 'mean'}|weighting={weighting}|scale={normalise}"
                + ("" if spread == "mad" else f"|spread={spread}") + ("|null=tail" if method.get("null") == "tail" else "")
-               + ("|mean=trimmed" if method.get("trim") else "") + ("|balance=sources" if method.get("balance") == "sources" else ""))
+               + ("|mean=trimmed" if method.get("trim") else "") + ("|balance=sources" if method.get("balance") == "sources" else "")
+               + ("|conflict=share" if method.get("conflict") == "share" else ""))
         # every field set, so a candidate means the same whatever the shipped DEFAULT is
-        out[key] = {"alpha": 0.05, "null": "normal", "trim": False, "centre": "class", "balance": "members", "label": "members", **method, "by_class": by_class,
+        out[key] = {"alpha": 0.05, "null": "normal", "trim": False, "centre": "class", "balance": "members", "label": "members", "conflict": "flag",
+                    **method, "by_class": by_class,
                     "exclude": {**members, "ensemble": ()}[member], "any_of": any_of, "weighting": weighting, "normalise": normalise, "spread": spread}
     return out
 

@@ -11,10 +11,12 @@ def exact_duplicate_mask(table: pd.DataFrame) -> pd.DataFrame:
 
     The kept row is the first training row of the group (else the first row), so a test row that
     repeats a training row is the one removed (that is split leakage). Groups whose labels disagree
-    are flagged ``is_label_conflict`` on every member.
+    are flagged ``is_label_conflict`` on every member, and each member's ``label_disagreement`` is the share
+    of its group's other rows whose label differs from its own (:func:`label_disagreement`).
 
     Returns a frame keyed by ``id`` with columns ``keep`` (bool), ``drop_reason`` (str, "" when kept),
-    ``duplicate_of`` (id of the kept row, "" when kept) and ``is_label_conflict`` (bool).
+    ``duplicate_of`` (id of the kept row, "" when kept), ``is_label_conflict`` (bool) and
+    ``label_disagreement`` (float in [0, 1]).
     """
     order = np.lexsort((np.arange(len(table)), (table["split"] != "train").to_numpy()))
     ordered = table.iloc[order]
@@ -28,9 +30,22 @@ def exact_duplicate_mask(table: pd.DataFrame) -> pd.DataFrame:
             "drop_reason": np.where(is_copy, "exact_duplicate", ""),
             "duplicate_of": np.where(is_copy, first_id.to_numpy(), ""),
             "is_label_conflict": (n_labels > 1).to_numpy(),
+            "label_disagreement": label_disagreement(ordered["content_hash"], ordered["label"]),
         }
     )
     return mask.set_index("id").loc[table["id"]].reset_index()
+
+
+def label_disagreement(content_hash: pd.Series, labels: pd.Series) -> np.ndarray:
+    """(N,) for each row, the share of the other rows with the same content (its exact duplicates) whose
+    label differs from its own; 0 for a row without duplicates. A pair that disagrees gives 1 to both rows;
+    in a group of ten identical inputs, nine labelled a and one b, the b row gets 1 and each a row 1/9: the
+    row that is outvoted by its own copies carries the evidence, not every member of the group alike."""
+    keys = pd.DataFrame({"content": content_hash.to_numpy(), "label": labels.to_numpy()})
+    group_size = keys.groupby("content", sort=False)["label"].transform("size").to_numpy()
+    same_label = keys.groupby(["content", "label"], sort=False)["label"].transform("size").to_numpy()
+    others = group_size - 1
+    return np.divide(group_size - same_label, others, out=np.zeros(len(keys)), where=others > 0)
 
 
 def keep_all(table: pd.DataFrame) -> pd.DataFrame:
@@ -42,5 +57,6 @@ def keep_all(table: pd.DataFrame) -> pd.DataFrame:
             "drop_reason": "",
             "duplicate_of": "",
             "is_label_conflict": False,
+            "label_disagreement": 0.0,
         }
     )

@@ -90,6 +90,8 @@ BACKBONE = "label"  # label_backbone: the family every row's score starts from
 ENSEMBLE_COLUMN = "ensemble_confidence_score"  # 1 - p(label) under the mean of the held-out probabilities
 HELD_OUT_CONFIDENCES = ("oos_confidence_score", "population_confidence_score")  # what the ensemble averages
 CONFLICT_COLUMN = "is_label_conflict"  # keep.parquet; declared as SIGNALS["label_conflict"]
+DISAGREEMENT_COLUMN = "label_disagreement"  # keep.parquet: the share of a row's exact duplicates labelled otherwise
+CONFLICT_EVIDENCE = ("flag", "share")  # what the label family reads of duplicates: is_label_conflict, or label_disagreement
 DISPUTED_COLUMN = "is_label_issue"  # the out-of-fold confident-learning flag; centre="undisputed" centres without these rows
 
 
@@ -112,6 +114,8 @@ class FusionConfig:
     balance: str = "members"  # a family's mean (BALANCES): members (one mean over all) | sources (each source's mean, then their mean)
     label: str = "ensemble"  # LABEL_EVIDENCE: ensemble (the label family is ENSEMBLE_COLUMN and is_label_conflict, where the
     # ensemble is among the columns; every label member otherwise) | members (every label member but the ensemble)
+    conflict: str = "flag"  # CONFLICT_EVIDENCE: the label family's duplicate member: flag (is_label_conflict, 0/1 on every
+    # member of a group whose labels disagree) | share (label_disagreement: the share of the row's copies labelled otherwise)
 
 
 DEFAULT = FusionConfig()
@@ -380,13 +384,15 @@ def _group_values(table: pd.DataFrame, labels: np.ndarray | None, config: Fusion
     return fused.fillna(fused.min() if fused.notna().any() else 0.0)
 
 
-def _inputs(scores: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """(N, C) float64 fusion inputs: the fused columns times their declared direction and, when present,
-    ``is_label_conflict`` as 0/1."""
+def _inputs(scores: pd.DataFrame, columns: list[str], conflict: str = DEFAULT.conflict) -> pd.DataFrame:
+    """(N, C) float64 fusion inputs: the fused columns times their declared direction and, when present, the
+    duplicates' label evidence as the column ``is_label_conflict`` (declared ``SIGNALS["label_conflict"]``):
+    the 0/1 flag (`conflict` ``flag``), or ``label_disagreement`` (``share``; the flag where that is absent)."""
     table = scores[columns].astype(np.float64) * [float(declared(c).direction) for c in columns]
     if CONFLICT_COLUMN in scores.columns and columns and SIGNALS["label_conflict"].direction:
-        conflict = scores[CONFLICT_COLUMN].fillna(False).astype(np.float64)
-        table[CONFLICT_COLUMN] = conflict * SIGNALS["label_conflict"].direction
+        source = DISAGREEMENT_COLUMN if conflict == "share" and DISAGREEMENT_COLUMN in scores.columns else CONFLICT_COLUMN
+        evidence = scores[source].fillna(0).astype(np.float64)
+        table[CONFLICT_COLUMN] = evidence * SIGNALS["label_conflict"].direction
     return table
 
 
@@ -394,7 +400,8 @@ def _config(method: str | None, overrides: dict) -> FusionConfig:
     """The default recipe with `method` and `overrides` applied, validated (one error naming the key)."""
     config = FusionConfig(**{**asdict(DEFAULT), **({"method": method} if method else {}), **overrides})
     for key, allowed in (("method", FUSION_METHODS), ("weighting", WEIGHTINGS), ("normalise", NORMALISATIONS), ("spread", SPREADS),
-                         ("null", NULLS), ("centre", CENTRES), ("balance", BALANCES), ("label", LABEL_EVIDENCE)):
+                         ("null", NULLS), ("centre", CENTRES), ("balance", BALANCES), ("label", LABEL_EVIDENCE),
+                         ("conflict", CONFLICT_EVIDENCE)):
         if getattr(config, key) not in allowed:
             raise ValueError(f"fusion {key} must be one of {allowed}, got '{getattr(config, key)}'.")
     if not 0.0 < config.alpha <= 1.0:
@@ -409,7 +416,7 @@ def _split_tables(scores: pd.DataFrame, columns: list[str], config: FusionConfig
     chosen = fused_columns(columns, tuple(config.exclude), config.label)
     if not chosen:
         return
-    table = _inputs(scores, chosen).reset_index(drop=True)
+    table = _inputs(scores, chosen, config.conflict).reset_index(drop=True)
     labels = scores["label"].to_numpy() if config.by_class and "label" in scores.columns else None
     undisputed = ~scores[DISPUTED_COLUMN].fillna(False).to_numpy(dtype=bool) if DISPUTED_COLUMN in scores.columns else None
     for rows in split_groups(scores).values():
@@ -440,8 +447,8 @@ class _SharedSteps:
         self.families: dict[tuple, pd.DataFrame] = {}
 
     def groups(self, config: FusionConfig) -> list[tuple]:
-        """:func:`_split_tables` of `config` (it reads only ``exclude``, ``label`` and ``by_class``)."""
-        key = (tuple(config.exclude), config.label, config.by_class)
+        """:func:`_split_tables` of `config` (it reads only ``exclude``, ``label``, ``conflict`` and ``by_class``)."""
+        key = (tuple(config.exclude), config.label, config.conflict, config.by_class)
         if key not in self.splits:
             self.splits[key] = list(_split_tables(self.scores, self.columns, config))
         return self.splits[key]
@@ -474,7 +481,7 @@ def fused_values(scores: pd.DataFrame, columns: list[str], method: str | None = 
     """(N,) fused evidence over the fused subset of `columns`, computed separately for each split
     (higher = review sooner): the :data:`DEFAULT` recipe, or `method` and any :class:`FusionConfig`
     field in `overrides` (``by_class``, ``exclude``, ``any_of``, ``weighting``, ``normalise``, ``alpha``, ``spread``, ``null``, ``trim``,
-    ``centre``, ``balance``, ``label``;
+    ``centre``, ``balance``, ``label``, ``conflict``;
     the benchmark's candidates)."""
     return _recipe_values(_SharedSteps(scores, columns), _config(method, overrides))
 

@@ -9,6 +9,7 @@ import pytest
 from exemplar.data.canonical import Dataset, DatasetInfo, feature_table
 from exemplar.errors import ExemplarError
 from exemplar.pruning.config import PruneConfig
+from exemplar.pruning.dedup import label_disagreement
 from exemplar.pruning.filtering import filter_dataset
 
 
@@ -31,6 +32,7 @@ def test_exact_duplicates_leaks_and_conflicts():
     assert mask["keep"].tolist() == [True, True, True, True, False, False, True, True]
     assert mask["duplicate_of"].tolist()[4:6] == ["r0", "r2"]
     assert mask["is_label_conflict"].tolist() == [False, False, True, False, False, True, False, False]
+    assert mask["label_disagreement"].tolist() == [0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0]  # r2/r5: a pair that disagrees
     assert summary["split_leakage"]["exact_test_rows"] == 2 and summary["split_leakage"]["near_test_rows"] == 1
     assert mask["is_split_leak"].tolist() == [True, False, True, True, True, True, True, False]
     assert summary["near_duplicates"]["groups_listed"] == [["r3", "r6"]]
@@ -78,3 +80,22 @@ def test_config_validation():
         PruneConfig(near_duplicate_threshold=1.5).validate()
     with pytest.raises(ExemplarError, match="find_near_duplicates"):
         PruneConfig(find_near_duplicates=False, drop_near_duplicates=True).validate()
+
+
+def test_label_disagreement_outvoted_row_carries_the_evidence():
+    """Hand-derived: a group of four identical inputs labelled a, a, a, b -> the b row 3/3, each a row 1/3;
+    a unanimous pair 0; a single row 0."""
+    hashes = pd.Series(["g", "g", "g", "g", "p", "p", "s"])
+    labels = pd.Series([0, 0, 0, 1, 2, 2, 1])
+    assert label_disagreement(hashes, labels).tolist() == pytest.approx([1 / 3, 1 / 3, 1 / 3, 1.0, 0.0, 0.0, 0.0])
+
+
+def test_label_disagreement_matches_a_reference_loop():
+    rng = np.random.default_rng(0)
+    hashes = pd.Series(rng.integers(0, 30, size=200).astype(str))
+    labels = pd.Series(rng.integers(0, 3, size=200))
+    expected = []
+    for i in range(len(hashes)):
+        others = [j for j in range(len(hashes)) if j != i and hashes[j] == hashes[i]]
+        expected.append(sum(labels[j] != labels[i] for j in others) / len(others) if others else 0.0)
+    assert label_disagreement(hashes, labels) == pytest.approx(np.array(expected))

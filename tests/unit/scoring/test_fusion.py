@@ -225,6 +225,25 @@ def test_label_conflicts_feed_the_label_family():
     assert flagged.loc[30, "audit_rank"] < plain.loc[30, "audit_rank"]
 
 
+def test_the_share_of_disagreeing_copies_lifts_the_outvoted_row_most():
+    """``conflict="share"``: a group of four identical inputs labelled a, a, a, b. The flag lifts all four
+    alike; the share (label_disagreement: b 1, each a 1/3) lifts the outvoted b row most, and the a rows
+    still above where they stand without duplicates."""
+    frame = hand_made(100)
+    columns = [c for c in frame.columns if c.endswith("_score")]
+    plain = fuse_scores(frame, columns)
+    group = [30, 31, 32, 33]  # row 33 is the one labelled otherwise
+    frame["is_label_conflict"] = frame.index.isin(group)
+    frame["label_disagreement"] = 0.0
+    frame.loc[group, "label_disagreement"] = [1 / 3, 1 / 3, 1 / 3, 1.0]
+    flagged, shared = fuse_scores(frame, columns, conflict="flag"), fuse_scores(frame, columns, conflict="share")
+    lift = lambda fused: fused.loc[group, "audit_score"].to_numpy() - plain.loc[group, "audit_score"].to_numpy()  # noqa: E731
+    assert (lift(flagged) > 0).all() and (lift(shared) > 0).all()
+    assert lift(shared)[3] > lift(shared)[:3].max()
+    # without the share column the flag is read
+    np.testing.assert_allclose(fuse_scores(frame.drop(columns=["label_disagreement"]), columns, conflict="share")["audit_score"], flagged["audit_score"])
+
+
 # ------------------------------------------------------------- the label backbone and its parts, by hand
 
 
