@@ -11,11 +11,15 @@ benchmarks/results/quality.json, ``selection.confirmation``; docs/scoring.md):
 
 1. Only signals declared with a direction (+1, or -1 = lower is more suspicious) next to their registration
    (:data:`exemplar.scoring.registry.SIGNALS`) enter, less the recipe's ``exclude`` (none by default; the
-   candidate ``no_weak_label`` leaves out EL2N, GraNd and forgetting); ``is_label_conflict`` (keep.parquet)
-   enters the label family as a 0/1 column. **The label family is the held-out ensemble** (``label="ensemble"``,
+   candidate ``no_weak_label`` leaves out EL2N, GraNd and forgetting); the duplicates' label evidence enters the
+   label family as the column ``is_label_conflict``: since the fourteenth round its values are keep.parquet's
+   ``label_disagreement`` (``conflict="share"``: the share of the row's exact copies labelled otherwise, so the
+   row outvoted by its own copies carries the evidence, not every member of the group alike), before it the
+   0/1 flag (``conflict="flag"``; read where ``label_disagreement`` is absent). **The label family is the
+   held-out ensemble** (``label="ensemble"``,
    since the thirteenth round): ``ensemble_confidence_score``, 1 - p(given label) under the mean of the
    cross-fitted learner's and the network population's held-out probabilities (:func:`with_ensemble_confidence`,
-   derived at assembly), with ``is_label_conflict``. The network's in-sample views (loss, margin, EL2N, GraNd,
+   derived at assembly), with the duplicates' evidence. The network's in-sample views (loss, margin, EL2N, GraNd,
    TracIn, forgetting, ...) stay in ``scores.parquet`` and the report but not in the queue: on the suite the
    ensemble alone was at or above the same-learner anchor on every label-noise scenario, and the mean of
    thirteen members fell below it on tables where the network is the weaker model (docs/scoring.md). Where no
@@ -114,8 +118,9 @@ class FusionConfig:
     balance: str = "members"  # a family's mean (BALANCES): members (one mean over all) | sources (each source's mean, then their mean)
     label: str = "ensemble"  # LABEL_EVIDENCE: ensemble (the label family is ENSEMBLE_COLUMN and is_label_conflict, where the
     # ensemble is among the columns; every label member otherwise) | members (every label member but the ensemble)
-    conflict: str = "flag"  # CONFLICT_EVIDENCE: the label family's duplicate member: flag (is_label_conflict, 0/1 on every
-    # member of a group whose labels disagree) | share (label_disagreement: the share of the row's copies labelled otherwise)
+    conflict: str = "share"  # CONFLICT_EVIDENCE: the label family's duplicate member: share (label_disagreement: the share of
+    # the row's exact copies labelled otherwise; the default since the fourteenth round) | flag (is_label_conflict, 0/1 on every
+    # member of a group whose labels disagree)
 
 
 DEFAULT = FusionConfig()
