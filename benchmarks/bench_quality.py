@@ -830,6 +830,61 @@ def randhie_light(seed: int):
     return _share_to_next_class(*_randhie(), seed, 0.02)
 
 
+def _into_rare(features: pd.DataFrame, labels: np.ndarray, seed: int):
+    """10% of the training rows outside the rarest class (by training count) relabelled as that class: a class
+    swollen by errors (the fourteenth round's confirmation set R17)."""
+    split = _split(labels, seed)
+    train = np.flatnonzero(split == "train")
+    rarest = int(np.argmin(np.bincount(labels[train])))
+    eligible = train[labels[train] != rarest]
+    rng = np.random.default_rng([seed, 17])
+    chosen = rng.choice(eligible, size=int(round(FLIP_FRACTION * len(train))), replace=False)
+    noisy = labels.copy()
+    noisy[chosen] = rarest
+    positive = np.zeros(len(labels), dtype=bool)
+    positive[chosen] = True
+    return _table_frame(features, noisy, split), positive
+
+
+def penguins_into_rare(seed: int):
+    """Penguins, 10% of the training rows relabelled as the rarest species (Chinstrap)."""
+    return _into_rare(*_penguins(), seed)
+
+
+def cars_into_rare(seed: int):
+    """Cars, 10% of the training rows relabelled as the rarest origin (Europe)."""
+    return _into_rare(*_cars(), seed)
+
+
+SEASONS = {12: 0, 1: 0, 2: 0, 3: 1, 4: 1, 5: 1, 6: 2, 7: 2, 8: 2, 9: 3, 10: 3, 11: 3}  # meteorological: DJF, MAM, JJA, SON
+
+
+def _sftemps() -> tuple[pd.DataFrame, np.ndarray]:
+    """2,000 of vega_datasets' San Francisco hourly temperatures of 2010 (a fixed sample; shipped inside the
+    package): temperature and hour of day as features, (N,) labels = the meteorological season. Many rows
+    repeat another's temperature and hour in another season: exact duplicates whose labels disagree naturally."""
+    from vega_datasets import data
+
+    table = data.sf_temps().sample(n=2000, random_state=2010).reset_index(drop=True)
+    labels = table["date"].dt.month.map(SEASONS).to_numpy(dtype=np.int64)
+    return pd.DataFrame({"temp": table["temp"].astype(np.float64), "hour": table["date"].dt.hour.astype(np.float64)}), labels
+
+
+def sftemps_season(seed: int):
+    """San Francisco temperatures by season, 10% flips to the next season."""
+    return _table_flips(*_sftemps(), seed)
+
+
+def breast_cancer_blurred(seed: int):
+    """Breast cancer with every feature blurred by Gaussian noise at half its std (a weaker signal), 10% flips."""
+    from sklearn.datasets import load_breast_cancer
+
+    bunch = load_breast_cancer(as_frame=True)
+    rng = np.random.default_rng([seed, 1717])
+    features = bunch.data + rng.normal(size=bunch.data.shape) * (0.5 * bunch.data.std(axis=0).to_numpy())
+    return _table_flips(features, bunch.target.to_numpy(dtype=np.int64), seed)
+
+
 def _generated(kind: str):
     """issue-9a's generated tables (text categories, booleans, missing values, imbalanced ordered
     classes), 2,000 rows, with 10% of training labels moved to an adjacent class."""
@@ -868,7 +923,12 @@ SCENARIOS = {
 ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "table_loans_entry_errors", "penguins_slips",
                       "cars_slips", "gapminder_slips", "modechoice_slips", "fair_slips", "grunfeld_slips", "stocks_slips", "tips_slips",
                       "seattle_slips", "anes96_slips", "airports_slips", "randhie_slips", "macrodata_slips", "diabetes_slips", "star98_slips")
-KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name in SCENARIOS}
+# Reserved sets read by a round's confirmation (declared before their runs; recorded in selection.confirmation):
+# runnable with --scenarios, and the suite's from the next round on. R17: the fourteenth round's.
+CONFIRMATION_SCENARIOS = {"penguins_into_rare": penguins_into_rare, "cars_into_rare": cars_into_rare,
+                          "sftemps_season": sftemps_season, "breast_cancer_blurred": breast_cancer_blurred}
+BUILDERS = {**SCENARIOS, **CONFIRMATION_SCENARIOS}
+KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name in BUILDERS}
 
 
 # ---------------------------------------------------------------- phase 1: real pipeline runs
@@ -905,7 +965,7 @@ def run_one(name: str, seed: int, tables: Path, work: Path, overrides: tuple[str
     target = tables / f"{name}__s{seed}.parquet"
     if target.exists():
         return target
-    frame, positive = SCENARIOS[name](seed)
+    frame, positive = BUILDERS[name](seed)
     data = work / f"{name}__s{seed}.input.parquet"
     run_dir = work / f"{name}__s{seed}"
     work.mkdir(parents=True, exist_ok=True)
@@ -1404,7 +1464,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--tables", type=Path, default=ROOT / "runs" / "bench_quality",
                         help="where each run's scores + truth are kept (default runs/bench_quality)")
     parser.add_argument("--work", type=Path, default=None, help="run directories (default: <tables>/runs)")
-    parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
+    parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(BUILDERS),
+                        help="default: the suite; also the reserved confirmation scenarios (CONFIRMATION_SCENARIOS)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--markdown", type=Path, default=None, help="also write the docs' tables (markdown) here")
