@@ -74,7 +74,9 @@ SIGNALS: dict[str, Signal] = {
     "variability": Signal("label", 0),  # AUROC 0.002 on flips: low variability marks both mislabelled and easy rows
     "oos_confidence": Signal("label", 1, "crossfit"), "oos_margin": Signal("label", 1, "crossfit"),
     "label_issue": Signal("label", 1, "crossfit"),
-    "label_conflict": Signal("label", 1, "data"),  # is_label_conflict from keep.parquet (duplicates whose labels disagree)
+    # the duplicates' label evidence from keep.parquet, fused as the column is_label_conflict: by default the share of a
+    # row's exact copies labelled otherwise (label_disagreement; fusion conflict="share"), else the 0/1 flag
+    "label_conflict": Signal("label", 1, "data"),
     "vog": Signal("atypical", 0),  # signed z inverted (AUROC 0.10-0.15); |z| (score.vog_absolute) weak: not fused
     "outlier": Signal("atypical", 1), "input_outlier": Signal("atypical", 1, "data"),
     "cie": Signal("compression", 1, "population"),  # written by the compress stage (exemplar/compression/cie.py)
