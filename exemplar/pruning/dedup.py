@@ -21,7 +21,7 @@ def exact_duplicate_mask(table: pd.DataFrame) -> pd.DataFrame:
     order = np.lexsort((np.arange(len(table)), (table["split"] != "train").to_numpy()))
     ordered = table.iloc[order]
     first_id = ordered.groupby("content_hash", sort=False)["id"].transform("first")
-    n_labels = ordered.groupby("content_hash", sort=False)["label"].transform("nunique")
+    disagreement = label_disagreement(ordered["content_hash"], ordered["label"])
     is_copy = (ordered["id"] != first_id).to_numpy()
     mask = pd.DataFrame(
         {
@@ -29,8 +29,8 @@ def exact_duplicate_mask(table: pd.DataFrame) -> pd.DataFrame:
             "keep": ~is_copy,
             "drop_reason": np.where(is_copy, "exact_duplicate", ""),
             "duplicate_of": np.where(is_copy, first_id.to_numpy(), ""),
-            "is_label_conflict": (n_labels > 1).to_numpy(),
-            "label_disagreement": label_disagreement(ordered["content_hash"], ordered["label"]),
+            "is_label_conflict": disagreement > 0,  # every member of a group with two labels has a copy labelled otherwise
+            "label_disagreement": disagreement,
         }
     )
     return mask.set_index("id").loc[table["id"]].reset_index()
