@@ -885,6 +885,102 @@ def breast_cancer_blurred(seed: int):
     return _table_flips(features, bunch.target.to_numpy(dtype=np.int64), seed)
 
 
+def _with_conflicting_copies(frame: pd.DataFrame, seed: int, classes: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """`frame` with 5% of its training rows entered twice (an exact copy, same split, ids ``copy-00000``, ...);
+    in each pair one row, chosen at random, carries the next class's label (mod `classes`). The positives are
+    those rows: the case the duplicates' label evidence is meant for, which no other scenario plants."""
+    rng = np.random.default_rng([seed, 1414])
+    train = np.flatnonzero(frame["split"].to_numpy() == "train")
+    chosen = rng.choice(train, size=int(round(0.05 * len(train))), replace=False)
+    copies = frame.iloc[chosen].copy()
+    copies["id"] = [f"copy-{i:05d}" for i in range(len(chosen))]
+    out = pd.concat([frame, copies], ignore_index=True)
+    wrong = np.where(rng.random(len(chosen)) < 0.5, chosen, np.arange(len(frame), len(frame) + len(chosen)))
+    noisy = out["label"].to_numpy().copy()
+    noisy[wrong] = (noisy[wrong] + 1) % classes
+    out["label"] = noisy
+    positive = np.zeros(len(out), dtype=bool)
+    positive[wrong] = True
+    return out, positive
+
+
+def digits_copies(seed: int):
+    """Digits with 5% of the training images entered twice, one of each pair under the next digit's label."""
+    images, labels, split = _digits(seed)
+    return _with_conflicting_copies(_image_frame(images, labels, split), seed, 10)
+
+
+def breast_cancer_copies(seed: int):
+    """Breast cancer with 5% of the training rows entered twice, one of each pair under the other diagnosis."""
+    from sklearn.datasets import load_breast_cancer
+
+    bunch = load_breast_cancer(as_frame=True)
+    labels = bunch.target.to_numpy(dtype=np.int64)
+    return _with_conflicting_copies(_table_frame(bunch.data, labels, _split(labels, seed)), seed, 2)
+
+
+def penguins_copies(seed: int):
+    """Penguins with 5% of the training rows entered twice, one of each pair under the next species."""
+    features, labels = _penguins()
+    return _with_conflicting_copies(_table_frame(features, labels, _split(labels, seed)), seed, 3)
+
+
+def _chimeras(images: np.ndarray, labels: np.ndarray, rows: np.ndarray, fraction: float, seed: int):
+    """`fraction` of `rows` of (N, C, H, W) images made chimeras: the lower half replaced by the lower half of
+    a random training image of another class; labels unchanged. Pixel statistics stay those of real digits, so
+    the image is unlike any digit without being far from them in raw pixels. Returns (images, (N,) mask)."""
+    rng = np.random.default_rng([seed, 1818])
+    chosen = rng.choice(rows, size=int(round(fraction * len(rows))), replace=False)
+    out = images.copy()
+    half = images.shape[-2] // 2
+    for row in chosen:
+        donor = rng.choice(rows[labels[rows] != labels[row]])
+        out[row, ..., half:, :] = images[donor, ..., half:, :]
+    positive = np.zeros(len(images), dtype=bool)
+    positive[chosen] = True
+    return out, positive
+
+
+def digits_chimeras(seed: int):
+    """Digits, 3% of the training images with the lower half of another class's digit; labels right."""
+    images, labels, split = _digits(seed)
+    altered, positive = _chimeras(images, labels, np.flatnonzero(split == "train"), 0.03, seed)
+    return _image_frame(altered, labels, split), positive
+
+
+def wine_sparse_rows(seed: int):
+    """Wine with 10% next-class flips (the positives) and, in 3% of the other training rows, every feature
+    but two (chosen at random) left blank: records entered half-empty, labels right."""
+    frame, positive = _table_flips(*_wine(), seed)
+    rng = np.random.default_rng([seed, 1819])
+    train = np.flatnonzero(frame["split"].to_numpy() == "train")
+    chosen = rng.choice(np.setdiff1d(train, np.flatnonzero(positive)), size=int(round(0.03 * len(train))), replace=False)
+    features = [c for c in frame.columns if c not in ("id", "label", "split")]
+    for row in chosen:
+        blank = rng.choice(features, size=len(features) - 2, replace=False)
+        frame.loc[row, list(blank)] = np.nan
+    return frame, positive
+
+
+def diabetes_progression(seed: int):
+    """The diabetes patients (sex as a feature) with label = the tercile of their disease progression, 10%
+    of the training rows moved to the next tercile (the highest to the lowest)."""
+    from sklearn.datasets import load_diabetes
+
+    table = load_diabetes(as_frame=True, scaled=False).frame
+    target = table.pop("target")
+    labels = np.searchsorted(np.quantile(target, [1 / 3, 2 / 3]), target.to_numpy(), side="right").astype(np.int64)
+    return _table_flips(table, labels, seed)
+
+
+def iris_slips(seed: int):
+    """Iris with the decimal-point slips of :func:`breast_cancer_slips`; labels right."""
+    from sklearn.datasets import load_iris
+
+    bunch = load_iris(as_frame=True)
+    return _slips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed)
+
+
 def _generated(kind: str):
     """issue-9a's generated tables (text categories, booleans, missing values, imbalanced ordered
     classes), 2,000 rows, with 10% of training labels moved to an adjacent class."""
@@ -918,15 +1014,18 @@ SCENARIOS = {
     "star98_slips": star98_slips, "breast_cancer_oneway": breast_cancer_oneway, "cars_oneway": cars_oneway,
     "digits_plausible": digits_plausible, "penguins_plausible": penguins_plausible, "airports_plausible": airports_plausible,
     "seattle_dated": seattle_dated, "wine_heavy": wine_heavy, "anes96_heavy": anes96_heavy, "digits_light": digits_light,
-    "randhie_light": randhie_light,
+    "randhie_light": randhie_light, "penguins_into_rare": penguins_into_rare, "cars_into_rare": cars_into_rare,
+    "sftemps_season": sftemps_season, "breast_cancer_blurred": breast_cancer_blurred, "digits_copies": digits_copies,
+    "breast_cancer_copies": breast_cancer_copies, "penguins_copies": penguins_copies,
 }
 ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "table_loans_entry_errors", "penguins_slips",
                       "cars_slips", "gapminder_slips", "modechoice_slips", "fair_slips", "grunfeld_slips", "stocks_slips", "tips_slips",
-                      "seattle_slips", "anes96_slips", "airports_slips", "randhie_slips", "macrodata_slips", "diabetes_slips", "star98_slips")
+                      "seattle_slips", "anes96_slips", "airports_slips", "randhie_slips", "macrodata_slips", "diabetes_slips", "star98_slips",
+                      "digits_chimeras", "iris_slips")
 # Reserved sets read by a round's confirmation (declared before their runs; recorded in selection.confirmation):
-# runnable with --scenarios, and the suite's from the next round on. R17: the fourteenth round's.
-CONFIRMATION_SCENARIOS = {"penguins_into_rare": penguins_into_rare, "cars_into_rare": cars_into_rare,
-                          "sftemps_season": sftemps_season, "breast_cancer_blurred": breast_cancer_blurred}
+# runnable with --scenarios, and the suite's from the next round on. R18: the fifteenth round's.
+CONFIRMATION_SCENARIOS = {"digits_chimeras": digits_chimeras, "wine_sparse_rows": wine_sparse_rows,
+                          "diabetes_progression": diabetes_progression, "iris_slips": iris_slips}
 BUILDERS = {**SCENARIOS, **CONFIRMATION_SCENARIOS}
 KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name in BUILDERS}
 
@@ -1114,6 +1213,11 @@ def candidates() -> dict[str, dict]:
     grid += [(f"label_backbone_product_a{alpha}", {"method": "label_backbone_product", "alpha": alpha, "null": "tail", "label": "ensemble",
                                                    "conflict": "share"},
               False, "ensemble", any_of, "mean", "robust_z", "upper_mad") for alpha in (0.2, 0.05, 0.01) for any_of in ((), ("atypical",))]
+    # fifteenth round (/work/notes/declaration15.md, declared before the full analysis): that share slice with the
+    # atypical family in input space alone (``members=ensemble_input``: the network embedding's ``outlier_score`` left out)
+    grid += [(f"label_backbone_product_a{alpha}", {"method": "label_backbone_product", "alpha": alpha, "null": "tail", "label": "ensemble",
+                                                   "conflict": "share"},
+              False, "ensemble_input", (), "mean", "robust_z", "upper_mad") for alpha in (0.2, 0.05, 0.01)]
     out = {}
     for name, method, by_class, member, any_of, weighting, normalise, spread in grid:
         norm = method.get("centre", "class") if by_class else "global"
@@ -1125,7 +1229,7 @@ def candidates() -> dict[str, dict]:
         # every field set, so a candidate means the same whatever the shipped DEFAULT is
         out[key] = {"alpha": 0.05, "null": "normal", "trim": False, "centre": "class", "balance": "members", "label": "members", "conflict": "flag",
                     **method, "by_class": by_class,
-                    "exclude": {**members, "ensemble": ()}[member], "any_of": any_of, "weighting": weighting, "normalise": normalise, "spread": spread}
+                    "exclude": {**members, "ensemble": (), "ensemble_input": ("outlier_score",)}[member], "any_of": any_of, "weighting": weighting, "normalise": normalise, "spread": spread}
     return out
 
 
