@@ -103,8 +103,9 @@ def proxy_scores(data: ProxyData, names: list[str], model_config: ModelConfig, t
         frame["prototype_score"] = np.mean(per_seed, axis=0)
     if "audit" in wanted:
         # the proxy has no held-out probabilities: its label evidence is every in-sample member, as in the
-        # report's fusion until the thirteenth round (docs/scoring.md), with that recipe's alpha
-        frame = fuse_scores(frame, [f"{n}_score" for n in AUDIT_SIGNALS], label="members", alpha=0.05).drop(columns="audit_rank")
+        # report's fusion until the thirteenth round (docs/scoring.md), with that recipe's alpha and its atypical
+        # member, the embedding distance (the proxy computes no input-space distance to replace it)
+        frame = fuse_scores(frame, [f"{n}_score" for n in AUDIT_SIGNALS], label="members", alpha=0.05, exclude=()).drop(columns="audit_rank")
     keep = ["id", *[c for c in frame.columns if c.endswith("_score") and c.removesuffix("_score") in wanted]]
     return frame[keep]
 

@@ -26,7 +26,7 @@ def scores_table(n: int = 24, seed: int = 0) -> pd.DataFrame:
         "pred": preds, "pred_name": [CLASSES[k] for k in preds],
         "keep": True, "drop_reason": "",
         "loss_score": rng.exponential(1.0, n), "margin_score": rng.normal(0, 1, n),
-        "outlier_score": rng.exponential(1.0, n),
+        "input_outlier_score": rng.exponential(1.0, n),
         "is_cie_p90": rng.random(n) < 0.2,
     })
     table["cie_score_p90"] = table["is_cie_p90"].astype(float)

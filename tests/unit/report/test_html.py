@@ -66,7 +66,7 @@ def test_atypical_queue_is_its_own_order_and_shares_the_rows_of_the_table():
 def test_one_section_per_signal_with_a_histogram():
     content, html = render()
     names = [s["name"] for s in content["signal_sections"]]
-    assert names == ["loss", "margin", "outlier", "cie"]
+    assert names == ["loss", "margin", "input_outlier", "cie"]
     assert html.count("histogram\" src=\"data:image/png") == 4
 
 

@@ -12,23 +12,23 @@ def planted(n: int = 200) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({
         "id": [f"r{i:03d}" for i in range(n)],
-        "loss_score": rng.gamma(1.0, size=n), "margin_score": rng.normal(size=n), "outlier_score": rng.gamma(2.0, size=n),
+        "loss_score": rng.gamma(1.0, size=n), "margin_score": rng.normal(size=n), "input_outlier_score": rng.gamma(2.0, size=n),
     })
     frame.loc[3, ["loss_score", "margin_score"]] = [30.0, 8.0]
-    frame.loc[5, "outlier_score"] = 40.0
+    frame.loc[5, "input_outlier_score"] = 40.0
     return frame
 
 
 @pytest.mark.parametrize("method", FUSION_METHODS)
 def test_audit_rank_is_a_permutation_and_follows_the_score(method):
-    fused = fuse_scores(planted(), ["loss_score", "margin_score", "outlier_score"], method)
+    fused = fuse_scores(planted(), ["loss_score", "margin_score", "input_outlier_score"], method)
     assert sorted(fused["audit_rank"]) == list(range(1, 201))
     ordered = fused.sort_values("audit_rank")["audit_score"].to_numpy()
     assert np.all(np.diff(ordered) <= 0)
 
 
 def test_one_queue_puts_both_kinds_of_problem_first():
-    fused = fuse_scores(planted(), ["loss_score", "margin_score", "outlier_score"])
+    fused = fuse_scores(planted(), ["loss_score", "margin_score", "input_outlier_score"])
     assert set(fused.nsmallest(2, "audit_rank")["id"]) == {"r003", "r005"}
 
 
@@ -36,34 +36,41 @@ def test_atypical_rank_orders_each_split_by_the_atypical_family_alone():
     """A row whose input stands out but whose label evidence is ordinary heads the atypical queue while
     the label-led audit queue puts it far down; test rows get their own 1..n."""
     frame = planted()
-    frame.loc[5, "outlier_score"] = 9.0  # atypical, but below what lifts it in the fused queue
+    frame.loc[5, "input_outlier_score"] = 9.0  # atypical, but below what lifts it in the fused queue
     frame.loc[7, ["loss_score", "margin_score"]] = [20.0, 6.0]
     frame["split"] = np.where(np.arange(200) < 150, "train", "test")
-    frame.loc[160, "outlier_score"] = 50.0
-    fused = fuse_scores(frame, ["loss_score", "margin_score", "outlier_score"])
+    frame.loc[160, "input_outlier_score"] = 50.0
+    fused = fuse_scores(frame, ["loss_score", "margin_score", "input_outlier_score"])
     train, test = fused[fused["split"] == "train"], fused[fused["split"] == "test"]
     assert sorted(train["atypical_rank"]) == list(range(1, 151)) and sorted(test["atypical_rank"]) == list(range(1, 51))
     assert train.set_index("id").at["r005", "atypical_rank"] == 1 and train.set_index("id").at["r005", "audit_rank"] > 2
     assert test.set_index("id").at["r160", "atypical_rank"] == 1
-    outlier = train.sort_values("atypical_rank")["outlier_score"].to_numpy()
+    outlier = train.sort_values("atypical_rank")["input_outlier_score"].to_numpy()
     assert np.all(np.diff(outlier) <= 0)  # one atypical member: its order, whatever the label evidence
 
 
 def test_atypical_rank_takes_the_max_of_its_members_whatever_the_recipe():
-    """Standing out in one space is enough for the atypical order, also when the fused recipe averages
-    the atypical family (any_of=()): a row extreme in input space alone leads it."""
-    frame = planted().assign(input_outlier_score=np.random.default_rng(1).gamma(2.0, size=200))
+    """Standing out in one space is enough for the atypical order of a recipe that fuses both distances, also
+    when it averages the atypical family (any_of=()): a row extreme in input space alone leads it, and so does
+    one extreme in embedding space alone. The default fuses the input-space distance alone: its atypical order
+    is that column's, whatever the embedding distance says."""
+    frame = planted().assign(outlier_score=np.random.default_rng(1).gamma(2.0, size=200))
     frame.loc[9, "input_outlier_score"] = 60.0
+    frame.loc[5, "input_outlier_score"] = 1.0
+    frame.loc[5, "outlier_score"] = 40.0  # row 5: extreme in embedding space alone
     frame.loc[11, ["outlier_score", "input_outlier_score"]] = [9.0, 9.0]  # high in both, extreme in neither
     columns = ["loss_score", "margin_score", "outlier_score", "input_outlier_score"]
     for any_of in ((), ("atypical",)):
-        ranks = fuse_scores(frame, columns, any_of=any_of).set_index("id")["atypical_rank"]
+        ranks = fuse_scores(frame, columns, any_of=any_of, exclude=()).set_index("id")["atypical_rank"]
         assert ranks["r005"] <= 2 and ranks["r009"] <= 2, (any_of, ranks["r005"], ranks["r009"])
     from exemplar.scoring.fusion import DEFAULT
 
     z = class_robust_z(frame[["outlier_score", "input_outlier_score"]], None, DEFAULT.spread)  # the recipe's spread
     expected = _ranks_by(z.max(axis=1).to_numpy(), frame["id"].to_numpy())
-    np.testing.assert_array_equal(fuse_scores(frame, columns, any_of=()).set_index("id").loc[frame["id"], "atypical_rank"], expected)
+    np.testing.assert_array_equal(fuse_scores(frame, columns, any_of=(), exclude=()).set_index("id").loc[frame["id"], "atypical_rank"], expected)
+    by_default = fuse_scores(frame, columns).set_index("id").loc[frame["id"], "atypical_rank"]
+    np.testing.assert_array_equal(by_default, _ranks_by(frame["input_outlier_score"].to_numpy(), frame["id"].to_numpy()))
+    assert by_default["r005"] > 100  # the embedding distance alone does not lead the default's order
 
 
 def _ranks_by(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -100,7 +107,7 @@ def test_upper_mad_spread_measures_the_side_the_evidence_is_on():
 def test_nan_scores_are_skipped_not_counted_as_zero():
     frame = planted()
     frame["forgetting_score"] = np.where(np.arange(200) < 150, np.random.default_rng(1).random(200), np.nan)
-    columns = ["loss_score", "margin_score", "outlier_score", "forgetting_score"]
+    columns = ["loss_score", "margin_score", "input_outlier_score", "forgetting_score"]
     fused = fuse_scores(frame, columns)
     assert np.isfinite(fused["audit_score"]).all()
     label = family_evidence(robust_z(frame[columns]))["label"]
@@ -480,10 +487,12 @@ def _recipe_variants() -> list[dict]:
     that differ in one field only, so a shared step keyed without that field gives one of them wrong values."""
     single = [{}, {"by_class": True}, {"by_class": True, "centre": "undisputed"}, {"exclude": ("el2n_score",)},
               {"any_of": ("atypical",)}, {"weighting": "agreement"}, {"normalise": "normal_scores"},
-              {"normalise": "label_ranks"}, {"alpha": 0.2}, {"spread": "mad"}, {"null": "normal"}, {"trim": True},
-              {"balance": "sources"}, {"balance": "sources", "weighting": "agreement", "spread": "mad"}, {"label": "ensemble"}]
-    # on the label family of every member (the default's, one held-out member, leaves the member settings idle)
-    return [{"method": method, "label": "members", **change} for method in FUSION_METHODS for change in single]
+              {"normalise": "label_ranks"}, {"alpha": 0.01}, {"spread": "mad"}, {"null": "normal"}, {"trim": True},
+              {"balance": "sources"}, {"balance": "sources", "weighting": "agreement", "spread": "mad"}, {"label": "ensemble"},
+              {"exclude": ("outlier_score",)}]
+    # on the label family of every member (the default's, one held-out member, leaves the member settings idle) and
+    # with both atypical distances (the default's one member leaves any_of idle)
+    return [{"method": method, "label": "members", "exclude": (), **change} for method in FUSION_METHODS for change in single]
 
 
 def test_fused_values_for_many_recipes_equal_one_call_per_recipe():
