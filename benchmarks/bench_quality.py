@@ -1518,26 +1518,30 @@ def confirmation(per_scenario: dict[str, list[dict]], shipped: str, pick: str) -
                    for n, runs in sorted(per_scenario.items())}}
 
 
-def confirm(tables: Path, results: Path, command: str, against: str | None = None) -> dict:
+def confirm(tables: Path, results: Path, command: str, against: str | None = None, candidate: str | None = None) -> dict:
     """Record in `results` (a quality.json) the confirmation of its pick on the saved `tables` of scenarios
     the suite does not hold (each table scored with both fusions, as ``analyse`` does), against the shipped
     default or, with `against`, another candidate (the former default, when the pick was declared, confirmed
-    and shipped before the suite's analysis recorded it)."""
+    and shipped before the suite's analysis recorded it). With `candidate`: the confirmation of that declared
+    candidate instead of the suite's pick (a round's own candidate, decided on its reserved set before the full
+    analysis), recorded as ``selection.candidate_confirmation`` so that ``selection.confirmation`` stays the pick's."""
     report = json.loads(results.read_text())
     options, selection = candidates(), report["selection"]
-    if against is not None and against not in options:
-        raise SystemExit(f"--against: no candidate named '{against}'; the names are the keys of selection.mean_ap_on_all in {results}.")
+    for flag, name in (("--against", against), ("--candidate", candidate)):
+        if name is not None and name not in options:
+            raise SystemExit(f"{flag}: no candidate named '{name}'; the names are the keys of selection.mean_ap_on_all in {results}.")
     shipped = against or candidate_name(selection["shipped_default"], options)
-    pick = selection["chosen_on_all"]
+    pick = candidate or selection["chosen_on_all"]
     per: dict[str, list[dict]] = {}
     for path in sorted(tables.glob("*__s*.parquet")):
         name, result = _evaluate_path(path, {k: options[k] for k in (shipped, pick)})
         per.setdefault(name, []).append(result)
     if shared := sorted(set(per) & set(report["scenarios"])):
         raise SystemExit(f"{tables}: scenarios {shared} are in the suite already; a confirmation needs scenarios it has not read.")
-    selection["confirmation"] = {"command": command, "git_commit": git_commit(), "tables": str(tables), **confirmation(per, shipped, pick)}
+    key = "candidate_confirmation" if candidate else "confirmation"
+    selection[key] = {"command": command, "git_commit": git_commit(), "tables": str(tables), **confirmation(per, shipped, pick)}
     results.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    return selection["confirmation"]
+    return selection[key]
 
 
 def markdown(report: dict) -> str:
@@ -1610,6 +1614,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--jobs", type=int, default=1, help="analyse: tables evaluated in parallel (joblib processes)")
     parser.add_argument("--against", default=None, metavar="CANDIDATE",
                         help="confirm: weigh the pick against this candidate instead of the shipped default")
+    parser.add_argument("--candidate", default=None, metavar="CANDIDATE",
+                        help="confirm: weigh this declared candidate instead of the suite's pick (selection.candidate_confirmation)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="settings for every run on top of the defaults (compare a candidate recipe; use its own --tables)")
     args = parser.parse_args(argv)
@@ -1622,7 +1628,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         refresh_oos(args.tables, args.work or args.tables / "runs", args.scenarios, tuple(args.set))
         return None
     if args.phase == "confirm":
-        return {"confirmation": confirm(args.tables, args.out, command, args.against)}
+        return {"confirmation": confirm(args.tables, args.out, command, args.against, args.candidate)}
     report = {"command": command, "git_commit": git_commit(), "load_average": os.getloadavg(),
               "machine": {"python": platform.python_version(), "cpus": os.cpu_count()}, **analyse(args.tables, args.jobs)}
     args.out.parent.mkdir(parents=True, exist_ok=True)

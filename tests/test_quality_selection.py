@@ -110,3 +110,12 @@ def test_the_shipped_default_is_named_among_the_candidates(bench):
     assert bench.candidate_name(other, options) != name
     with pytest.raises(StopIteration):
         bench.candidate_name({**other, "method": "no such method"}, options)
+
+
+def test_confirm_names_the_flag_of_an_unknown_candidate(bench, tmp_path):
+    """`confirm --candidate` / `--against` take candidate names; a typo is one message naming the flag and the file."""
+    results = tmp_path / "quality.json"
+    results.write_text('{"selection": {"shipped_default": {}, "chosen_on_all": "x"}, "scenarios": {}}')
+    for keyword, flag in (("candidate", "--candidate"), ("against", "--against")):
+        with pytest.raises(SystemExit, match=f"{flag}: no candidate named 'no such recipe'.*quality.json"):
+            bench.confirm(tmp_path, results, "confirm", **{keyword: "no such recipe"})
