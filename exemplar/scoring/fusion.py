@@ -5,49 +5,42 @@ rows have no training dynamics and their losses are out-of-sample anyway): ``aud
 training rows (1 = review first; NaN on test rows), ``audit_rank_test`` the test rows (NaN on
 training rows). A table without a ``split`` column is one group ranked by ``audit_rank``.
 
-Default recipe (:data:`DEFAULT`, method ``label_backbone_product``; chosen by leave-one-scenario-out over
-the benchmark suite, and kept over the suite's later picks by confirmations on scenarios nobody had read:
-benchmarks/results/quality.json, ``selection.confirmation``; docs/scoring.md):
+Default recipe (:data:`DEFAULT`, method ``label_backbone_product``; the recipe the leave-one-scenario-out rule
+picks on the benchmark suite, confirmed on scenarios nobody had read before it shipped: benchmarks/results/
+quality.json, ``selection.confirmation``; docs/scoring.md). Since the fifteenth round it is the suite's pick on
+69 scenarios, kept over the round's declared candidate by a reserved set: **every label member, each source
+counted once**, both atypical distances, alpha 0.05, the MAD spread, the duplicates' 0/1 flag.
 
 1. Only signals declared with a direction (+1, or -1 = lower is more suspicious) next to their registration
-   (:data:`exemplar.scoring.registry.SIGNALS`) enter, less the recipe's ``exclude``. **By default that leaves
-   out ``outlier_score``** (the kNN distance in the network's embedding; since the fifteenth round), so the
-   ``atypical`` family is ``input_outlier_score`` alone: a ReLU network maps an input it has seldom seen (a row
-   with every measurement missing, a country ten times richer than the rest) far out in its embedding, so its
-   embedding distance runs to 10-30x the median where the input-space distance is 2-7x, and on the suite those
-   rows displaced the mislabelled ones; the input-space distance alone found the suite's mis-entered rows as
-   well or better (docs/scoring.md). The candidate ``no_weak_label`` leaves out EL2N, GraNd and forgetting.
-   The duplicates' label evidence enters the
-   label family as the column ``is_label_conflict``: since the fourteenth round its values are keep.parquet's
-   ``label_disagreement`` (``conflict="share"``: the share of the row's exact copies labelled otherwise, so the
-   row outvoted by its own copies carries the evidence, not every member of the group alike), before it the
-   0/1 flag (``conflict="flag"``; read where ``label_disagreement`` is absent). **The label family is the
-   held-out ensemble** (``label="ensemble"``,
-   since the thirteenth round): ``ensemble_confidence_score``, 1 - p(given label) under the mean of the
-   cross-fitted learner's and the network population's held-out probabilities (:func:`with_ensemble_confidence`,
-   derived at assembly), with the duplicates' evidence. The network's in-sample views (loss, margin, EL2N, GraNd,
-   TracIn, forgetting, ...) stay in ``scores.parquet`` and the report but not in the queue: on the suite the
-   ensemble alone was at or above the same-learner anchor on every label-noise scenario, and the mean of
-   thirteen members fell below it on tables where the network is the weaker model (docs/scoring.md). Where no
-   held-out probabilities exist (the pruning proxy) the family is every member (``label="members"``).
-   Each column is robust-z-scored over its group: minus its median, divided by the larger of 1.4826 MAD
-   and 1.4826 x the median of the positive deviations (spread
-   ``upper_mad``: a loss where most rows sit near 0 has a MAD the width of that pile, and its tail's z would
-   run to the hundreds; the candidate ``mad`` uses the MAD alone; the std when it is 0, 1 when both are).
-   NaN stays NaN. The columns are **not centred within their class** by default (``by_class=False``): on
-   the suite's real tables a class's offset was mostly its noise rate (a small class filled by flips from a
-   large one; classes that differ in how often they are mislabelled), and centring it away cost the most
-   of any choice (docs/scoring.md). ``by_class`` centres on each class's median (``centre="class"``) or on
-   the median of its rows that out-of-fold confident learning does not flag (``centre="undisputed"``),
-   with the spread pooled over all rows.
-2. A family's evidence (``label``, ``atypical``, ``compression``, ...) is the mean z of its members, equally
-   weighted (``weighting="mean"``; until the eighth round ``agreement``: weighted by
-   :func:`agreement_weights`, the consensus eigenvector of their rank correlations, which the one-SE rule no
-   longer prefers on 34 or 42 scenarios: the two are within 0.001 in worst margin and in mean AP); the candidate
-   ``trim`` drops each row's largest and smallest member z first: :func:`trimmed`; the candidate
-   ``balance="sources"`` takes the mean over the family's declared sources of each source's member mean:
-   :func:`source_balanced_mean`); the families in ``any_of`` (none by default; the candidate ``atypical``)
-   take the max of their members instead.
+   (:data:`exemplar.scoring.registry.SIGNALS`) enter, less the recipe's ``exclude`` (none by default; the
+   candidate ``no_weak_label`` leaves out EL2N, GraNd and forgetting; the fifteenth round's candidate I2 the
+   embedding distance ``outlier_score``). **The label family is every label member** (``label="members"``:
+   the network's in-sample views (loss, margin, EL2N, GraNd, TracIn self-influence, forgetting, low confidence,
+   confidently wrong), the cross-fitted learner's (``oos_confidence``, ``oos_margin``, ``label_issue``), the
+   network population's held-out confidence and the duplicates' flag); ``label="ensemble"`` (the default of
+   the thirteenth and fourteenth rounds) takes ``ensemble_confidence_score`` alone instead: 1 - p(given label)
+   under the mean of the cross-fitted learner's and the population's held-out probabilities
+   (:func:`with_ensemble_confidence`, derived at assembly). The duplicates' label evidence enters the label
+   family as the column ``is_label_conflict``: the 0/1 flag on every member of a group of exact copies whose
+   labels disagree (``conflict="flag"``), or with ``conflict="share"`` (the fourteenth round's) keep.parquet's
+   ``label_disagreement``, the share of the row's copies labelled otherwise.
+   Each column is robust-z-scored over its group: minus its median, divided by 1.4826 MAD (spread ``mad``;
+   ``upper_mad``, the default of rounds 4-15's ensemble recipes, takes the larger of that and 1.4826 x the
+   median of the positive deviations; the std when it is 0, 1 when both are). NaN stays NaN. The columns are
+   **not centred within their class** by default (``by_class=False``): on the suite's real tables a class's
+   offset was mostly its noise rate (a small class filled by flips from a large one; classes that differ in
+   how often they are mislabelled), and centring it away cost the most of any choice (docs/scoring.md).
+   ``by_class`` centres on each class's median (``centre="class"``) or on the median of its rows that
+   out-of-fold confident learning does not flag (``centre="undisputed"``), with the spread pooled over all rows.
+2. A family's evidence (``label``, ``atypical``, ``compression``, ...) is, with ``balance="sources"`` (the
+   default), the mean over the family's declared sources (the network, the cross-fitted learner, the
+   population, the data) of each source's equally weighted member mean (:func:`source_balanced_mean`): each
+   model counts once, however many views of it there are, so the network's eight in-sample views do not
+   outvote the held-out learner's three. ``balance="members"`` takes one mean over all members;
+   ``weighting="agreement"`` weights them by :func:`agreement_weights` (the consensus eigenvector of their rank
+   correlations); the candidate ``trim`` drops each row's largest and smallest member z first
+   (:func:`trimmed`); the families in ``any_of`` (none by default; the candidate ``atypical``) take the max of
+   their members instead.
 3. Each family's evidence is robust-z-scored again over the group (same spread), so families share one
    scale. A **sparse** family (MAD 0: more than half its rows tie, e.g. ``cie_score``) is capped at the
    median over the dense families of their 99th-percentile z.
@@ -55,15 +48,13 @@ benchmarks/results/quality.json, ``selection.confirmation``; docs/scoring.md):
    excess of every other family over its null level (the product form: evidence multiplies, so a row
    strong in two families beats one strong in the label family alone). The null level is fitted to each
    family's own upper tail (``null="tail"``, :func:`tail_levels`: an exponential tail on its upper quarter,
-   never below the normal Bonferroni level z_(alpha / n); alpha 0.2 since the fifteenth round, 0.01 in the
-   thirteenth and fourteenth, 0.05 before), so a family whose clean rows are heavy-tailed needs more to lift a row; on data where only
-   labels are wrong the queue is the label evidence.
+   never below the normal Bonferroni level z_(alpha / n); alpha 0.05), so a family whose clean rows are
+   heavy-tailed needs more to lift a row; on data where only labels are wrong the queue is the label evidence.
 
 ``atypical_rank`` is a second order, within each split, by the ``atypical`` family's z alone (the max of its
-fused members, whatever the recipe's ``any_of``: with a recipe that fuses both distances, standing out in input
-space or in embedding space is enough; the default fuses the input-space distance alone, whose order was at or
-above the max of both on 17 of the suite's 19 atypical scenarios): the fused queue is led by label evidence and finds fewer of the rows whose labels are right
-but whose inputs were mis-entered (docs/scoring.md), so the report offers that order next to the audit order.
+fused members, whatever the recipe's ``any_of``: standing out in input space or in embedding space is enough):
+the fused queue is led by label evidence and finds fewer of the rows whose labels are right but whose inputs
+were mis-entered (docs/scoring.md), so the report offers that order next to the audit order.
 
 Other methods, kept for the benchmark's selection: ``label_backbone`` (the backbone's z plus the other
 families' excess), ``family_z_max`` (max over families), ``family_z_mean`` (mean over families),
@@ -113,22 +104,23 @@ class FusionConfig:
 
     method: str = "label_backbone_product"  # one of FUSION_METHODS
     by_class: bool = False  # centre (robust_z) or rank (normal_scores) each column within its given class (candidate; not the default since round 6)
-    exclude: tuple[str, ...] = ("outlier_score",)  # columns left out (() = every declared signal); by default the network
-    # embedding's kNN distance (the fifteenth round: the atypical family in input space alone); candidate no_weak_label: EL2N, GraNd, forgetting
+    exclude: tuple[str, ...] = ()  # columns left out (() = every declared signal; candidate no_weak_label: EL2N, GraNd, forgetting;
+    # the fifteenth round's I2: ("outlier_score",), the atypical family in input space alone)
     any_of: tuple[str, ...] = ()  # families whose evidence is the max of their members (candidate: ("atypical",), input and embedding space as different views)
     weighting: str = "mean"  # mean (members equally weighted) | agreement (weighted by the consensus eigenvector)
     normalise: str = "robust_z"  # robust_z (median / MAD) | normal_scores (within-class rank -> normal quantile) | label_ranks (label family by normal_scores, the rest robust_z)
-    alpha: float = 0.2  # label_backbone (0.2 since the fifteenth round, 0.01 before): another family adds evidence beyond its null level (Bonferroni z_(alpha / n) at least)
-    spread: str = "upper_mad"  # robust_z's scale (SPREADS): upper_mad (does not collapse when most rows sit at a floor) | mad
+    alpha: float = 0.05  # label_backbone (0.01 in the thirteenth and fourteenth rounds): another family adds evidence beyond its null level (Bonferroni z_(alpha / n) at least)
+    spread: str = "mad"  # robust_z's scale (SPREADS): mad | upper_mad (does not collapse when most rows sit at a floor; rounds 13-15's candidates)
     null: str = "tail"  # label_backbone's null level (NULLS): tail (fitted to each family's upper quarter) | normal (Bonferroni)
     trim: bool = False  # a family's mean drops each row's largest and smallest member z (3+ members present)
     centre: str = "class"  # with by_class, robust_z (CENTRES): class (the class median) | undisputed (the median of the class's rows not flagged is_label_issue)
-    balance: str = "members"  # a family's mean (BALANCES): members (one mean over all) | sources (each source's mean, then their mean)
-    label: str = "ensemble"  # LABEL_EVIDENCE: ensemble (the label family is ENSEMBLE_COLUMN and is_label_conflict, where the
-    # ensemble is among the columns; every label member otherwise) | members (every label member but the ensemble)
-    conflict: str = "share"  # CONFLICT_EVIDENCE: the label family's duplicate member: share (label_disagreement: the share of
-    # the row's exact copies labelled otherwise; the default since the fourteenth round) | flag (is_label_conflict, 0/1 on every
-    # member of a group whose labels disagree)
+    balance: str = "sources"  # a family's mean (BALANCES): sources (each source's mean, then their mean; the default since the
+    # fifteenth round) | members (one mean over all)
+    label: str = "members"  # LABEL_EVIDENCE: members (every label member but the ensemble; the default since the fifteenth
+    # round) | ensemble (the label family is ENSEMBLE_COLUMN and is_label_conflict, where the ensemble is among the columns)
+    conflict: str = "flag"  # CONFLICT_EVIDENCE: the label family's duplicate member: flag (is_label_conflict, 0/1 on every
+    # member of a group whose labels disagree) | share (label_disagreement: the share of the row's exact copies labelled
+    # otherwise; the fourteenth round's default)
 
 
 DEFAULT = FusionConfig()
@@ -503,7 +495,7 @@ def fused_values_for_recipes(scores: pd.DataFrame, columns: list[str], recipes: 
     """{name: (N,) :func:`fused_values` (`scores`, `columns`, ``**recipe``)} for many recipes (each a dict of
     ``method`` and :class:`FusionConfig` overrides), equal to calling it per recipe. The split tables, the
     scaled columns and the family z are computed once per distinct setting that determines them: the
-    benchmark's grid of 1,358 recipes has 226 distinct family-z settings."""
+    benchmark's grid of 1,373 recipes has 231 distinct family-z settings."""
     steps = _SharedSteps(scores, columns)
     return {name: _recipe_values(steps, _config(recipe.get("method"), {k: v for k, v in recipe.items() if k != "method"}))
             for name, recipe in recipes.items()}
