@@ -50,10 +50,10 @@ def test_atypical_rank_orders_each_split_by_the_atypical_family_alone():
 
 
 def test_atypical_rank_takes_the_max_of_its_members_whatever_the_recipe():
-    """Standing out in one space is enough for the atypical order of a recipe that fuses both distances, also
-    when it averages the atypical family (any_of=()): a row extreme in input space alone leads it, and so does
-    one extreme in embedding space alone. The default fuses the input-space distance alone: its atypical order
-    is that column's, whatever the embedding distance says."""
+    """Standing out in one space is enough for the atypical order of a recipe that fuses both distances (the
+    default), also when it averages the atypical family (any_of=()): a row extreme in input space alone leads
+    it, and so does one extreme in embedding space alone. A recipe that leaves the embedding distance out (the
+    fifteenth round's candidate I2) orders by the input-space column, whatever the embedding distance says."""
     frame = planted().assign(outlier_score=np.random.default_rng(1).gamma(2.0, size=200))
     frame.loc[9, "input_outlier_score"] = 60.0
     frame.loc[5, "input_outlier_score"] = 1.0
@@ -68,9 +68,10 @@ def test_atypical_rank_takes_the_max_of_its_members_whatever_the_recipe():
     z = class_robust_z(frame[["outlier_score", "input_outlier_score"]], None, DEFAULT.spread)  # the recipe's spread
     expected = _ranks_by(z.max(axis=1).to_numpy(), frame["id"].to_numpy())
     np.testing.assert_array_equal(fuse_scores(frame, columns, any_of=(), exclude=()).set_index("id").loc[frame["id"], "atypical_rank"], expected)
-    by_default = fuse_scores(frame, columns).set_index("id").loc[frame["id"], "atypical_rank"]
-    np.testing.assert_array_equal(by_default, _ranks_by(frame["input_outlier_score"].to_numpy(), frame["id"].to_numpy()))
-    assert by_default["r005"] > 100  # the embedding distance alone does not lead the default's order
+    np.testing.assert_array_equal(fuse_scores(frame, columns).set_index("id").loc[frame["id"], "atypical_rank"], expected)
+    input_only = fuse_scores(frame, columns, exclude=("outlier_score",)).set_index("id").loc[frame["id"], "atypical_rank"]
+    np.testing.assert_array_equal(input_only, _ranks_by(frame["input_outlier_score"].to_numpy(), frame["id"].to_numpy()))
+    assert input_only["r005"] > 100  # the embedding distance alone does not lead that recipe's order
 
 
 def _ranks_by(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -160,7 +161,8 @@ def test_fused_direction_of_each_declared_signal(name):
     columns = [c for c in frame.columns if c.endswith("_score")]
     column = f"{name}_score"
     in_default = column in fused_columns(columns, DEFAULT.exclude, DEFAULT.label)
-    members = {} if in_default or not SIGNALS[name].direction else {"exclude": (), "label": "members"}
+    other_label = "ensemble" if column == "ensemble_confidence_score" else "members"  # the family that fuses it
+    members = {} if in_default or not SIGNALS[name].direction else {"exclude": (), "label": other_label}
     before = fuse_scores(frame, columns, **members)
     untouched = fuse_scores(frame, columns)
     frame.loc[17, column] = 50.0
@@ -235,20 +237,23 @@ def test_label_conflicts_feed_the_label_family():
 def test_the_share_of_disagreeing_copies_lifts_the_outvoted_row_most():
     """``conflict="share"``: a group of four identical inputs labelled a, a, a, b. The flag lifts all four
     alike; the share (label_disagreement: b 1, each a 1/3) lifts the outvoted b row most, and the a rows
-    still above where they stand without duplicates."""
+    still above where they stand without duplicates. With the fourteenth round's default, the held-out ensemble
+    as the label family, which is what the share was declared for."""
     frame = hand_made(100)
     columns = [c for c in frame.columns if c.endswith("_score")]
-    plain = fuse_scores(frame, columns)
+    s5 = {"label": "ensemble", "balance": "members", "spread": "upper_mad", "alpha": 0.01}
+    plain = fuse_scores(frame, columns, **s5)
     group = [30, 31, 32, 33]  # row 33 is the one labelled otherwise
     frame["is_label_conflict"] = frame.index.isin(group)
     frame["label_disagreement"] = 0.0
     frame.loc[group, "label_disagreement"] = [1 / 3, 1 / 3, 1 / 3, 1.0]
-    flagged, shared = fuse_scores(frame, columns, conflict="flag"), fuse_scores(frame, columns, conflict="share")
+    flagged, shared = fuse_scores(frame, columns, conflict="flag", **s5), fuse_scores(frame, columns, conflict="share", **s5)
     lift = lambda fused: fused.loc[group, "audit_score"].to_numpy() - plain.loc[group, "audit_score"].to_numpy()  # noqa: E731
     assert (lift(flagged) > 0).all() and (lift(shared) > 0).all()
     assert lift(shared)[3] > lift(shared)[:3].max()
     # without the share column the flag is read
-    np.testing.assert_allclose(fuse_scores(frame.drop(columns=["label_disagreement"]), columns, conflict="share")["audit_score"], flagged["audit_score"])
+    np.testing.assert_allclose(fuse_scores(frame.drop(columns=["label_disagreement"]), columns, conflict="share", **s5)["audit_score"],
+                               flagged["audit_score"])
 
 
 # ------------------------------------------------------------- the label backbone and its parts, by hand
@@ -397,7 +402,7 @@ def test_undisputed_centre_reads_is_label_issue_and_leaves_other_recipes_alone()
     frame = planted()
     frame["label"] = np.where(np.arange(200) < 40, 0, 1)
     frame["is_label_issue"] = np.arange(200) < 30  # most of class 0 is flagged
-    columns = ["loss_score", "margin_score", "outlier_score"]
+    columns = ["loss_score", "margin_score", "input_outlier_score"]
     frame.loc[:29, "loss_score"] += 5.0  # ... and its flagged rows carry the label evidence
     recipe = {"method": "label_backbone", "by_class": True, "weighting": "mean", "spread": "mad", "null": "normal"}  # the sum form
     plain, undisputed = fused_values(frame, columns, **recipe), fused_values(frame, columns, **recipe, centre="undisputed")
@@ -459,7 +464,7 @@ def test_label_ranks_scales_the_label_family_by_rank_and_every_other_column_by_r
     from exemplar.scoring.fusion import FusionConfig, _scaled
     table = pd.DataFrame({"loss_score": [1.0, 2.0, 3.0, 100.0], "oos_confidence_score": [0.1, 0.2, 0.3, 0.4],
                           "outlier_score": [1.0, 2.0, 3.0, 100.0]})
-    scaled = _scaled(table, None, FusionConfig(normalise="label_ranks"))
+    scaled = _scaled(table, None, FusionConfig(normalise="label_ranks", spread="upper_mad"))
     # ranks 1..4 -> Phi^-1(1/8, 3/8, 5/8, 7/8) minus their median 0: the two label members become the same column
     np.testing.assert_allclose(scaled["loss_score"], [-1.1503, -0.3186, 0.3186, 1.1503], atol=1e-4)
     np.testing.assert_allclose(scaled["oos_confidence_score"], scaled["loss_score"])
@@ -487,8 +492,8 @@ def _recipe_variants() -> list[dict]:
     that differ in one field only, so a shared step keyed without that field gives one of them wrong values."""
     single = [{}, {"by_class": True}, {"by_class": True, "centre": "undisputed"}, {"exclude": ("el2n_score",)},
               {"any_of": ("atypical",)}, {"weighting": "agreement"}, {"normalise": "normal_scores"},
-              {"normalise": "label_ranks"}, {"alpha": 0.01}, {"spread": "mad"}, {"null": "normal"}, {"trim": True},
-              {"balance": "sources"}, {"balance": "sources", "weighting": "agreement", "spread": "mad"}, {"label": "ensemble"},
+              {"normalise": "label_ranks"}, {"alpha": 0.01}, {"spread": "upper_mad"}, {"null": "normal"}, {"trim": True},
+              {"balance": "members"}, {"balance": "members", "weighting": "agreement", "spread": "upper_mad"}, {"label": "ensemble"},
               {"exclude": ("outlier_score",)}]
     # on the label family of every member (the default's, one held-out member, leaves the member settings idle) and
     # with both atypical distances (the default's one member leaves any_of idle)
@@ -548,23 +553,25 @@ def test_ensemble_confidence_is_cleanlab_self_confidence_on_the_averaged_held_ou
     assert with_ensemble_confidence(bare) is bare
 
 
-def test_the_default_label_family_is_the_ensemble_where_there_is_one():
-    """With the ensemble column, the in-sample label members do not move the default queue and the ensemble
-    does; without held-out probabilities (the pruning proxy) the members are the label evidence. The
-    ``members`` recipe never reads the ensemble (it restates two of its members)."""
+def test_the_default_label_family_is_every_member_and_the_ensemble_recipe_reads_the_ensemble_alone():
+    """By default (since the fifteenth round) every in-sample and held-out label member moves the queue and the
+    derived ensemble column does not (it restates two members); with ``label="ensemble"`` (rounds 13-14) the
+    ensemble alone is the label evidence and the in-sample members do not move the queue. Without held-out
+    probabilities (the pruning proxy) the members are the label evidence either way."""
     from exemplar.scoring.fusion import ENSEMBLE_COLUMN, fused_columns, with_ensemble_confidence
 
     frame = with_ensemble_confidence(hand_made().drop(columns=[ENSEMBLE_COLUMN]))
     columns = [c for c in frame.columns if c.endswith("_score")]
     assert [c for c in fused_columns(columns, label="ensemble") if SIGNALS[c.removesuffix("_score")].family == "label"] == [ENSEMBLE_COLUMN]
     assert ENSEMBLE_COLUMN not in fused_columns(columns, label="members")
-    before = fuse_scores(frame, columns)["audit_score"]
     moved = frame.assign(loss_score=frame["loss_score"].where(frame.index != 17, 50.0))
-    np.testing.assert_array_equal(fuse_scores(moved, columns)["audit_score"], before)
-    assert fuse_scores(moved, columns, label="members").loc[17, "audit_rank"] == 1
+    assert fuse_scores(moved, columns).loc[17, "audit_rank"] == 1
+    np.testing.assert_array_equal(fuse_scores(moved, columns, label="ensemble")["audit_score"],
+                                  fuse_scores(frame, columns, label="ensemble")["audit_score"])
     raised = frame.copy()
     raised.loc[17, ENSEMBLE_COLUMN] = 50.0
-    assert fuse_scores(raised, columns).loc[17, "audit_rank"] == 1
+    np.testing.assert_array_equal(fuse_scores(raised, columns)["audit_score"], fuse_scores(frame, columns)["audit_score"])
+    assert fuse_scores(raised, columns, label="ensemble").loc[17, "audit_rank"] == 1
     in_sample = [c for c in columns if c not in (ENSEMBLE_COLUMN, "oos_confidence_score", "population_confidence_score")]
     proxy_like = moved[["id", "label", *in_sample]]
     assert fuse_scores(proxy_like, in_sample).loc[17, "audit_rank"] == 1  # no ensemble: the members decide
