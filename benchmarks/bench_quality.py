@@ -1539,7 +1539,10 @@ def confirm(tables: Path, results: Path, command: str, against: str | None = Non
     if shared := sorted(set(per) & set(report["scenarios"])):
         raise SystemExit(f"{tables}: scenarios {shared} are in the suite already; a confirmation needs scenarios it has not read.")
     key = "candidate_confirmation" if candidate else "confirmation"
-    selection[key] = {"command": command, "git_commit": git_commit(), "tables": str(tables), **confirmation(per, shipped, pick)}
+    record = confirmation(per, shipped, pick)
+    if candidate:  # the round's declared candidate against the default it replaced, not the suite's pick
+        record = {("candidate" if k == "suite_pick" else "former_default" if k == "shipped_default" else k): v for k, v in record.items()}
+    selection[key] = {"command": command, "git_commit": git_commit(), "tables": str(tables), **record}
     results.write_text(json.dumps(report, indent=2, default=str) + "\n")
     return selection[key]
 
@@ -1642,7 +1645,8 @@ if __name__ == "__main__":
     result = main()
     if result is not None and "confirmation" in result:
         body = result["confirmation"]
-        print(f"suite pick {body['suite_pick']} against the shipped default {body['shipped_default']}: kept {body['kept']}")
+        print(f"{'candidate' if 'candidate' in body else 'suite pick'} {body.get('candidate', body.get('suite_pick'))} against "
+              f"{body.get('former_default', body.get('shipped_default'))}: kept {body['kept']}")
         for scenario, aps in body["ap"].items():
             print(f"{scenario:<22} " + "  ".join(f"{k[-40:]} {v:.3f}" for k, v in aps.items()))
     elif result is not None:
