@@ -36,6 +36,7 @@ from exemplar.scoring.registry import SCORERS
 from exemplar.training.config import TrainConfig
 from exemplar.training.loop import fit
 
+PROXY_FUSION = {"label": "members", "alpha": 0.05, "balance": "members", "spread": "upper_mad", "exclude": ()}  # rounds 8-12's default
 AUDIT_SIGNALS = ["loss", "margin", "el2n", "grand", "confidently_wrong", "self_influence", "forgetting", "low_confidence", "variability", "outlier"]
 
 
@@ -103,9 +104,9 @@ def proxy_scores(data: ProxyData, names: list[str], model_config: ModelConfig, t
         frame["prototype_score"] = np.mean(per_seed, axis=0)
     if "audit" in wanted:
         # the proxy has no held-out probabilities: its label evidence is every in-sample member, as in the
-        # report's fusion until the thirteenth round (docs/scoring.md), with that recipe's alpha and its atypical
-        # member, the embedding distance (the proxy computes no input-space distance to replace it)
-        frame = fuse_scores(frame, [f"{n}_score" for n in AUDIT_SIGNALS], label="members", alpha=0.05, exclude=()).drop(columns="audit_rank")
+        # report's fusion of rounds 8-12 (docs/scoring.md), pinned whole (alpha, one mean over members, the upper-half
+        # MAD, every member) so that the report's default can change without changing what the pruning curves measured
+        frame = fuse_scores(frame, [f"{n}_score" for n in AUDIT_SIGNALS], **PROXY_FUSION).drop(columns="audit_rank")
     keep = ["id", *[c for c in frame.columns if c.endswith("_score") and c.removesuffix("_score") in wanted]]
     return frame[keep]
 
