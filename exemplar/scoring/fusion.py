@@ -25,8 +25,8 @@ counted once**, both atypical distances, alpha 0.05, the MAD spread, the duplica
    labels disagree (``conflict="flag"``), or with ``conflict="share"`` (the fourteenth round's) keep.parquet's
    ``label_disagreement``, the share of the row's copies labelled otherwise.
    Each column is robust-z-scored over its group: minus its median, divided by 1.4826 MAD (spread ``mad``;
-   ``upper_mad``, the default of rounds 4-15's ensemble recipes, takes the larger of that and 1.4826 x the
-   median of the positive deviations; the std when it is 0, 1 when both are). NaN stays NaN. The columns are
+   ``upper_mad``, the default spread of rounds 6-14, takes the larger of that and 1.4826 x the median of the
+   positive deviations; the std when it is 0, 1 when both are). NaN stays NaN. The columns are
    **not centred within their class** by default (``by_class=False``): on the suite's real tables a class's
    offset was mostly its noise rate (a small class filled by flips from a large one; classes that differ in
    how often they are mislabelled), and centring it away cost the most of any choice (docs/scoring.md).
@@ -110,7 +110,7 @@ class FusionConfig:
     weighting: str = "mean"  # mean (members equally weighted) | agreement (weighted by the consensus eigenvector)
     normalise: str = "robust_z"  # robust_z (median / MAD) | normal_scores (within-class rank -> normal quantile) | label_ranks (label family by normal_scores, the rest robust_z)
     alpha: float = 0.05  # label_backbone (0.01 in the thirteenth and fourteenth rounds): another family adds evidence beyond its null level (Bonferroni z_(alpha / n) at least)
-    spread: str = "mad"  # robust_z's scale (SPREADS): mad | upper_mad (does not collapse when most rows sit at a floor; rounds 13-15's candidates)
+    spread: str = "mad"  # robust_z's scale (SPREADS): mad | upper_mad (does not collapse when most rows sit at a floor; the default of rounds 6-14)
     null: str = "tail"  # label_backbone's null level (NULLS): tail (fitted to each family's upper quarter) | normal (Bonferroni)
     trim: bool = False  # a family's mean drops each row's largest and smallest member z (3+ members present)
     centre: str = "class"  # with by_class, robust_z (CENTRES): class (the class median) | undisputed (the median of the class's rows not flagged is_label_issue)
