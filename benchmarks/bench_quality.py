@@ -144,21 +144,23 @@ def _table_frame(features: pd.DataFrame, labels: np.ndarray, split: np.ndarray) 
     return frame
 
 
-def breast_cancer(seed: int):
+def _breast_cancer() -> tuple[pd.DataFrame, np.ndarray]:
+    """scikit-learn's breast cancer (569 x 30, malignant 0 / benign 1): (features, labels)."""
     from sklearn.datasets import load_breast_cancer
 
     bunch = load_breast_cancer(as_frame=True)
-    return _table_flips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed)
+    return bunch.data, bunch.target.to_numpy(dtype=np.int64)
+
+
+def breast_cancer(seed: int):
+    return _table_flips(*_breast_cancer(), seed)
 
 
 def breast_cancer_slips(seed: int):
     """Breast cancer with a decimal-point slip in 5% of the training rows: one feature of each (chosen at
     random) recorded at 10x its value, a unit or data-entry error; labels untouched. The positives are
     those rows: an atypical-input scenario on a real table (digits_atypical is the image one)."""
-    from sklearn.datasets import load_breast_cancer
-
-    bunch = load_breast_cancer(as_frame=True)
-    return _slips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed)
+    return _slips(*_breast_cancer(), seed)
 
 
 def _slips(features: pd.DataFrame, labels: np.ndarray, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -363,12 +365,17 @@ def tips_time(seed: int):
     return _table_flips(table.astype({"size": np.float64}), time_of_day, seed)
 
 
-def iris(seed: int):
-    """scikit-learn's iris (150 flowers, 3 species), 10% of training labels moved to the next species."""
+def _iris() -> tuple[pd.DataFrame, np.ndarray]:
+    """scikit-learn's iris (150 flowers, 3 species): (features, labels)."""
     from sklearn.datasets import load_iris
 
     bunch = load_iris(as_frame=True)
-    return _table_flips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed)
+    return bunch.data, bunch.target.to_numpy(dtype=np.int64)
+
+
+def iris(seed: int):
+    """scikit-learn's iris (150 flowers, 3 species), 10% of training labels moved to the next species."""
+    return _table_flips(*_iris(), seed)
 
 
 def _stocks() -> tuple[pd.DataFrame, np.ndarray]:
@@ -720,10 +727,7 @@ def _oneway_flips(features: pd.DataFrame, labels: np.ndarray, seed: int):
 
 def breast_cancer_oneway(seed: int):
     """Breast cancer, one-way flips: benign rows labelled malignant."""
-    from sklearn.datasets import load_breast_cancer
-
-    bunch = load_breast_cancer(as_frame=True)
-    return _oneway_flips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed)
+    return _oneway_flips(*_breast_cancer(), seed)
 
 
 def cars_oneway(seed: int):
@@ -877,12 +881,10 @@ def sftemps_season(seed: int):
 
 def breast_cancer_blurred(seed: int):
     """Breast cancer with every feature blurred by Gaussian noise at half its std (a weaker signal), 10% flips."""
-    from sklearn.datasets import load_breast_cancer
-
-    bunch = load_breast_cancer(as_frame=True)
     rng = np.random.default_rng([seed, 1717])
-    features = bunch.data + rng.normal(size=bunch.data.shape) * (0.5 * bunch.data.std(axis=0).to_numpy())
-    return _table_flips(features, bunch.target.to_numpy(dtype=np.int64), seed)
+    features, labels = _breast_cancer()
+    features = features + rng.normal(size=features.shape) * (0.5 * features.std(axis=0).to_numpy())
+    return _table_flips(features, labels, seed)
 
 
 def _with_conflicting_copies(frame: pd.DataFrame, seed: int, classes: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -912,11 +914,8 @@ def digits_copies(seed: int):
 
 def breast_cancer_copies(seed: int):
     """Breast cancer with 5% of the training rows entered twice, one of each pair under the other diagnosis."""
-    from sklearn.datasets import load_breast_cancer
-
-    bunch = load_breast_cancer(as_frame=True)
-    labels = bunch.target.to_numpy(dtype=np.int64)
-    return _with_conflicting_copies(_table_frame(bunch.data, labels, _split(labels, seed)), seed, 2)
+    features, labels = _breast_cancer()
+    return _with_conflicting_copies(_table_frame(features, labels, _split(labels, seed)), seed, 2)
 
 
 def penguins_copies(seed: int):
@@ -975,10 +974,7 @@ def diabetes_progression(seed: int):
 
 def iris_slips(seed: int):
     """Iris with the decimal-point slips of :func:`breast_cancer_slips`; labels right."""
-    from sklearn.datasets import load_iris
-
-    bunch = load_iris(as_frame=True)
-    return _slips(bunch.data, bunch.target.to_numpy(dtype=np.int64), seed)
+    return _slips(*_iris(), seed)
 
 
 def _co2() -> tuple[pd.DataFrame, np.ndarray]:
@@ -1541,7 +1537,7 @@ def confirm(tables: Path, results: Path, command: str, against: str | None = Non
     key = "candidate_confirmation" if candidate else "confirmation"
     record = confirmation(per, shipped, pick)
     if candidate:  # the round's declared candidate against the default it replaced, not the suite's pick
-        record = {("candidate" if k == "suite_pick" else "former_default" if k == "shipped_default" else k): v for k, v in record.items()}
+        record["candidate"], record["former_default"] = record.pop("suite_pick"), record.pop("shipped_default")
     selection[key] = {"command": command, "git_commit": git_commit(), "tables": str(tables), **record}
     results.write_text(json.dumps(report, indent=2, default=str) + "\n")
     return selection[key]
