@@ -716,13 +716,18 @@ def _oneway_flips(features: pd.DataFrame, labels: np.ndarray, seed: int):
     the largest class's training rows and all moved to one other class (the next, mod K), as when annotators
     systematically take one class for another."""
     split = _split(labels, seed)
+    noisy, positive = _moved_to_next_class(labels, _oneway_rows(labels, split, seed))
+    return _table_frame(features, noisy, split), positive
+
+
+def _oneway_rows(labels: np.ndarray, split: np.ndarray, seed: int) -> np.ndarray:
+    """The rows :func:`_oneway_flips` moves: 10% of the training rows (at most 40% of the class), all of the
+    largest class by training count."""
     rng = np.random.default_rng([seed, 12])
     train = np.flatnonzero(split == "train")
     largest = int(np.bincount(labels[train]).argmax())
     pool = train[labels[train] == largest]
-    chosen = rng.choice(pool, size=min(int(round(FLIP_FRACTION * len(train))), int(0.4 * len(pool))), replace=False)
-    noisy, positive = _moved_to_next_class(labels, chosen)
-    return _table_frame(features, noisy, split), positive
+    return rng.choice(pool, size=min(int(round(FLIP_FRACTION * len(train))), int(0.4 * len(pool))), replace=False)
 
 
 def breast_cancer_oneway(seed: int):
@@ -1008,6 +1013,43 @@ def anes96_oneway(seed: int):
     return _oneway_flips(*_anes96_by_vote(), seed)
 
 
+def _seattle_temps() -> tuple[pd.DataFrame, np.ndarray]:
+    """2,000 of vega_datasets' Seattle hourly temperatures of 2010 (a fixed sample; shipped inside the package):
+    temperature and hour of day as features, (N,) labels = the meteorological season (as :func:`_sftemps`)."""
+    from vega_datasets import data
+
+    table = data.seattle_temps().sample(n=2000, random_state=2010).reset_index(drop=True)
+    labels = table["date"].dt.month.map(SEASONS).to_numpy(dtype=np.int64)
+    return pd.DataFrame({"temp": table["temp"].astype(np.float64), "hour": table["date"].dt.hour.astype(np.float64)}), labels
+
+
+def seattle_temps_season(seed: int):
+    """Seattle temperatures by season, 10% flips to the next season (the sixteenth round's reserved set, R20)."""
+    return _table_flips(*_seattle_temps(), seed)
+
+
+def seattle_temps_slips(seed: int):
+    """Seattle temperatures with decimal-point slips; labels right (R20)."""
+    return _slips(*_seattle_temps(), seed)
+
+
+def penguins_heavy(seed: int):
+    """Penguins with heavy noise: 25% of the training rows moved to the next species (R20)."""
+    return _share_to_next_class(*_penguins(), seed, 0.25)
+
+
+def stocks_oneway(seed: int):
+    """Stocks by symbol, one-way flips (the largest symbol's rows to the next) (R20)."""
+    return _oneway_flips(*_stocks(), seed)
+
+
+def digits_oneway(seed: int):
+    """Digits, one-way flips: 10% of the training images, all of the largest class, labelled as the next digit (R20)."""
+    images, labels, split = _digits(seed)
+    noisy, positive = _moved_to_next_class(labels, _oneway_rows(labels, split, seed))
+    return _image_frame(images, noisy, split), positive
+
+
 def _generated(kind: str):
     """issue-9a's generated tables (text categories, booleans, missing values, imbalanced ordered
     classes), 2,000 rows, with 10% of training labels moved to an adjacent class."""
@@ -1044,18 +1086,20 @@ SCENARIOS = {
     "randhie_light": randhie_light, "penguins_into_rare": penguins_into_rare, "cars_into_rare": cars_into_rare,
     "sftemps_season": sftemps_season, "breast_cancer_blurred": breast_cancer_blurred, "digits_copies": digits_copies,
     "breast_cancer_copies": breast_cancer_copies, "penguins_copies": penguins_copies,
+    # the fifteenth round's reserved sets, read there, joined in the sixteenth: R18, then R19
+    "digits_chimeras": digits_chimeras, "wine_sparse_rows": wine_sparse_rows, "diabetes_progression": diabetes_progression,
+    "iris_slips": iris_slips, "co2_quarter": co2_quarter, "co2_slips": co2_slips, "airports_into_rare": airports_into_rare,
+    "anes96_oneway": anes96_oneway,
 }
 ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "table_loans_entry_errors", "penguins_slips",
                       "cars_slips", "gapminder_slips", "modechoice_slips", "fair_slips", "grunfeld_slips", "stocks_slips", "tips_slips",
                       "seattle_slips", "anes96_slips", "airports_slips", "randhie_slips", "macrodata_slips", "diabetes_slips", "star98_slips",
-                      "digits_chimeras", "iris_slips", "co2_slips")
+                      "digits_chimeras", "iris_slips", "co2_slips", "seattle_temps_slips")
 # Reserved sets read by a round's confirmation (declared before their runs; recorded in selection.confirmation):
-# runnable with --scenarios, and the suite's from the next round on. R18 and R19: the fifteenth round's (R18 decided
-# its declared candidate against the former default; R19 the full analysis's pick against that candidate, shipped).
-CONFIRMATION_SCENARIOS = {"digits_chimeras": digits_chimeras, "wine_sparse_rows": wine_sparse_rows,
-                          "diabetes_progression": diabetes_progression, "iris_slips": iris_slips,
-                          "co2_quarter": co2_quarter, "co2_slips": co2_slips, "airports_into_rare": airports_into_rare,
-                          "anes96_oneway": anes96_oneway}
+# runnable with --scenarios, and the suite's from the next round on. R20: the sixteenth round's (the full analysis's
+# pick against the shipped default; /work/notes/declaration16.md).
+CONFIRMATION_SCENARIOS = {"seattle_temps_season": seattle_temps_season, "seattle_temps_slips": seattle_temps_slips,
+                          "penguins_heavy": penguins_heavy, "stocks_oneway": stocks_oneway, "digits_oneway": digits_oneway}
 BUILDERS = {**SCENARIOS, **CONFIRMATION_SCENARIOS}
 KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name in BUILDERS}
 
@@ -1248,6 +1292,10 @@ def candidates() -> dict[str, dict]:
     grid += [(f"label_backbone_product_a{alpha}", {"method": "label_backbone_product", "alpha": alpha, "null": "tail", "label": "ensemble",
                                                    "conflict": "share"},
               False, "ensemble_input", (), "mean", "robust_z", "upper_mad") for alpha in (0.2, 0.05, 0.01)]
+    # sixteenth round (/work/notes/declaration16.md, declared before the full analysis): the shipped default P's settings
+    # (label members, each source once, tail null, MAD spread) with the atypical family in input space alone
+    grid += [(f"label_backbone_product_a{alpha}", {"method": "label_backbone_product", "alpha": alpha, "null": "tail", "balance": "sources"},
+              False, "all_input", (), "mean", "robust_z", "mad") for alpha in (0.2, 0.05, 0.01)]
     out = {}
     for name, method, by_class, member, any_of, weighting, normalise, spread in grid:
         norm = method.get("centre", "class") if by_class else "global"
@@ -1259,7 +1307,7 @@ def candidates() -> dict[str, dict]:
         # every field set, so a candidate means the same whatever the shipped DEFAULT is
         out[key] = {"alpha": 0.05, "null": "normal", "trim": False, "centre": "class", "balance": "members", "label": "members", "conflict": "flag",
                     **method, "by_class": by_class,
-                    "exclude": {**members, "ensemble": (), "ensemble_input": ("outlier_score",)}[member], "any_of": any_of, "weighting": weighting, "normalise": normalise, "spread": spread}
+                    "exclude": {**members, "ensemble": (), "ensemble_input": ("outlier_score",), "all_input": ("outlier_score",)}[member], "any_of": any_of, "weighting": weighting, "normalise": normalise, "spread": spread}
     return out
 
 
