@@ -30,6 +30,8 @@ Two phases:
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
 import io
 import json
 import os
@@ -1358,17 +1360,20 @@ def signal_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns if c.endswith("_score") and c != "audit_score"]
 
 
-def evaluate_table(table: pd.DataFrame, options: dict[str, dict]) -> dict:
+def evaluate_table(table: pd.DataFrame, options: dict[str, dict], known: dict[str, dict] | None = None) -> dict:
     """Every candidate's, member signal's and anchor's metrics on one saved table (training rows). The held-out
     ensemble column is derived here as the pipeline's assembly derives it (tables saved before the thirteenth
-    round lack it; on the others it is recomputed to the same values)."""
+    round lack it; on the others it is recomputed to the same values). `known`: candidates' metrics already
+    computed on this table (from :class:`CandidateCache`); only the other candidates are fused."""
     table = with_ensemble_confidence(table)
     columns = signal_columns(table)
-    fused = {key: values.tobytes() for key, values in fused_values_for_recipes(table, columns, options).items()}
+    known = {key: metrics for key, metrics in (known or {}).items() if key in options}
+    missing = {key: recipe for key, recipe in options.items() if key not in known}
+    fused = {key: values.tobytes() for key, values in fused_values_for_recipes(table, columns, missing).items()}
     metrics = {}  # many recipes give the same values (every rank_mean variant, ...): their metrics once
     for values in set(fused.values()):
         metrics[values] = _train_metrics(table, np.frombuffer(values, dtype=np.float64))
-    out = {"candidates": {key: dict(metrics[values]) for key, values in fused.items()}}
+    out = {"candidates": {key: dict(known[key]) if key in known else dict(metrics[fused[key]]) for key in options}}
     out["signals"] = {c: _train_metrics(table, table[c].to_numpy(dtype=np.float64)) for c in columns}
     if "vog_score" in table.columns:
         out["signals"]["|vog_score|"] = _train_metrics(table, np.abs(table["vog_score"].to_numpy(dtype=np.float64)))
@@ -1480,21 +1485,104 @@ def leave_one_scenario_out(per_scenario: dict[str, list[dict]], keys: list[str],
     return out
 
 
-def _evaluate_path(path: Path, options: dict[str, dict]) -> tuple[str, dict]:
-    """(scenario name, :func:`evaluate_table` of the saved table at `path` with its seed)."""
+def syntax_digest(source: str) -> str:
+    """sha256 of Python `source`'s syntax tree without its docstrings and without the default values of a
+    class ``FusionConfig``'s fields: equal for sources that differ only there (or in comments and layout)."""
+    import ast
+
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]  # the docstring left out
+        if isinstance(node, ast.ClassDef) and node.name == "FusionConfig":
+            for field in node.body:
+                if isinstance(field, ast.AnnAssign):
+                    field.value = None
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+
+
+@functools.cache
+def fusion_fingerprint() -> str:
+    """What a candidate's metrics on a table depend on besides the table and the candidate's settings: the
+    :func:`syntax_digest` of the fusion, the signal registry, the metrics and this benchmark's metric helper
+    (every candidate sets every :class:`FusionConfig` field, so the defaults do not count), and the numpy /
+    pandas / scikit-learn versions. Changing the shipped default keeps it; changing what a recipe computes
+    changes it."""
+    import inspect
+
+    import sklearn
+
+    from exemplar.scoring import fusion, quality, registry
+
+    parts = [syntax_digest(inspect.getsource(code)) for code in (fusion, registry, quality, _train_metrics)]
+    parts.append(f"numpy {np.__version__} pandas {pd.__version__} scikit-learn {sklearn.__version__}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+class CandidateCache:
+    """Candidates' metrics per saved table, kept between analyses (``analyse --cache DIR``): one JSON file per
+    table, named by the sha256 of the table's bytes, holding each candidate's settings and metrics and the
+    :func:`fusion_fingerprint` they were computed under. An entry counts only when the table's bytes, the
+    candidate's settings (every field) and the fingerprint are the same, so a rerun after a change of the
+    shipped default, or with a new grid slice, fuses only what it has not fused before; a change of the fusion
+    code recomputes everything. Files are replaced atomically (jobs write different tables)."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    def _entry_path(self, table_path: Path) -> Path:
+        return self.directory / f"{hashlib.sha256(table_path.read_bytes()).hexdigest()}.json"
+
+    @staticmethod
+    def _settings(recipe: dict) -> dict:
+        return json.loads(json.dumps(recipe))  # tuples as lists, as the file holds them
+
+    def known(self, table_path: Path, options: dict[str, dict]) -> dict[str, dict]:
+        """{candidate: metrics} cached for this table whose settings equal `options`' (under this fingerprint)."""
+        entry = self._load(table_path)
+        return {key: item["metrics"] for key, item in entry.items()
+                if key in options and item["settings"] == self._settings(options[key])}
+
+    def store(self, table_path: Path, options: dict[str, dict], candidates: dict[str, dict]) -> None:
+        entry = self._load(table_path)
+        entry.update({key: {"settings": self._settings(options[key]), "metrics": metrics} for key, metrics in candidates.items()})
+        path = self._entry_path(table_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.partial")
+        partial.write_text(json.dumps({"fingerprint": fusion_fingerprint(), "table": table_path.name, "candidates": entry}))
+        partial.replace(path)
+
+    def _load(self, table_path: Path) -> dict[str, dict]:
+        path = self._entry_path(table_path)
+        if not path.exists():
+            return {}
+        entry = json.loads(path.read_text())
+        return entry["candidates"] if entry.get("fingerprint") == fusion_fingerprint() else {}
+
+
+def _evaluate_path(path: Path, options: dict[str, dict], cache: CandidateCache | None = None) -> tuple[str, dict]:
+    """(scenario name, :func:`evaluate_table` of the saved table at `path` with its seed), with `cache` reading
+    and keeping the candidates' metrics."""
     name, seed = path.stem.rsplit("__s", 1)
-    return name, {**evaluate_table(pd.read_parquet(path), options), "seed": int(seed)}
+    known = cache.known(path, options) if cache else {}
+    result = evaluate_table(pd.read_parquet(path), options, known)
+    if cache and len(known) < len(options):
+        cache.store(path, options, {key: result["candidates"][key] for key in options if key not in known})
+    return name, {**result, "seed": int(seed)}
 
 
-def analyse(tables: Path, jobs: int = 1) -> dict:
+def analyse(tables: Path, jobs: int = 1, cache: Path | None = None) -> dict:
     """Every saved table evaluated (`jobs` processes through joblib; the tables are independent), then the
-    selections and the per-scenario summary."""
+    selections and the per-scenario summary. `cache`: a directory of :class:`CandidateCache` files."""
     from joblib import Parallel, delayed
 
     options = candidates()
     per_scenario: dict[str, list[dict]] = {}
     paths = sorted(tables.glob("*__s*.parquet"))
-    for name, result in Parallel(n_jobs=jobs)(delayed(_evaluate_path)(path, options) for path in paths):
+    store = CandidateCache(cache) if cache else None
+    for name, result in Parallel(n_jobs=jobs)(delayed(_evaluate_path)(path, options, store) for path in paths):
         per_scenario.setdefault(name, []).append(result)
     loso = leave_one_scenario_out(per_scenario, [k for k in options if shipped(k)], SELECTION_CRITERION)
     default_key = candidate_name({key: getattr(FUSION_DEFAULT, key) for key in options[loso["chosen_on_all"]]}, options)
@@ -1659,6 +1747,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--markdown", type=Path, default=None, help="also write the docs' tables (markdown) here")
     parser.add_argument("--jobs", type=int, default=1, help="analyse: tables evaluated in parallel (joblib processes)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="analyse: keep each table's candidate metrics here and reuse them (same table bytes, settings and fusion code)")
     parser.add_argument("--against", default=None, metavar="CANDIDATE",
                         help="confirm: weigh the pick against this candidate instead of the shipped default")
     parser.add_argument("--candidate", default=None, metavar="CANDIDATE",
@@ -1677,7 +1767,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     if args.phase == "confirm":
         return {"confirmation": confirm(args.tables, args.out, command, args.against, args.candidate)}
     report = {"command": command, "git_commit": git_commit(), "load_average": os.getloadavg(),
-              "machine": {"python": platform.python_version(), "cpus": os.cpu_count()}, **analyse(args.tables, args.jobs)}
+              "machine": {"python": platform.python_version(), "cpus": os.cpu_count()}, **analyse(args.tables, args.jobs, args.cache)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     if args.markdown:

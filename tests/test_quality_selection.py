@@ -119,3 +119,69 @@ def test_confirm_names_the_flag_of_an_unknown_candidate(bench, tmp_path):
     for keyword, flag in (("candidate", "--candidate"), ("against", "--against")):
         with pytest.raises(SystemExit, match=f"{flag}: no candidate named 'no such recipe'.*quality.json"):
             bench.confirm(tmp_path, results, "confirm", **{keyword: "no such recipe"})
+
+
+def _scored_table(seed: int = 0, rows: int = 120) -> "pd.DataFrame":
+    """A saved suite table in miniature: training and test rows, label and atypical members, the compression
+    member, the anchor and the pipeline's audit score, 12 planted positives with louder label evidence."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    positive = np.zeros(rows, dtype=bool)
+    positive[rng.choice(rows - 20, size=12, replace=False)] = True
+    lift = np.where(positive, 2.0, 0.0)
+    return pd.DataFrame({
+        "id": [f"row-{i:05d}" for i in range(rows)], "split": ["train"] * (rows - 20) + ["test"] * 20,
+        "label": rng.integers(0, 3, rows), "is_positive": positive,
+        "loss_score": rng.normal(size=rows) + lift, "margin_score": rng.normal(size=rows) + lift,
+        "oos_confidence_score": rng.random(rows) * 0.5 + lift / 4, "outlier_score": rng.gamma(2.0, size=rows),
+        "input_outlier_score": rng.gamma(2.0, size=rows), "cie_score": (rng.random(rows) < 0.05).astype(float),
+        "is_label_conflict": np.zeros(rows, dtype=bool), "audit_score": rng.normal(size=rows),
+        "cleanlab_oos_learner": rng.random(rows) + lift / 4,
+    })
+
+
+def test_syntax_digest_ignores_docstrings_comments_and_the_fusion_defaults_only(bench):
+    base = 'class FusionConfig:\n    """doc"""\n    alpha: float = 0.05\n\ndef f(x):\n    """doc"""\n    return x + 1\n'
+    same = 'class FusionConfig:\n    """other doc"""\n    alpha: float = 0.2  # a new default\n\ndef f(x):\n    return x + 1\n'
+    assert bench.syntax_digest(base) == bench.syntax_digest(same)
+    assert bench.syntax_digest(base) != bench.syntax_digest(base.replace("x + 1", "x + 2"))
+    assert bench.syntax_digest(base) != bench.syntax_digest(base.replace("alpha: float", "beta: float"))
+
+
+def test_cached_candidate_metrics_equal_fresh_ones_and_only_new_candidates_are_fused(bench, tmp_path, monkeypatch):
+    path = tmp_path / "tables" / "mini__s3.parquet"
+    path.parent.mkdir()
+    _scored_table().to_parquet(path)
+    options = bench.candidates()
+    first = dict(list(options.items())[:6])
+    cache = bench.CandidateCache(tmp_path / "cache")
+    name, fresh = bench._evaluate_path(path, first, cache)
+    assert (name, fresh["seed"]) == ("mini", 3)
+    fused = []
+    real = bench.fused_values_for_recipes
+    monkeypatch.setattr(bench, "fused_values_for_recipes", lambda t, c, recipes: fused.append(sorted(recipes)) or real(t, c, recipes))
+    _, again = bench._evaluate_path(path, first, cache)
+    assert again["candidates"] == fresh["candidates"] and fused == [[]]
+    grown = dict(list(options.items())[:8])
+    _, more = bench._evaluate_path(path, grown, cache)
+    assert fused[-1] == sorted(list(grown)[6:])
+    assert {k: more["candidates"][k] for k in first} == fresh["candidates"]
+    _, uncached = bench._evaluate_path(path, grown)
+    assert more["candidates"] == uncached["candidates"]
+
+
+def test_a_cache_entry_counts_only_under_the_same_settings_and_fingerprint(bench, tmp_path, monkeypatch):
+    import json
+
+    path = tmp_path / "mini__s0.parquet"
+    _scored_table(seed=1).to_parquet(path)
+    key, recipe = next(iter(bench.candidates().items()))
+    cache = bench.CandidateCache(tmp_path / "cache")
+    bench._evaluate_path(path, {key: recipe}, cache)
+    assert key in cache.known(path, {key: recipe})
+    assert cache.known(path, {key: {**recipe, "alpha": recipe["alpha"] / 2}}) == {}
+    entry = next((tmp_path / "cache").glob("*.json"))
+    entry.write_text(json.dumps({**json.loads(entry.read_text()), "fingerprint": "fusion code of another commit"}))
+    assert cache.known(path, {key: recipe}) == {}
