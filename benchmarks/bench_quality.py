@@ -30,7 +30,6 @@ Two phases:
 from __future__ import annotations
 
 import argparse
-import functools
 import hashlib
 import io
 import json
@@ -1503,7 +1502,6 @@ def syntax_digest(source: str) -> str:
     return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
 
 
-@functools.cache
 def fusion_fingerprint() -> str:
     """What a candidate's metrics on a table depend on besides the table and the candidate's settings: the
     :func:`syntax_digest` of the fusion, the signal registry, the metrics and this benchmark's metric helper
@@ -1531,6 +1529,7 @@ class CandidateCache:
 
     def __init__(self, directory: Path):
         self.directory = directory
+        self.fingerprint = fusion_fingerprint()  # once, in the process that makes the cache (the jobs get a copy)
 
     def _entry_path(self, table_path: Path) -> Path:
         return self.directory / f"{hashlib.sha256(table_path.read_bytes()).hexdigest()}.json"
@@ -1551,7 +1550,7 @@ class CandidateCache:
         path = self._entry_path(table_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.partial")
-        partial.write_text(json.dumps({"fingerprint": fusion_fingerprint(), "table": table_path.name, "candidates": entry}))
+        partial.write_text(json.dumps({"fingerprint": self.fingerprint, "table": table_path.name, "candidates": entry}))
         partial.replace(path)
 
     def _load(self, table_path: Path) -> dict[str, dict]:
@@ -1559,7 +1558,7 @@ class CandidateCache:
         if not path.exists():
             return {}
         entry = json.loads(path.read_text())
-        return entry["candidates"] if entry.get("fingerprint") == fusion_fingerprint() else {}
+        return entry["candidates"] if entry.get("fingerprint") == self.fingerprint else {}
 
 
 def _evaluate_path(path: Path, options: dict[str, dict], cache: CandidateCache | None = None) -> tuple[str, dict]:
