@@ -7,14 +7,17 @@ training rows). A table without a ``split`` column is one group ranked by ``audi
 
 Default recipe (:data:`DEFAULT`, method ``label_backbone_product``; the recipe the leave-one-scenario-out rule
 picks on the benchmark suite, confirmed on scenarios nobody had read before it shipped: benchmarks/results/
-quality.json, ``selection.confirmation``; docs/scoring.md). Since the fifteenth round it is the suite's pick on
-69 scenarios, kept over the round's declared candidate by a reserved set: **every label member, each source
-counted once**, both atypical distances, alpha 0.05, the MAD spread, the duplicates' 0/1 flag.
+quality.json, ``selection.confirmation``; docs/scoring.md). Since the sixteenth round it is the suite's pick on
+77 scenarios, confirmed on a reserved set: **every label member, each source counted once** (the fifteenth
+round's default), the atypical family **in input space alone** (the network embedding's ``outlier_score`` left
+out: on rows with every measurement missing, or on the few rows of a far-away country or firm, the embedding
+distance was 10-30x its median and lifted them above the wrong labels), alpha 0.2, the MAD spread, the
+duplicates' 0/1 flag.
 
 1. Only signals declared with a direction (+1, or -1 = lower is more suspicious) next to their registration
-   (:data:`exemplar.scoring.registry.SIGNALS`) enter, less the recipe's ``exclude`` (none by default; the
-   candidate ``no_weak_label`` leaves out EL2N, GraNd and forgetting; the fifteenth round's candidate I2 the
-   embedding distance ``outlier_score``). **The label family is every label member** (``label="members"``:
+   (:data:`exemplar.scoring.registry.SIGNALS`) enter, less the recipe's ``exclude`` (by default the embedding
+   distance ``outlier_score``, as in the fifteenth round's candidate I2; ``exclude=()`` keeps it, the default of
+   rounds 1-15; the candidate ``no_weak_label`` leaves out EL2N, GraNd and forgetting). **The label family is every label member** (``label="members"``:
    the network's in-sample views (loss, margin, EL2N, GraNd, TracIn self-influence, forgetting, low confidence,
    confidently wrong), the cross-fitted learner's (``oos_confidence``, ``oos_margin``, ``label_issue``), the
    network population's held-out confidence and the duplicates' flag); ``label="ensemble"`` (the default of
@@ -48,11 +51,12 @@ counted once**, both atypical distances, alpha 0.05, the MAD spread, the duplica
    excess of every other family over its null level (the product form: evidence multiplies, so a row
    strong in two families beats one strong in the label family alone). The null level is fitted to each
    family's own upper tail (``null="tail"``, :func:`tail_levels`: an exponential tail on its upper quarter,
-   never below the normal Bonferroni level z_(alpha / n); alpha 0.05), so a family whose clean rows are
+   never below the normal Bonferroni level z_(alpha / n); alpha 0.2, 0.05 in the fifteenth round), so a family whose clean rows are
    heavy-tailed needs more to lift a row; on data where only labels are wrong the queue is the label evidence.
 
 ``atypical_rank`` is a second order, within each split, by the ``atypical`` family's z alone (the max of its
-fused members, whatever the recipe's ``any_of``: standing out in input space or in embedding space is enough):
+fused members, whatever the recipe's ``any_of``; under the default's ``exclude`` that is the input-space distance
+alone, which the sixteenth round's analysis measured on the twenty-two atypical-input scenarios, docs/scoring.md):
 the fused queue is led by label evidence and finds fewer of the rows whose labels are right but whose inputs
 were mis-entered (docs/scoring.md), so the report offers that order next to the audit order.
 
@@ -104,12 +108,12 @@ class FusionConfig:
 
     method: str = "label_backbone_product"  # one of FUSION_METHODS
     by_class: bool = False  # centre (robust_z) or rank (normal_scores) each column within its given class (candidate; not the default since round 6)
-    exclude: tuple[str, ...] = ()  # columns left out (() = every declared signal; candidate no_weak_label: EL2N, GraNd, forgetting;
-    # the fifteenth round's I2: ("outlier_score",), the atypical family in input space alone)
+    exclude: tuple[str, ...] = ("outlier_score",)  # columns left out (the default since the sixteenth round: the atypical family
+    # in input space alone; () = every declared signal, rounds 1-15; candidate no_weak_label: EL2N, GraNd, forgetting)
     any_of: tuple[str, ...] = ()  # families whose evidence is the max of their members (candidate: ("atypical",), input and embedding space as different views)
     weighting: str = "mean"  # mean (members equally weighted) | agreement (weighted by the consensus eigenvector)
     normalise: str = "robust_z"  # robust_z (median / MAD) | normal_scores (within-class rank -> normal quantile) | label_ranks (label family by normal_scores, the rest robust_z)
-    alpha: float = 0.05  # label_backbone (0.01 in the thirteenth and fourteenth rounds): another family adds evidence beyond its null level (Bonferroni z_(alpha / n) at least)
+    alpha: float = 0.2  # label_backbone (0.01 in the thirteenth and fourteenth rounds, 0.05 in the fifteenth): another family adds evidence beyond its null level (Bonferroni z_(alpha / n) at least)
     spread: str = "mad"  # robust_z's scale (SPREADS): mad | upper_mad (does not collapse when most rows sit at a floor; the default of rounds 6-14)
     null: str = "tail"  # label_backbone's null level (NULLS): tail (fitted to each family's upper quarter) | normal (Bonferroni)
     trim: bool = False  # a family's mean drops each row's largest and smallest member z (3+ members present)
