@@ -875,7 +875,13 @@ def _sftemps() -> tuple[pd.DataFrame, np.ndarray]:
     repeat another's temperature and hour in another season: exact duplicates whose labels disagree naturally."""
     from vega_datasets import data
 
-    table = data.sf_temps().sample(n=2000, random_state=2010).reset_index(drop=True)
+    return _hourly_temps_by_season(data.sf_temps())
+
+
+def _hourly_temps_by_season(table: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """A fixed sample of 2,000 rows of an hourly temperature table (``date``, ``temp``): the (N, 2) features
+    temperature and hour of day, and (N,) int labels = the meteorological season of the date."""
+    table = table.sample(n=2000, random_state=2010).reset_index(drop=True)
     labels = table["date"].dt.month.map(SEASONS).to_numpy(dtype=np.int64)
     return pd.DataFrame({"temp": table["temp"].astype(np.float64), "hour": table["date"].dt.hour.astype(np.float64)}), labels
 
@@ -1019,9 +1025,7 @@ def _seattle_temps() -> tuple[pd.DataFrame, np.ndarray]:
     temperature and hour of day as features, (N,) labels = the meteorological season (as :func:`_sftemps`)."""
     from vega_datasets import data
 
-    table = data.seattle_temps().sample(n=2000, random_state=2010).reset_index(drop=True)
-    labels = table["date"].dt.month.map(SEASONS).to_numpy(dtype=np.int64)
-    return pd.DataFrame({"temp": table["temp"].astype(np.float64), "hour": table["date"].dt.hour.astype(np.float64)}), labels
+    return _hourly_temps_by_season(data.seattle_temps())
 
 
 def seattle_temps_season(seed: int):
