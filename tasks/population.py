@@ -178,8 +178,11 @@ def train_seeds(cfg: dict, run_dir: str, track: dict) -> dict:
     layout, data = RunLayout(run_dir), _data(RunLayout(run_dir))
     config = TrainConfig(**cfg["train"])
     seeds = population_seeds(cfg)
+    begun = {seed: layout.begin("train", cfg, seed) for seed in seeds}  # the manifest's train_seed<s> entries
+    if all(done is not None for done, _ in begun.values()):  # every seed complete with these settings and inputs:
+        return {"seeds": [begun[seed][0] for seed in seeds]}  # rewriting its summary would make every later stage redo its work
+    inputs = {seed: seed_inputs for seed, (_, seed_inputs) in begun.items()}
     plans = [_plan(cfg, data, seed, np.arange(len(data.y)), layout.checkpoints(seed)) for seed in seeds]
-    inputs = {seed: layout.begin("train", cfg, seed, reuse=False)[1] for seed in seeds}  # the manifest's train_seed<s> entries
     usable = [_usable_epoch(layout, seed) for seed in seeds]
     with contextlib.ExitStack() as runs:
         run_ids = [runs.enter_context(_stage_run(track, cfg, seed)) for seed in seeds]
@@ -235,7 +238,9 @@ def crossfit_plans(cfg: dict, layout: RunLayout, data: _Data) -> tuple[np.ndarra
 def train_crossfit(cfg: dict, run_dir: str, track: dict) -> dict:
     """Train the cross-fitted models (final checkpoint only) and write their folds."""
     layout = RunLayout(run_dir)
-    _, inputs = layout.begin("crossfit", cfg, reuse=False)  # the manifest's crossfit entry, which compress requires
+    done, inputs = layout.begin("crossfit", cfg)  # the manifest's crossfit entry, which compress requires
+    if done is not None:  # complete with these settings and inputs (see train_seeds)
+        return done
     data = _data(layout)
     if not crossfit_seeds(cfg):
         layout.commit("crossfit", cfg, None, inputs, {"members": 0})

@@ -198,6 +198,19 @@ def test_decisions_relabel_and_remove_rows_in_the_next_run(first_run, data_file,
     assert any(a.key == "exemplar-review-queue" for a in artifacts)
 
 
+def test_a_rerun_with_the_same_settings_redoes_the_report_alone(first_run, data_file, tmp_path):
+    """Every stage before the report is complete with these settings and inputs, so none is redone: the
+    population's training used to resume at its last epoch and rewrite its summary, which made the score
+    and compress stages (TracIn, the compressed population) run again."""
+    run_dir = tmp_path / "again"
+    shutil.copytree(first_run, run_dir)
+    before = {p.name: p.read_bytes() for p in (run_dir / "stages").glob("*.json") if p.stem != "report"}
+    pipeline_flow(cli.load_config(overrides(data_file, run_dir)), str(run_dir))
+    assert {p.name: p.read_bytes() for p in (run_dir / "stages").glob("*.json") if p.stem != "report"} == before
+    queues = [[(r["id"], r["audit_rank"]) for r in json.loads((d / "report.json").read_text())["review_queue"]] for d in (first_run, run_dir)]
+    assert queues[0] == queues[1]
+
+
 def test_bad_decisions_stop_the_run_with_one_paragraph(prefect_server, data_file, tmp_path, capsys):
     malformed = tmp_path / "bad.csv"
     malformed.write_text("id,verdict\nimg-0000,remove\n")
