@@ -1511,7 +1511,7 @@ def syntax_digest(source: str) -> str:
 
 def fusion_fingerprint() -> str:
     """What a candidate's metrics on a table depend on besides the table and the candidate's settings: the
-    :func:`syntax_digest` of the fusion, the signal registry, the metrics and this benchmark's helpers that pick
+    :func:`syntax_digest` of the fusion and its recipe's module, the signal registry, the metrics and this benchmark's helpers that pick
     the fused columns and compute the metrics (every candidate sets every :class:`FusionConfig` field, so the
     defaults do not count), and the numpy /
     pandas / scikit-learn versions. Changing the shipped default keeps it; changing what a recipe computes
@@ -1520,9 +1520,9 @@ def fusion_fingerprint() -> str:
 
     import sklearn
 
-    from exemplar.scoring import fusion, quality, registry
+    from exemplar.scoring import fusion, fusion_config, quality, registry
 
-    parts = [syntax_digest(inspect.getsource(code)) for code in (fusion, registry, quality, signal_columns, _train_metrics)]
+    parts = [syntax_digest(inspect.getsource(code)) for code in (fusion, fusion_config, registry, quality, signal_columns, _train_metrics)]
     parts.append(f"numpy {np.__version__} pandas {pd.__version__} scikit-learn {sklearn.__version__}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 

@@ -48,7 +48,8 @@ def previous_scores(config: ReportConfig, layout: RunLayout, decisions: str | No
 def load_inputs(cfg: dict, layout: RunLayout, config: ReportConfig) -> tuple[ReportInputs, object]:
     dataset = read_dataset(layout.dataset)
     tables = [pq.read_table(p).to_pandas() for p in (layout.keep, layout.signal_scores, layout.compression_scores)]
-    scores = assemble_scores(dataset, tables[0], tables[1:])
+    recipe = config.recipe()
+    scores = assemble_scores(dataset, tables[0], tables[1:], recipe)
     stages = _stage_metrics(layout)
     previous = previous_scores(config, layout, cfg.get("decisions"))
     info = dataset.info
@@ -60,7 +61,7 @@ def load_inputs(cfg: dict, layout: RunLayout, config: ReportConfig) -> tuple[Rep
         filter_summary=stages["filter"], curves=_curves(layout), prune_curve=_read(layout.root / PRUNE_CURVE),
         decisions=_read(layout.decisions) if layout.decisions.exists() else pd.DataFrame(),
         previous=_read(previous) if previous else None, previous_source=str(previous or ""),
-        influence_topk=_read(layout.influence_topk),
+        influence_topk=_read(layout.influence_topk), recipe=recipe,
     )
     return inputs, dataset
 

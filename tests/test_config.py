@@ -60,3 +60,36 @@ def test_unknown_group_option_lists_the_options():
 def test_missing_parquet_path_is_reported():
     with pytest.raises(ExemplarError, match="data.path"):
         load_config(["data=parquet"])
+
+
+def test_report_fusion_in_conf_is_the_shipped_recipe():
+    """conf/report/default.yaml spells out the recipe the benchmark measured; the two must not drift."""
+    from exemplar.report.config import ReportConfig
+    from exemplar.scoring.fusion import DEFAULT
+
+    listed = yaml.safe_load((CONF_DIR / "report" / "default.yaml").read_text())["fusion"]
+    assert ReportConfig(fusion=listed).recipe() == DEFAULT
+    assert ReportConfig().recipe() == DEFAULT
+
+
+def test_report_fusion_overrides_reach_the_recipe():
+    from exemplar.report.config import ReportConfig
+
+    cfg = load_config(["report.fusion.exclude=[]", "report.fusion.alpha=0.05", "report.fusion.any_of=[atypical]"])
+    recipe = ReportConfig(**cfg["report"]).recipe()
+    assert recipe.exclude == () and recipe.alpha == 0.05 and recipe.any_of == ("atypical",)
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("report.fusion.method=borda", r"report\.fusion\.method must be one of .*'borda'"),
+    ("report.fusion.alpha=0", r"report\.fusion\.alpha must be a number in \(0, 1\], got 0"),
+    ("report.fusion.exclude=[outlier]", r"report\.fusion\.exclude has unknown name\(s\) \['outlier'\].*outlier_score"),
+    ("report.fusion.exclude=outlier_score", r"report\.fusion\.exclude must be a list of names"),
+    ("report.fusion.any_of=[atypicl]", r"report\.fusion\.any_of .*did you mean \['atypical'\]"),
+    ("report.fusion.by_class=maybe", r"report\.fusion\.by_class must be true or false"),
+    ("report.fusion.bogus=1", r"report\.fusion\.bogus"),
+    ("report.fusion=5", r"report\.fusion must be a group of settings"),
+])
+def test_a_bad_fusion_setting_names_its_key_before_any_stage(override, message):
+    with pytest.raises(ExemplarError, match=message):
+        load_config([override])

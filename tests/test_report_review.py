@@ -18,6 +18,7 @@ from PIL import Image
 
 from flows import cli
 from flows.pipeline import pipeline_flow
+from flows.report import report_flow
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 CLASSES = ["cat", HOSTILE, "dog"]
@@ -209,6 +210,25 @@ def test_a_rerun_with_the_same_settings_redoes_the_report_alone(first_run, data_
     assert {p.name: p.read_bytes() for p in (run_dir / "stages").glob("*.json") if p.stem != "report"} == before
     queues = [[(r["id"], r["audit_rank"]) for r in json.loads((d / "report.json").read_text())["review_queue"]] for d in (first_run, run_dir)]
     assert queues[0] == queues[1]
+
+
+def test_the_report_stage_alone_reruns_with_another_fusion_recipe(first_run, data_file, tmp_path):
+    """`report.fusion` reaches audit_score: `python -m flows.report` on a copy of the run, with the embedding
+    distance put back and another method, fuses with that recipe, orders the atypical inputs by it too, says
+    so in report.json and on the page, and leaves every signal column as it was."""
+    run_dir = tmp_path / "rerun"
+    shutil.copytree(first_run, run_dir)
+    report_flow(cli.load_config(overrides(data_file, run_dir, "report.fusion.exclude=[]", "report.fusion.method=family_z_mean")), str(run_dir))
+    fusion = json.loads((run_dir / "report.json").read_text())["fusion"]
+    assert fusion["changed"] == {"method": "family_z_mean", "exclude": []}
+    assert "outlier_score" in fusion["fused_columns"] and fusion["atypical_columns"] == ["outlier_score", "input_outlier_score"]
+    assert json.loads((first_run / "report.json").read_text())["fusion"]["atypical_columns"] == ["input_outlier_score"]
+    before, after = (pd.read_parquet(d / "scores.parquet").set_index("id").sort_index() for d in (first_run, run_dir))
+    signals = [c for c in before.columns if c.endswith("_score") and c != "audit_score"]
+    pd.testing.assert_frame_equal(before[signals], after[signals])
+    assert not np.allclose(before["audit_score"], after["audit_score"])
+    assert not before["atypical_rank"].equals(after["atypical_rank"])
+    assert "report.fusion.method=family_z_mean, report.fusion.exclude=[]" in (run_dir / "report.html").read_text()
 
 
 def test_bad_decisions_stop_the_run_with_one_paragraph(prefect_server, data_file, tmp_path, capsys):

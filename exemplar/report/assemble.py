@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
@@ -12,22 +13,23 @@ from PIL import Image
 from exemplar.data.canonical import Dataset
 from exemplar.data.images import array_to_image
 from exemplar.report.summary import score_columns
-from exemplar.scoring.fusion import fuse_scores, with_ensemble_confidence
+from exemplar.scoring.fusion import DEFAULT, FusionConfig, fuse_scores, with_ensemble_confidence
 
 BASE = ["id", "split", "label", "label_name"]
 
 
-def assemble_scores(dataset: Dataset, keep: pd.DataFrame, score_tables: list[pd.DataFrame]) -> pd.DataFrame:
+def assemble_scores(dataset: Dataset, keep: pd.DataFrame, score_tables: list[pd.DataFrame],
+                    recipe: FusionConfig = DEFAULT) -> pd.DataFrame:
     """One row per example: base columns, ``pred``/``pred_name``, the keep mask, every score table
     (joined on ``id``), ``ensemble_confidence_score`` (the held-out confidences averaged), then ``audit_score`` and
-    ``audit_rank`` fused over all ``<name>_score`` columns."""
+    its ranks fused over all ``<name>_score`` columns by `recipe` (``report.fusion``; the shipped default)."""
     table = dataset.table[BASE].merge(keep, on="id", how="left")
     for scores in score_tables:
         table = table.merge(scores, on="id", how="left", validate="one_to_one")
     names = np.asarray(dataset.info.class_names, dtype=object)
     table.insert(table.columns.get_loc("label_name") + 1, "pred_name", names[table["pred"].to_numpy()])
     table = with_ensemble_confidence(table)
-    return fuse_scores(table, score_columns(table))
+    return fuse_scores(table, score_columns(table), **asdict(recipe))
 
 
 def thumbnail_uri(pixels: np.ndarray, target: int) -> str:

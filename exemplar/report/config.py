@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
+from exemplar.scoring.fusion_config import DEFAULT, FusionConfig, fusion_config, require_known_names
 from exemplar.settings import require
+
+
+def default_fusion() -> dict:
+    """The shipped recipe as plain settings (lists, as Hydra gives them)."""
+    return {f.name: list(v) if isinstance(v := getattr(DEFAULT, f.name), tuple) else v for f in fields(FusionConfig)}
 
 
 @dataclass
@@ -14,6 +20,11 @@ class ReportConfig:
     thumbnail_pixels: int = 64  # thumbnail side: larger images reduced to it, tiny ones (under half) enlarged
     why_top_percent: float = 5.0  # a signal is named in the "why" column when the row is in its top this-many percent
     previous_scores: str | None = None  # an earlier run's scores.parquet, for rank changes
+    fusion: dict = field(default_factory=default_fusion)  # the audit_score recipe (FusionConfig's fields); keys left out keep the shipped default
+
+    def recipe(self) -> FusionConfig:
+        """The fusion recipe these settings name (ExemplarError naming ``report.fusion.<key>`` when invalid)."""
+        return fusion_config(self.fusion, where="report.fusion")
 
     def validate(self) -> None:
         """Raise ExemplarError naming the first bad setting and its fix."""
@@ -21,3 +32,6 @@ class ReportConfig:
         require(1 <= self.queue_size <= 100_000, f"report.queue_size must be in 1..100000 rows, got {self.queue_size}. Fix: e.g. report.queue_size=50.")
         require(8 <= self.thumbnail_pixels <= 1024, f"report.thumbnail_pixels must be in 8..1024, got {self.thumbnail_pixels}. Fix: e.g. report.thumbnail_pixels=64.")
         require(0 < self.why_top_percent <= 100, f"report.why_top_percent must be in (0, 100], got {self.why_top_percent}. Fix: e.g. report.why_top_percent=5.")
+        require(isinstance(self.fusion, dict), f"report.fusion must be a group of settings, got {self.fusion!r}. "
+                "Fix: set its keys, e.g. report.fusion.alpha=0.05 (conf/report/default.yaml lists them).")
+        require_known_names(self.recipe(), where="report.fusion")

@@ -3,7 +3,7 @@ the same inputs by :mod:`exemplar.report.render`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -14,6 +14,7 @@ from exemplar.report.queue import feature_values, finite, queue_rows
 from exemplar.report.sections import influence_neighbours
 from exemplar.report.signals import describe, how_to_read
 from exemplar.report.why import family_of, signal_name
+from exemplar.scoring.fusion import ATYPICAL, CONFLICT_COLUMN, DEFAULT, FusionConfig, families, fused_columns
 
 SIGNAL_SUFFIX = "_score"
 QUARANTINE_SHOWN = 200  # quarantined rows listed by id and file
@@ -37,6 +38,7 @@ class ReportInputs:
     previous: pd.DataFrame | None = None  # an earlier run's scores.parquet
     previous_source: str = ""
     influence_topk: pd.DataFrame | None = None  # influence_topk.parquet when TracIn wrote it
+    recipe: FusionConfig = DEFAULT  # the fusion recipe audit_score was built with (report.fusion)
 
 
 def score_columns(scores: pd.DataFrame) -> list[str]:
@@ -104,6 +106,18 @@ def summary_facts(inputs: ReportInputs) -> dict:
     }
 
 
+def fusion_facts(scores: pd.DataFrame, signals: list[str], recipe: FusionConfig) -> dict:
+    """How ``audit_score`` was built: the recipe (every field), the fields where it differs from the shipped
+    default, the columns it fused (``is_label_conflict`` included where present) and the atypical ones among
+    them (what the atypical order ranks by)."""
+    fused = fused_columns(signals, tuple(recipe.exclude), recipe.label)
+    fused += [CONFLICT_COLUMN] if CONFLICT_COLUMN in scores.columns and fused else []
+    plain = {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(recipe).items()}
+    shipped = {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(DEFAULT).items()}
+    return {"recipe": plain, "changed": {key: value for key, value in plain.items() if value != shipped[key]},
+            "fused_columns": fused, "atypical_columns": [c for c, f in zip(fused, families(fused)) if f == ATYPICAL]}
+
+
 def build_report(inputs: ReportInputs, top_k: int, queue_size: int, why_top_percent: float = 5.0) -> dict:
     """Assemble the report's content: summary, review queue (training and test rows, by audit rank),
     the atypical-inputs queue (the same, by ``atypical_rank``; empty without an atypical signal), one
@@ -115,6 +129,7 @@ def build_report(inputs: ReportInputs, top_k: int, queue_size: int, why_top_perc
     content = {
         "dataset": inputs.dataset, "metrics": inputs.metrics, "signals": signals,
         "summary": summary_facts(inputs), "review_queue": queue, "atypical_queue": atypical,
+        "fusion": fusion_facts(scores, signals, inputs.recipe),
         "signal_sections": signal_sections(scores, signals, top_k),
         "cie_levels": cie_section(scores, max(1, top_k // 2)),
         "per_class": classes, "per_class_notes": class_notes,

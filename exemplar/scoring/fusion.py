@@ -78,17 +78,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from exemplar.scoring.fusion_config import (  # noqa: F401  (re-exported: the recipe and its allowed values)
+    BALANCES, CENTRES, CONFLICT_EVIDENCE, DEFAULT, FUSION_METHODS, LABEL_EVIDENCE, NORMALISATIONS, NULLS, SPREADS, WEIGHTINGS,
+    FusionConfig, fusion_config,
+)
 from exemplar.scoring.registry import SIGNALS, Signal, declared
 
-FUSION_METHODS = ("label_backbone", "label_backbone_product", "family_z_max", "family_z_mean", "family_rank_max", "rank_mean")
-WEIGHTINGS = ("agreement", "mean")  # how a family combines its members
-# how each column is put on one scale (label_ranks: the backbone's columns by rank, the rest robust z)
-NORMALISATIONS = ("robust_z", "normal_scores", "label_ranks")
-SPREADS = ("mad", "upper_mad")  # robust_z's scale: the MAD, or the larger of it and the upper-half MAD
-CENTRES = ("class", "undisputed")  # by_class robust_z: centre on the class's median, or on its undisputed rows' median
-BALANCES = ("members", "sources")  # a family's mean: over its members, or over its sources (each model once)
-LABEL_EVIDENCE = ("ensemble", "members")  # the label family: the held-out ensemble (when present), or every member
-NULLS = ("normal", "tail")  # label_backbone's null level: normal Bonferroni, or an exponential tail fitted per family
 TAIL_QUANTILE = 0.75  # null="tail": the threshold above which a family's exceedances are fitted
 MAD_TO_STD = 1.4826
 SPARSE_CAP_QUANTILE = 0.99
@@ -97,37 +92,7 @@ ENSEMBLE_COLUMN = "ensemble_confidence_score"  # 1 - p(label) under the mean of 
 HELD_OUT_CONFIDENCES = ("oos_confidence_score", "population_confidence_score")  # what the ensemble averages
 CONFLICT_COLUMN = "is_label_conflict"  # keep.parquet; declared as SIGNALS["label_conflict"]
 DISAGREEMENT_COLUMN = "label_disagreement"  # keep.parquet: the share of a row's exact duplicates labelled otherwise
-CONFLICT_EVIDENCE = ("flag", "share")  # what the label family reads of duplicates: is_label_conflict, or label_disagreement
 DISPUTED_COLUMN = "is_label_issue"  # the out-of-fold confident-learning flag; centre="undisputed" centres without these rows
-
-
-@dataclass(frozen=True)
-class FusionConfig:
-    """One fusion recipe. The defaults are the recipe the quality suite's leave-one-scenario-out selection
-    chose on all scenarios (benchmarks/results/quality.json, ``selection.chosen_on_all``; docs/scoring.md)."""
-
-    method: str = "label_backbone_product"  # one of FUSION_METHODS
-    by_class: bool = False  # centre (robust_z) or rank (normal_scores) each column within its given class (candidate; not the default since round 6)
-    exclude: tuple[str, ...] = ("outlier_score",)  # columns left out (the default since the sixteenth round: the atypical family
-    # in input space alone; () = every declared signal, rounds 1-15; candidate no_weak_label: EL2N, GraNd, forgetting)
-    any_of: tuple[str, ...] = ()  # families whose evidence is the max of their members (candidate: ("atypical",), input and embedding space as different views)
-    weighting: str = "mean"  # mean (members equally weighted) | agreement (weighted by the consensus eigenvector)
-    normalise: str = "robust_z"  # robust_z (median / MAD) | normal_scores (within-class rank -> normal quantile) | label_ranks (label family by normal_scores, the rest robust_z)
-    alpha: float = 0.2  # label_backbone (0.01 in the thirteenth and fourteenth rounds, 0.05 in the fifteenth): another family adds evidence beyond its null level (Bonferroni z_(alpha / n) at least)
-    spread: str = "mad"  # robust_z's scale (SPREADS): mad | upper_mad (does not collapse when most rows sit at a floor; the default of rounds 6-14)
-    null: str = "tail"  # label_backbone's null level (NULLS): tail (fitted to each family's upper quarter) | normal (Bonferroni)
-    trim: bool = False  # a family's mean drops each row's largest and smallest member z (3+ members present)
-    centre: str = "class"  # with by_class, robust_z (CENTRES): class (the class median) | undisputed (the median of the class's rows not flagged is_label_issue)
-    balance: str = "sources"  # a family's mean (BALANCES): sources (each source's mean, then their mean; the default since the
-    # fifteenth round) | members (one mean over all)
-    label: str = "members"  # LABEL_EVIDENCE: members (every label member but the ensemble; the default since the fifteenth
-    # round) | ensemble (the label family is ENSEMBLE_COLUMN and is_label_conflict, where the ensemble is among the columns)
-    conflict: str = "flag"  # CONFLICT_EVIDENCE: the label family's duplicate member: flag (is_label_conflict, 0/1 on every
-    # member of a group whose labels disagree) | share (label_disagreement: the share of the row's exact copies labelled
-    # otherwise; the fourteenth round's default)
-
-
-DEFAULT = FusionConfig()
 
 
 def fused_columns(columns: list[str], exclude: tuple[str, ...] = (), label: str = DEFAULT.label) -> list[str]:
@@ -407,15 +372,7 @@ def _inputs(scores: pd.DataFrame, columns: list[str], conflict: str = DEFAULT.co
 
 def _config(method: str | None, overrides: dict) -> FusionConfig:
     """The default recipe with `method` and `overrides` applied, validated (one error naming the key)."""
-    config = FusionConfig(**{**asdict(DEFAULT), **({"method": method} if method else {}), **overrides})
-    for key, allowed in (("method", FUSION_METHODS), ("weighting", WEIGHTINGS), ("normalise", NORMALISATIONS), ("spread", SPREADS),
-                         ("null", NULLS), ("centre", CENTRES), ("balance", BALANCES), ("label", LABEL_EVIDENCE),
-                         ("conflict", CONFLICT_EVIDENCE)):
-        if getattr(config, key) not in allowed:
-            raise ValueError(f"fusion {key} must be one of {allowed}, got '{getattr(config, key)}'.")
-    if not 0.0 < config.alpha <= 1.0:
-        raise ValueError(f"fusion alpha must be in (0, 1], got {config.alpha}.")
-    return config
+    return fusion_config({**overrides, **({"method": method} if method else {})})
 
 
 def _split_tables(scores: pd.DataFrame, columns: list[str], config: FusionConfig):

@@ -169,3 +169,19 @@ def test_masked_rows_leave_the_queue():
     scores.loc[scores["id"] == first, ["keep", "drop_reason"]] = [False, "reviewer_removed"]
     queue = build_report(inputs(scores), top_k=3, queue_size=4)["review_queue"]
     assert first not in {r["id"] for r in queue} and len(queue) == 8
+
+
+def test_fusion_facts_name_the_recipe_its_changes_and_the_fused_columns():
+    from exemplar.report.summary import fusion_facts
+    from exemplar.scoring.fusion import DEFAULT, fusion_config
+
+    scores = pd.DataFrame({"loss_score": [0.1], "vog_score": [1.0], "outlier_score": [2.0], "input_outlier_score": [3.0],
+                           "is_label_conflict": [0.0]})
+    signals = ["loss_score", "vog_score", "outlier_score", "input_outlier_score"]
+    shipped = fusion_facts(scores, signals, DEFAULT)
+    assert shipped["changed"] == {} and shipped["recipe"]["exclude"] == ["outlier_score"]
+    assert shipped["fused_columns"] == ["loss_score", "input_outlier_score", "is_label_conflict"]  # vog: direction 0
+    assert shipped["atypical_columns"] == ["input_outlier_score"]
+    every = fusion_facts(scores, signals, fusion_config({"exclude": [], "alpha": 0.05}))
+    assert every["changed"] == {"exclude": [], "alpha": 0.05}
+    assert every["atypical_columns"] == ["outlier_score", "input_outlier_score"]

@@ -129,7 +129,7 @@ def test_no_columns_gives_zero_scores_and_id_order():
 
 
 def test_unknown_method_is_rejected():
-    with pytest.raises(ValueError, match="fusion method"):
+    with pytest.raises(ValueError, match="fusion.method"):
         fuse_scores(planted(), ["loss_score"], "vote")
 
 
