@@ -962,7 +962,12 @@ def digits_chimeras(seed: int):
 def wine_sparse_rows(seed: int):
     """Wine with 10% next-class flips (the positives) and, in 3% of the other training rows, every feature
     but two (chosen at random) left blank: records entered half-empty, labels right."""
-    frame, positive = _table_flips(*_wine(), seed)
+    return _with_sparse_rows(*_table_flips(*_wine(), seed), seed)
+
+
+def _with_sparse_rows(frame: pd.DataFrame, positive: np.ndarray, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """`frame` (modified in place) with, in 3% of its training rows outside `positive`, every feature but two
+    (chosen at random) left blank; `positive` unchanged."""
     rng = np.random.default_rng([seed, 1819])
     train = np.flatnonzero(frame["split"].to_numpy() == "train")
     chosen = rng.choice(np.setdiff1d(train, np.flatnonzero(positive)), size=int(round(0.03 * len(train))), replace=False)
@@ -973,15 +978,19 @@ def wine_sparse_rows(seed: int):
     return frame, positive
 
 
-def diabetes_progression(seed: int):
-    """The diabetes patients (sex as a feature) with label = the tercile of their disease progression, 10%
-    of the training rows moved to the next tercile (the highest to the lowest)."""
+def _diabetes_by_progression() -> tuple[pd.DataFrame, np.ndarray]:
+    """The diabetes patients, unscaled, sex as a feature, and (N,) labels = the tercile of their disease progression."""
     from sklearn.datasets import load_diabetes
 
     table = load_diabetes(as_frame=True, scaled=False).frame
     target = table.pop("target")
-    labels = np.searchsorted(np.quantile(target, [1 / 3, 2 / 3]), target.to_numpy(), side="right").astype(np.int64)
-    return _table_flips(table, labels, seed)
+    return table, np.searchsorted(np.quantile(target, [1 / 3, 2 / 3]), target.to_numpy(), side="right").astype(np.int64)
+
+
+def diabetes_progression(seed: int):
+    """The diabetes patients (sex as a feature) with label = the tercile of their disease progression, 10%
+    of the training rows moved to the next tercile (the highest to the lowest)."""
+    return _table_flips(*_diabetes_by_progression(), seed)
 
 
 def iris_slips(seed: int):
@@ -1055,6 +1064,37 @@ def digits_oneway(seed: int):
     return _image_frame(images, noisy, split), positive
 
 
+# R21, the seventeenth round's reserved set (/work/notes/declaration17.md): declared before its runs, not read
+# unless that round's analysis picks a recipe other than the shipped default; the suite's from the next round on.
+def co2_oneway(seed: int):
+    """The CO2 weeks by quarter, one-way flips: 10% of the training rows, all of the largest quarter, labelled
+    as the next (R21)."""
+    return _oneway_flips(*_co2(), seed)
+
+
+def diabetes_plausible(seed: int):
+    """The diabetes patients by progression tercile, plausible flips (as :func:`digits_plausible`) (R21)."""
+    return _table_plausible(*_diabetes_by_progression(), seed)
+
+
+def gapminder_heavy(seed: int):
+    """Gapminder by continent with heavy noise: 25% of the training rows moved to the next continent (R21)."""
+    return _share_to_next_class(*_gapminder(), seed, 0.25)
+
+
+def seattle_temps_copies(seed: int):
+    """The Seattle temperatures with 5% of the training rows entered twice, one of each pair under the next
+    season (R21)."""
+    features, labels = _seattle_temps()
+    return _with_conflicting_copies(_table_frame(features, labels, _split(labels, seed)), seed, 4)
+
+
+def penguins_sparse_rows(seed: int):
+    """Penguins with 10% next-species flips (the positives) and 3% of the other training rows with every
+    feature but two left blank (as :func:`wine_sparse_rows`) (R21)."""
+    return _with_sparse_rows(*_table_flips(*_penguins(), seed), seed)
+
+
 def _generated(kind: str):
     """issue-9a's generated tables (text categories, booleans, missing values, imbalanced ordered
     classes), 2,000 rows, with 10% of training labels moved to an adjacent class."""
@@ -1104,9 +1144,10 @@ ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "t
                       "seattle_slips", "anes96_slips", "airports_slips", "randhie_slips", "macrodata_slips", "diabetes_slips", "star98_slips",
                       "digits_chimeras", "iris_slips", "co2_slips", "seattle_temps_slips")
 # Reserved sets read by a round's confirmation (declared before their runs; recorded in selection.confirmation):
-# runnable with --scenarios, and the suite's from the next round on. None is reserved now: the last, R20 (the
-# sixteenth round's), joined the suite in the seventeenth.
-CONFIRMATION_SCENARIOS: dict = {}
+# runnable with --scenarios, and the suite's from the next round on. R21: the seventeenth round's (R20, the
+# sixteenth's, joined the suite in the seventeenth).
+CONFIRMATION_SCENARIOS = {"co2_oneway": co2_oneway, "diabetes_plausible": diabetes_plausible, "gapminder_heavy": gapminder_heavy,
+                          "seattle_temps_copies": seattle_temps_copies, "penguins_sparse_rows": penguins_sparse_rows}
 BUILDERS = {**SCENARIOS, **CONFIRMATION_SCENARIOS}
 KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name in BUILDERS}
 
