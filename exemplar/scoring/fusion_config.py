@@ -63,10 +63,18 @@ def fusion_config(values: dict | None = None, where: str = "fusion") -> FusionCo
     for key in ("exclude", "any_of"):
         if key in values:
             values[key] = _names(values[key], f"{where}.{key}")
-    config = FusionConfig(**{**{f.name: getattr(DEFAULT, f.name) for f in fields(FusionConfig)}, **values})
-    for key, allowed in (("method", FUSION_METHODS), ("weighting", WEIGHTINGS), ("normalise", NORMALISATIONS), ("spread", SPREADS),
-                         ("null", NULLS), ("centre", CENTRES), ("balance", BALANCES), ("label", LABEL_EVIDENCE),
-                         ("conflict", CONFLICT_EVIDENCE)):
+    config = FusionConfig(**{**{name: getattr(DEFAULT, name) for name in known}, **values})
+    _check_values(config, where)
+    return config
+
+
+CHOICES = (("method", FUSION_METHODS), ("weighting", WEIGHTINGS), ("normalise", NORMALISATIONS), ("spread", SPREADS),
+           ("null", NULLS), ("centre", CENTRES), ("balance", BALANCES), ("label", LABEL_EVIDENCE), ("conflict", CONFLICT_EVIDENCE))
+
+
+def _check_values(config: FusionConfig, where: str) -> None:
+    """Raise ExemplarError naming ``<where>.<key>`` for the first value outside its allowed set or range."""
+    for key, allowed in CHOICES:
         if getattr(config, key) not in allowed:
             raise ExemplarError(f"{where}.{key} must be one of {allowed}, got {getattr(config, key)!r}. "
                                 f"Fix: e.g. {where}.{key}={getattr(DEFAULT, key)} (the shipped recipe's).")
@@ -75,7 +83,6 @@ def fusion_config(values: dict | None = None, where: str = "fusion") -> FusionCo
     for key in ("by_class", "trim"):
         if not isinstance(getattr(config, key), bool):
             raise ExemplarError(f"{where}.{key} must be true or false, got {getattr(config, key)!r}. Fix: e.g. {where}.{key}=false.")
-    return config
 
 
 def _names(value: object, key: str) -> tuple[str, ...]:
