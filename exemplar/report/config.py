@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
-from exemplar.scoring.fusion_config import DEFAULT, FusionConfig, fusion_config, require_known_names
+from exemplar.scoring.fusion_config import DEFAULT, FusionConfig, fusion_config, recipe_settings, require_known_names
 from exemplar.settings import require
 
 
 def default_fusion() -> dict:
     """The shipped recipe as plain settings (lists, as Hydra gives them)."""
-    return {f.name: list(v) if isinstance(v := getattr(DEFAULT, f.name), tuple) else v for f in fields(FusionConfig)}
+    return recipe_settings(DEFAULT)
 
 
 @dataclass

@@ -3,7 +3,7 @@ the same inputs by :mod:`exemplar.report.render`)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,7 @@ from exemplar.report.sections import influence_neighbours
 from exemplar.report.signals import describe, how_to_read
 from exemplar.report.why import family_of, signal_name
 from exemplar.scoring.fusion import ATYPICAL, CONFLICT_COLUMN, DEFAULT, FusionConfig, families, fused_columns
+from exemplar.scoring.fusion_config import recipe_settings
 
 SIGNAL_SUFFIX = "_score"
 QUARANTINE_SHOWN = 200  # quarantined rows listed by id and file
@@ -112,8 +113,7 @@ def fusion_facts(scores: pd.DataFrame, signals: list[str], recipe: FusionConfig)
     them (what the atypical order ranks by)."""
     fused = fused_columns(signals, tuple(recipe.exclude), recipe.label)
     fused += [CONFLICT_COLUMN] if CONFLICT_COLUMN in scores.columns and fused else []
-    plain = {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(recipe).items()}
-    shipped = {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(DEFAULT).items()}
+    plain, shipped = recipe_settings(recipe), recipe_settings(DEFAULT)
     return {"recipe": plain, "changed": {key: value for key, value in plain.items() if value != shipped[key]},
             "fused_columns": fused, "atypical_columns": [c for c, f in zip(fused, families(fused)) if f == ATYPICAL]}
 

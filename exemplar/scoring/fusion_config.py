@@ -4,7 +4,7 @@ history of each choice are in :mod:`exemplar.scoring.fusion`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 from exemplar.errors import ExemplarError
 
@@ -63,7 +63,7 @@ def fusion_config(values: dict | None = None, where: str = "fusion") -> FusionCo
     for key in ("exclude", "any_of"):
         if key in values:
             values[key] = _names(values[key], f"{where}.{key}")
-    config = FusionConfig(**{**{name: getattr(DEFAULT, name) for name in known}, **values})
+    config = replace(DEFAULT, **values)
     _check_values(config, where)
     return config
 
@@ -83,6 +83,11 @@ def _check_values(config: FusionConfig, where: str) -> None:
     for key in ("by_class", "trim"):
         if not isinstance(getattr(config, key), bool):
             raise ExemplarError(f"{where}.{key} must be true or false, got {getattr(config, key)!r}. Fix: e.g. {where}.{key}=false.")
+
+
+def recipe_settings(config: FusionConfig) -> dict:
+    """`config` as plain settings, field -> value, tuples as lists (as Hydra and JSON hold them)."""
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(config).items()}
 
 
 def _names(value: object, key: str) -> tuple[str, ...]:
