@@ -1344,13 +1344,17 @@ def candidates() -> dict[str, dict]:
     # (label members, each source once, tail null, MAD spread) with the atypical family in input space alone
     grid += [(f"label_backbone_product_a{alpha}", {"method": "label_backbone_product", "alpha": alpha, "null": "tail", "balance": "sources"},
               False, "all_input", (), "mean", "robust_z", "mad") for alpha in (0.2, 0.05, 0.01)]
+    # eighteenth round (/work/notes/declaration18.md, declared before the full analysis): that slice with the label
+    # family's two models sharing their weight by the stacking weight of their held-out probabilities (``balance="skill"``)
+    grid += [(f"label_backbone_product_a{alpha}", {"method": "label_backbone_product", "alpha": alpha, "null": "tail", "balance": "skill"},
+              False, "all_input", (), "mean", "robust_z", "mad") for alpha in (0.2, 0.05, 0.01)]
     out = {}
     for name, method, by_class, member, any_of, weighting, normalise, spread in grid:
         norm = method.get("centre", "class") if by_class else "global"
         key = (f"{name}|norm={norm}|members={member}"
                f"|atypical={'max' if any_of else 'mean'}|weighting={weighting}|scale={normalise}"
                + ("" if spread == "mad" else f"|spread={spread}") + ("|null=tail" if method.get("null") == "tail" else "")
-               + ("|mean=trimmed" if method.get("trim") else "") + ("|balance=sources" if method.get("balance") == "sources" else "")
+               + ("|mean=trimmed" if method.get("trim") else "") + (f"|balance={method['balance']}" if method.get("balance") in ("sources", "skill") else "")
                + ("|conflict=share" if method.get("conflict") == "share" else ""))
         # every field set, so a candidate means the same whatever the shipped DEFAULT is
         out[key] = {"alpha": 0.05, "null": "normal", "trim": False, "centre": "class", "balance": "members", "label": "members", "conflict": "flag",

@@ -92,6 +92,9 @@ ENSEMBLE_COLUMN = "ensemble_confidence_score"  # 1 - p(label) under the mean of 
 HELD_OUT_CONFIDENCES = ("oos_confidence_score", "population_confidence_score")  # what the ensemble averages
 CONFLICT_COLUMN = "is_label_conflict"  # keep.parquet; declared as SIGNALS["label_conflict"]
 DISAGREEMENT_COLUMN = "label_disagreement"  # keep.parquet: the share of a row's exact duplicates labelled otherwise
+MODEL_OF_SOURCE = {"network": "network", "population": "network", "crossfit": "crossfit"}  # balance="skill": a source's model
+HELD_OUT_OF_MODEL = {"network": "population_confidence_score", "crossfit": "oos_confidence_score"}  # its 1 - p(label) held out
+PROBABILITY_FLOOR = 1e-6  # held_out_stacking_weight: p(label) below this counts as this
 DISPUTED_COLUMN = "is_label_issue"  # the out-of-fold confident-learning flag; centre="undisputed" centres without these rows
 
 
@@ -228,23 +231,86 @@ def weighted_mean(members: pd.DataFrame, weights: pd.Series) -> pd.Series:
     return members.mul(weights, axis=1).sum(axis=1, min_count=1) / present.where(present > 0)
 
 
-def source_balanced_mean(members: pd.DataFrame, weights: pd.Series, member_sources: list[str]) -> pd.Series:
+def source_balanced_mean(members: pd.DataFrame, weights: pd.Series, member_sources: list[str],
+                         by_source: dict[str, float] | None = None) -> pd.Series:
     """(n,) the mean over the sources present on each row of that source's `weights`-weighted member mean
     (`member_sources`: (C,) the source of each column): each model counts once, however many views of it
-    there are (views of one model share its mistakes, so eight of them should not outvote one of another)."""
+    there are (views of one model share its mistakes, so eight of them should not outvote one of another).
+    `by_source`: {source: weight} for a weighted mean over the sources instead (:func:`source_weights`)."""
     origin = np.asarray(member_sources)
     per_source = {source: weighted_mean(members.loc[:, origin == source], weights[origin == source])
                   for source in dict.fromkeys(member_sources)}
-    return pd.DataFrame(per_source, index=members.index).mean(axis=1)
+    frame = pd.DataFrame(per_source, index=members.index)
+    if by_source is None:
+        return frame.mean(axis=1)
+    return weighted_mean(frame, pd.Series(by_source).reindex(frame.columns))
+
+
+def held_out_stacking_weight(first: np.ndarray, second: np.ndarray) -> float:
+    """The linear-stacking weight w in [0, 1] that maximises sum_i log(w p1_i + (1 - w) p2_i): how much the mixture of
+    two models' held-out probabilities of the given labels (`first`, `second`: (n,) p(label), rows with either
+    missing skipped, floored at PROBABILITY_FLOOR) puts on the first. The log-likelihood is concave in w, so its
+    derivative sum_i (p1_i - p2_i) / (w p1_i + (1 - w) p2_i) is decreasing: w is 0 or 1 where it does not change
+    sign on [0, 1], else its root (bisection). 0.5 without a row with both."""
+    first, second = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    both = np.isfinite(first) & np.isfinite(second)
+    if not both.any():
+        return 0.5
+    p1, p2 = np.maximum(first[both], PROBABILITY_FLOOR), np.maximum(second[both], PROBABILITY_FLOOR)
+
+    def slope(w: float) -> float:
+        return float(np.sum((p1 - p2) / (w * p1 + (1.0 - w) * p2)))
+
+    if slope(0.0) <= 0.0:
+        return 0.0
+    if slope(1.0) >= 0.0:
+        return 1.0
+    low, high = 0.0, 1.0
+    for _ in range(50):  # 2^-50: far below any difference it could make to a rank
+        middle = 0.5 * (low + high)
+        low, high = (middle, high) if slope(middle) > 0.0 else (low, middle)
+    return 0.5 * (low + high)
+
+
+def skill_shares(raw: pd.DataFrame) -> dict[str, float] | None:
+    """balance="skill": {model: share} of the label family's two models (:data:`MODEL_OF_SOURCE`), the network's
+    w and the cross-fitted learner's 1 - w, w = :func:`held_out_stacking_weight` of their held-out p(label) (1 minus
+    the :data:`HELD_OUT_OF_MODEL` columns of the (n, C) fused inputs `raw`); None without both columns."""
+    if not all(column in raw.columns for column in HELD_OUT_OF_MODEL.values()):
+        return None
+    weight = held_out_stacking_weight(1.0 - raw[HELD_OUT_OF_MODEL["network"]].to_numpy(dtype=np.float64),
+                                      1.0 - raw[HELD_OUT_OF_MODEL["crossfit"]].to_numpy(dtype=np.float64))
+    return {"network": weight, "crossfit": 1.0 - weight}
+
+
+def source_weights(member_sources: list[str], shares: dict[str, float]) -> dict[str, float]:
+    """{source: weight} for a family's sources: one each (as ``balance="sources"``), except that the sources of the
+    models in `shares` (:data:`MODEL_OF_SOURCE`) split their joint weight, one per such source, by model share,
+    each model's part equally among its sources. When only one model has sources here, the weights stay one each."""
+    sources = list(dict.fromkeys(member_sources))
+    by_model: dict[str, list[str]] = {}
+    for source in sources:
+        if MODEL_OF_SOURCE.get(source) in shares:
+            by_model.setdefault(MODEL_OF_SOURCE[source], []).append(source)
+    weights = {source: 1.0 for source in sources}
+    if len(by_model) < 2:
+        return weights
+    joint = sum(len(model_sources) for model_sources in by_model.values())
+    for model, model_sources in by_model.items():
+        for source in model_sources:
+            weights[source] = joint * shares[model] / len(model_sources)
+    return weights
 
 
 def family_evidence(z: pd.DataFrame, any_of: tuple[str, ...] = (), weighting: str = "mean", trim: bool = False,
-                    balance: str = "members") -> pd.DataFrame:
+                    balance: str = "members", shares: dict[str, float] | None = None) -> pd.DataFrame:
     """(N, F) per family: the mean of its columns (skipping NaN), weighted by :func:`agreement_weights`
     when `weighting` is ``agreement`` (weights from all members), of what :func:`trimmed` leaves when
     `trim`, or their max for the families in `any_of` (members that look in different spaces, where
     standing out in one is enough). `balance` ``sources``: the mean over the family's sources of each
-    source's weighted member mean (:func:`source_balanced_mean`) instead of one mean over all members."""
+    source's weighted member mean (:func:`source_balanced_mean`) instead of one mean over all members;
+    ``skill``: the same, but the label family's sources weighted by :func:`source_weights` with the models'
+    `shares` (:func:`skill_shares`; ``sources`` when None)."""
     signals = declarations(list(z.columns))
     out = {}
     for family in sorted({signal.family for signal in signals}):
@@ -255,8 +321,11 @@ def family_evidence(z: pd.DataFrame, any_of: tuple[str, ...] = (), weighting: st
             continue
         weights = agreement_weights(members) if weighting == "agreement" else pd.Series(1.0, index=members.columns)
         members = trimmed(members) if trim else members
-        if balance == "sources":
-            out[family] = source_balanced_mean(members, weights, [signal.source for signal, c in zip(signals, chosen) if c])
+        if balance in ("sources", "skill"):
+            member_sources = [signal.source for signal, c in zip(signals, chosen) if c]
+            by_source = (source_weights(member_sources, shares)
+                         if balance == "skill" and family == BACKBONE and shares is not None else None)
+            out[family] = source_balanced_mean(members, weights, member_sources, by_source)
         else:
             out[family] = weighted_mean(members, weights)
     return pd.DataFrame(out, index=z.index)
@@ -330,15 +399,18 @@ def _scaled(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig
     return scaled
 
 
-def _families_of(scaled: pd.DataFrame, config: FusionConfig) -> pd.DataFrame:
-    """(n, F) each family's capped robust z from the scaled columns (steps 2-3 of the module docstring)."""
-    return capped_family_z(family_evidence(scaled, config.any_of, config.weighting, config.trim, config.balance), config.spread)
+def _families_of(scaled: pd.DataFrame, config: FusionConfig, raw: pd.DataFrame) -> pd.DataFrame:
+    """(n, F) each family's capped robust z from the scaled columns (steps 2-3 of the module docstring); `raw`:
+    the group's (n, C) unscaled inputs, whose held-out confidences give ``balance="skill"`` its model shares."""
+    shares = skill_shares(raw) if config.balance == "skill" else None
+    return capped_family_z(family_evidence(scaled, config.any_of, config.weighting, config.trim, config.balance, shares),
+                           config.spread)
 
 
 def _family_z(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig,
               reference: np.ndarray | None = None) -> pd.DataFrame:
     """(n, F) each family's capped robust z in one group (steps 1-3 of the module docstring)."""
-    return _families_of(_scaled(table, labels, config, reference), config)
+    return _families_of(_scaled(table, labels, config, reference), config, table)
 
 
 def _group_values(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig,
@@ -426,7 +498,7 @@ class _SharedSteps:
             if (index, scaled_key) not in self.scaled:
                 _, part, labels, reference = group
                 self.scaled[index, scaled_key] = _scaled(part, labels, config, reference)
-            self.families[index, family_key] = _families_of(self.scaled[index, scaled_key], config)
+            self.families[index, family_key] = _families_of(self.scaled[index, scaled_key], config, group[1])
         return self.families[index, family_key]
 
 
@@ -518,10 +590,10 @@ def fuse_scores(scores: pd.DataFrame, columns: list[str], method: str | None = N
     has_atypical = False
     for rows, part, labels, reference in _split_tables(scores, columns, config):
         scaled = _scaled(part, labels, config, reference)
-        family_z = _families_of(scaled, config)
+        family_z = _families_of(scaled, config, part)
         values[rows] = _group_values(part, labels, config, family_z).to_numpy(dtype=np.float64)
         if ATYPICAL in family_z.columns:
-            order_z = family_z if order_config == config else _families_of(scaled, order_config)
+            order_z = family_z if order_config == config else _families_of(scaled, order_config, part)
             atypical[rows], has_atypical = order_z[ATYPICAL].to_numpy(dtype=np.float64), True
     fused = scores.copy()
     fused["audit_score"] = values

@@ -14,7 +14,8 @@ WEIGHTINGS = ("agreement", "mean")  # how a family combines its members
 NORMALISATIONS = ("robust_z", "normal_scores", "label_ranks")
 SPREADS = ("mad", "upper_mad")  # robust_z's scale: the MAD, or the larger of it and the upper-half MAD
 CENTRES = ("class", "undisputed")  # by_class robust_z: centre on the class's median, or on its undisputed rows' median
-BALANCES = ("members", "sources")  # a family's mean: over its members, or over its sources (each model once)
+BALANCES = ("members", "sources", "skill")  # a family's mean: over its members, over its sources (each model once), or
+# (label family only) over its sources with the two models' share split by their held-out stacking weight
 LABEL_EVIDENCE = ("ensemble", "members")  # the label family: the held-out ensemble (when present), or every member
 NULLS = ("normal", "tail")  # label_backbone's null level: normal Bonferroni, or an exponential tail fitted per family
 CONFLICT_EVIDENCE = ("flag", "share")  # what the label family reads of duplicates: is_label_conflict, or label_disagreement
@@ -39,7 +40,9 @@ class FusionConfig:
     trim: bool = False  # a family's mean drops each row's largest and smallest member z (3+ members present)
     centre: str = "class"  # with by_class, robust_z (CENTRES): class (the class median) | undisputed (the median of the class's rows not flagged is_label_issue)
     balance: str = "sources"  # a family's mean (BALANCES): sources (each source's mean, then their mean; the default since the
-    # fifteenth round) | members (one mean over all)
+    # fifteenth round) | members (one mean over all) | skill (the eighteenth round's candidate: as sources, but the label
+    # family's two models, the network and the cross-fitted learner, share their sources' weight by the stacking weight
+    # of their held-out probabilities, fusion.held_out_stacking_weight)
     label: str = "members"  # LABEL_EVIDENCE: members (every label member but the ensemble; the default since the fifteenth
     # round) | ensemble (the label family is ENSEMBLE_COLUMN and is_label_conflict, where the ensemble is among the columns)
     conflict: str = "flag"  # CONFLICT_EVIDENCE: the label family's duplicate member: flag (is_label_conflict, 0/1 on every

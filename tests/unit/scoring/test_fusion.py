@@ -4,7 +4,8 @@ import pytest
 
 from exemplar.scoring.fusion import (FUSION_METHODS, agreement_weights, family_evidence, fuse_scores, fused_values, fused_values_for_recipes,
                                      family_values, label_backbone, normal_scores, null_level, robust_z,
-                                     class_robust_z, source_balanced_mean, tail_levels, trimmed)
+                                     class_robust_z, held_out_stacking_weight, source_balanced_mean, source_weights,
+                                     tail_levels, trimmed)
 
 
 def planted(n: int = 200) -> pd.DataFrame:
@@ -445,6 +446,48 @@ def test_source_balance_weights_within_a_source_and_leaves_single_source_familie
     # atypical: one network and one data member; compression: one member -> the same either way
     pd.testing.assert_series_equal(both["atypical"], plain["atypical"])
     pd.testing.assert_series_equal(both["compression"], plain["compression"])
+
+
+def test_stacking_weight_by_hand_and_against_a_grid():
+    assert held_out_stacking_weight(np.array([0.9, 0.8]), np.array([0.1, 0.2])) == 1.0  # the first explains every row better
+    assert held_out_stacking_weight(np.array([0.1, 0.2]), np.array([0.9, 0.8])) == 0.0
+    # symmetric: each model explains one row -> the even mixture
+    assert held_out_stacking_weight(np.array([0.8, 0.2]), np.array([0.2, 0.8])) == pytest.approx(0.5)
+    assert held_out_stacking_weight(np.array([np.nan]), np.array([0.5])) == 0.5  # no row with both
+    rng = np.random.default_rng(3)
+    first, second = rng.beta(2.0, 1.0, size=300), rng.beta(1.5, 1.0, size=300)
+    grid = np.linspace(0.0, 1.0, 100_001)
+    likelihood = np.log(grid[:, None] * first + (1.0 - grid[:, None]) * second).sum(axis=1)
+    assert held_out_stacking_weight(first, second) == pytest.approx(grid[np.argmax(likelihood)], abs=2e-5)
+
+
+def test_source_weights_split_the_models_share_and_equal_sources_at_two_thirds():
+    sources = ["network", "network", "crossfit", "population", "data"]
+    assert source_weights(sources, {"network": 2.0 / 3.0, "crossfit": 1.0 / 3.0}) == pytest.approx(
+        {"network": 1.0, "crossfit": 1.0, "population": 1.0, "data": 1.0})
+    # the learner explains the labels alone: the network's two sources get nothing, the learner all three shares
+    assert source_weights(sources, {"network": 0.0, "crossfit": 1.0}) == pytest.approx(
+        {"network": 0.0, "crossfit": 3.0, "population": 0.0, "data": 1.0})
+    # one model only: nothing to split
+    assert source_weights(["network", "data"], {"network": 0.1, "crossfit": 0.9}) == {"network": 1.0, "data": 1.0}
+
+
+def test_skill_balance_follows_the_model_that_explains_the_labels():
+    # the learner's held-out p(label) explains the given labels and finds the flips; the network's views are noise
+    rng = np.random.default_rng(5)
+    n, flipped = 400, np.arange(20)
+    learner = np.clip(rng.normal(0.1, 0.05, n), 0.01, 0.99)
+    learner[flipped] = 0.5  # 1 - p(label): a flip gets p 0.5 against the clean rows' 0.9
+    frame = pd.DataFrame({"id": [f"r{i:03d}" for i in range(n)], "oos_confidence_score": learner,
+                          "population_confidence_score": rng.uniform(0.3, 0.9, n),
+                          "loss_score": rng.lognormal(size=n), "margin_score": rng.lognormal(size=n)})
+    columns = ["loss_score", "margin_score", "oos_confidence_score", "population_confidence_score"]
+    positive = np.isin(np.arange(n), flipped)
+    top = {balance: positive[np.argsort(-fused_values(frame, columns, balance=balance))[:20]].sum()
+           for balance in ("sources", "skill")}
+    assert top["skill"] == 20 and top["sources"] < 20
+    # without both held-out columns "skill" is "sources"
+    np.testing.assert_array_equal(fused_values(frame, columns[:3], balance="skill"), fused_values(frame, columns[:3], balance="sources"))
 
 
 def test_unknown_balance_is_refused_naming_the_key():
