@@ -43,7 +43,8 @@ STAGES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 IN_PLACE = ("train", "crossfit")  # resumable from its own files: written in place, recorded when a seed finishes
 ALWAYS_RUN = ("report",)  # cheap, and it logs the report to the current MLflow run: never skipped
 WORK_DIRS = ("checkpoints", "dynamics", "compressed")  # resumable caches, shared into staging as links
-PRIVATE = (records.MANIFEST_NAME, ".manifest.lock", ".exemplar.lock", ".staging")
+SETTINGS_NAME = "settings.yaml"  # the composed settings of the last command that wrote the folder (usable as --params)
+PRIVATE = (records.MANIFEST_NAME, ".manifest.lock", ".exemplar.lock", ".staging", SETTINGS_NAME)
 COMMIT_RECORD = ".commit.json"
 
 

@@ -213,12 +213,14 @@ def test_a_rerun_with_the_same_settings_redoes_the_report_alone(first_run, data_
 
 
 def test_the_report_stage_alone_reruns_with_another_fusion_recipe(first_run, data_file, tmp_path):
-    """`report.fusion` reaches audit_score: `python -m flows.report` on a copy of the run, with the embedding
-    distance put back and another method, fuses with that recipe, orders the atypical inputs by it too, says
+    """`report.fusion` reaches audit_score: `python -m flows.report --params <run>/settings.yaml` on a copy of the
+    run, with the embedding distance put back and another method, fuses with that recipe, orders the atypical inputs by it too, says
     so in report.json and on the page, and leaves every signal column as it was."""
     run_dir = tmp_path / "rerun"
     shutil.copytree(first_run, run_dir)
-    report_flow(cli.load_config(overrides(data_file, run_dir, "report.fusion.exclude=[]", "report.fusion.method=family_z_mean")), str(run_dir))
+    cli.prepare_run_dir(cli.load_config(overrides(data_file, run_dir)), run_dir, whole_run=True)  # what the run's command leaves
+    recipe = ["report.fusion.exclude=[]", "report.fusion.method=family_z_mean"]
+    report_flow(cli.load_config(["--params", str(run_dir / "settings.yaml"), *recipe]), str(run_dir))  # the run's settings in one argument
     fusion = json.loads((run_dir / "report.json").read_text())["fusion"]
     assert fusion["changed"] == {"method": "family_z_mean", "exclude": []}
     assert "outlier_score" in fusion["fused_columns"] and fusion["atypical_columns"] == ["outlier_score", "input_outlier_score"]

@@ -5,6 +5,7 @@ runs an earlier, killed run left RUNNING in MLflow are marked FAILED by the next
 from __future__ import annotations
 
 import errno
+import json
 
 import pytest
 
@@ -66,3 +67,21 @@ def test_runs_left_running_by_a_killed_run_are_marked_failed(tmp_path, capsys, i
 @pytest.mark.parametrize("uri", ["sqlite:///x.db", "file:///tmp/mlruns"])
 def test_only_servers_are_probed(uri):
     assert tracking.unreachable(uri, 0.1) is None
+
+
+def test_the_composed_settings_are_kept_in_the_folder_and_repeat_in_one_argument(tmp_path):
+    """out_dir/settings.yaml holds what the command ran with; ``--params`` on it composes the same settings, so
+    a later command (the report stage with another recipe) needs no other argument. A refused whole run
+    leaves the folder's file as it was."""
+    ran = []
+    assert cli.main("pipeline", lambda cfg, out_dir: ran.append(cfg), lambda result, out_dir: None,
+                    [f"out_dir={tmp_path / 'out'}", "train.epochs=2", "report.fusion.alpha=0.05"]) == 0
+    settings = tmp_path / "out" / "settings.yaml"
+    again = cli.load_config(["--params", str(settings)])
+    assert {k: v for k, v in again.items() if k != "tracking"} == {k: v for k, v in ran[0].items() if k != "tracking"}
+    assert cli.load_config(["--params", str(settings), "report.fusion.exclude=[]"])["report"]["fusion"]["exclude"] == []
+    (tmp_path / "out" / "manifest.json").write_text(json.dumps({"config": {"train": {**ran[0]["train"], "epochs": 3}}}))
+    before = settings.read_bytes()
+    assert cli.main("pipeline", lambda cfg, out_dir: ran.append(cfg), lambda result, out_dir: None,
+                    [f"out_dir={tmp_path / 'out'}", "train.epochs=2"]) == 2
+    assert settings.read_bytes() == before and len(ran) == 1
