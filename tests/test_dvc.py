@@ -166,3 +166,20 @@ def test_exp_run_with_a_set_param(reproduced):
     assert experiment.info.run_name == experiment.data.tags["dvc.exp_name"]
     assert experiment.data.params["train.epochs"] == "3"
     assert {r.data.tags["exemplar.stage"] for r in nested if r.data.tags["mlflow.parentRunId"] == experiment.info.run_id} >= {"train-seed0", "score", "report"}
+
+
+@pytest.mark.slow
+def test_exp_run_with_another_fusion_recipe_reruns_the_report_alone(reproduced):
+    """The report stage's params are the whole `report` section, so `-S report.fusion.<key>` re-ranks the
+    experiment's run with that recipe and DVC redoes no other stage. (With Hydra composition on, `-S` composes
+    params.yaml from conf/ afresh: the shrunk values this project's params.yaml holds are passed again.)"""
+    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], reproduced)
+    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "lock", "--allow-empty"], reproduced)
+    current = yaml.safe_load((reproduced / "params.yaml").read_text())
+    shrunk = [arg for section, values in SHRINK.items() for key in values for arg in ("-S", f"{section}.{key}={current[section][key]}")]
+    done = run(["dvc", "exp", "run", *shrunk, "-S", "report.fusion.alpha=0.05"], reproduced)
+    ran = {stage for stage in STAGES if f"Running stage '{stage}'" in done.stdout}
+    assert ran == {"report"}, done.stdout[-2000:]
+    fusion = json.loads((reproduced / "artifacts" / "report.json").read_text())["fusion"]
+    assert fusion["changed"] == {"alpha": 0.05} and fusion["recipe"]["alpha"] == 0.05
+    assert yaml.safe_load((reproduced / "artifacts" / "settings.yaml").read_text())["report"]["fusion"]["alpha"] == 0.05
