@@ -543,6 +543,17 @@ def family_values(scores: pd.DataFrame, columns: list[str], **overrides) -> pd.D
     return pd.concat(parts).sort_index() if parts else pd.DataFrame(index=range(len(scores)))
 
 
+def model_shares(scores: pd.DataFrame, columns: list[str], **overrides) -> dict[str, dict[str, float]]:
+    """{split group: {model: share}}: what ``balance="skill"`` gave the label family's two models in each group
+    (:func:`skill_shares`), for the report; {} for another balance or without both held-out columns."""
+    config = _config(None, overrides)
+    if config.balance != "skill":
+        return {}
+    names = list(split_groups(scores))
+    shares = {names[index]: skill_shares(part) for index, (_, part, _, _) in enumerate(_split_tables(scores, columns, config))}
+    return {name: value for name, value in shares.items() if value is not None}
+
+
 def split_groups(scores: pd.DataFrame) -> dict[str, np.ndarray]:
     """Row indices ranked together: ``train`` (every non-test row) and ``test``; all rows without ``split``."""
     if "split" not in scores.columns:

@@ -185,3 +185,17 @@ def test_fusion_facts_name_the_recipe_its_changes_and_the_fused_columns():
     every = fusion_facts(scores, signals, fusion_config({"exclude": [], "alpha": 0.05}))
     assert every["changed"] == {"exclude": [], "alpha": 0.05}
     assert every["atypical_columns"] == ["outlier_score", "input_outlier_score"]
+    assert "model_shares" not in every
+
+
+def test_fusion_facts_give_the_models_shares_under_the_skill_balance():
+    from exemplar.report.summary import fusion_facts
+    from exemplar.scoring.fusion import fusion_config
+
+    # the learner gives the given labels p 0.9 and 0.8, the population 0.1 and 0.2 -> all weight on the learner
+    scores = pd.DataFrame({"split": ["train", "train", "test"], "loss_score": [0.1, 0.2, 0.3],
+                           "oos_confidence_score": [0.1, 0.2, 0.5], "population_confidence_score": [0.9, 0.8, 0.5]})
+    signals = ["loss_score", "oos_confidence_score", "population_confidence_score"]
+    facts = fusion_facts(scores, signals, fusion_config({"balance": "skill"}))
+    assert facts["model_shares"]["train"] == {"network": 0.0, "crossfit": 1.0}
+    assert set(facts["model_shares"]) == {"train", "test"}
