@@ -65,6 +65,8 @@ families' excess), ``family_z_max`` (max over families), ``family_z_mean`` (mean
 ``family_rank_max`` (percentile ranks instead of z), ``rank_mean`` (mean percentile rank over all fused
 columns); column scale ``normal_scores`` (within-class ranks -> normal quantiles); the normal null level;
 trimmed family means; within-class centring (the default of rounds 1-5); the mean over sources; the label
+family's two models weighted by the stacking weight of their held-out probabilities (``balance="skill"``,
+:func:`skill_shares`: the eighteenth round's candidate, which lost on the slips tables; docs/scoring.md); the label
 family's columns scaled by their rank (``normalise="label_ranks"``: its members are on incomparable scales, a
 probability in [0, 1] next to unbounded losses and influences; it led on the selection scenarios and lost both
 confirmations declared for it: docs/scoring.md).
