@@ -238,14 +238,15 @@ def source_balanced_mean(members: pd.DataFrame, weights: pd.Series, member_sourc
     """(n,) the mean over the sources present on each row of that source's `weights`-weighted member mean
     (`member_sources`: (C,) the source of each column): each model counts once, however many views of it
     there are (views of one model share its mistakes, so eight of them should not outvote one of another).
-    `by_source`: {source: weight} for a weighted mean over the sources instead (:func:`source_weights`)."""
+    `by_source`: {source: weight} for a weighted mean over the sources instead (:func:`source_weights`); a row whose
+    sources present all weigh 0 takes their plain mean (it still has evidence, only of the model weighed down)."""
     origin = np.asarray(member_sources)
     per_source = {source: weighted_mean(members.loc[:, origin == source], weights[origin == source])
                   for source in dict.fromkeys(member_sources)}
     frame = pd.DataFrame(per_source, index=members.index)
     if by_source is None:
         return frame.mean(axis=1)
-    return weighted_mean(frame, pd.Series(by_source).reindex(frame.columns))
+    return weighted_mean(frame, pd.Series(by_source).reindex(frame.columns)).fillna(frame.mean(axis=1))
 
 
 def held_out_stacking_weight(first: np.ndarray, second: np.ndarray) -> float:

@@ -472,6 +472,12 @@ def test_source_weights_split_the_models_share_and_equal_sources_at_two_thirds()
     assert source_weights(["network", "data"], {"network": 0.1, "crossfit": 0.9}) == {"network": 1.0, "data": 1.0}
 
 
+def test_source_weights_of_zero_leave_a_row_with_only_those_sources_its_plain_mean():
+    z = pd.DataFrame({"loss_score": [1.0, 3.0], "oos_confidence_score": [2.0, np.nan]})
+    label = source_balanced_mean(z, pd.Series(1.0, index=z.columns), ["network", "crossfit"], {"network": 0.0, "crossfit": 2.0})
+    np.testing.assert_allclose(label, [2.0, 3.0])  # row 1 has only the network's view: not NaN
+
+
 def test_skill_balance_follows_the_model_that_explains_the_labels():
     # the learner's held-out p(label) explains the given labels and finds the flips; the network's views are noise
     rng = np.random.default_rng(5)
