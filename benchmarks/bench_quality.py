@@ -1340,14 +1340,17 @@ def candidates() -> dict[str, dict]:
     grid += [(f"label_backbone_product_a{alpha}", {"method": "label_backbone_product", "alpha": alpha, "null": "tail", "label": "ensemble",
                                                    "conflict": "share"},
               False, "ensemble_input", (), "mean", "robust_z", "upper_mad") for alpha in (0.2, 0.05, 0.01)]
+    def input_space_slice(balance: str) -> list[tuple]:
+        """Label members, tail null, MAD spread, the atypical family in input space alone, at three alphas."""
+        return [(f"label_backbone_product_a{alpha}", {"method": "label_backbone_product", "alpha": alpha, "null": "tail", "balance": balance},
+                 False, "all_input", (), "mean", "robust_z", "mad") for alpha in (0.2, 0.05, 0.01)]
+
     # sixteenth round (/work/notes/declaration16.md, declared before the full analysis): the shipped default P's settings
-    # (label members, each source once, tail null, MAD spread) with the atypical family in input space alone
-    grid += [(f"label_backbone_product_a{alpha}", {"method": "label_backbone_product", "alpha": alpha, "null": "tail", "balance": "sources"},
-              False, "all_input", (), "mean", "robust_z", "mad") for alpha in (0.2, 0.05, 0.01)]
+    # (each source once) with the atypical family in input space alone
+    grid += input_space_slice("sources")
     # eighteenth round (/work/notes/declaration18.md, declared before the full analysis): that slice with the label
     # family's two models sharing their weight by the stacking weight of their held-out probabilities (``balance="skill"``)
-    grid += [(f"label_backbone_product_a{alpha}", {"method": "label_backbone_product", "alpha": alpha, "null": "tail", "balance": "skill"},
-              False, "all_input", (), "mean", "robust_z", "mad") for alpha in (0.2, 0.05, 0.01)]
+    grid += input_space_slice("skill")
     out = {}
     for name, method, by_class, member, any_of, weighting, normalise, spread in grid:
         norm = method.get("centre", "class") if by_class else "global"
