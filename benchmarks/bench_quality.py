@@ -1351,6 +1351,11 @@ def candidates() -> dict[str, dict]:
     # eighteenth round (/work/notes/declaration18.md, declared before the full analysis): that slice with the label
     # family's two models sharing their weight by the stacking weight of their held-out probabilities (``balance="skill"``)
     grid += input_space_slice("skill")
+    # nineteenth round (/work/notes/declaration19.md, declared before the full analysis): the label family as the held-out
+    # ensemble with each exact copy one more observation of the row's label (``conflict="copies"``), PI's other settings
+    grid += [(f"label_backbone_product_a{alpha}", {"method": "label_backbone_product", "alpha": alpha, "null": "tail", "balance": "sources",
+                                                   "label": "ensemble", "conflict": "copies"},
+              False, "ensemble_input", (), "mean", "robust_z", "mad") for alpha in (0.2, 0.05, 0.01)]
     out = {}
     for name, method, by_class, member, any_of, weighting, normalise, spread in grid:
         norm = method.get("centre", "class") if by_class else "global"
@@ -1358,7 +1363,7 @@ def candidates() -> dict[str, dict]:
                f"|atypical={'max' if any_of else 'mean'}|weighting={weighting}|scale={normalise}"
                + ("" if spread == "mad" else f"|spread={spread}") + ("|null=tail" if method.get("null") == "tail" else "")
                + ("|mean=trimmed" if method.get("trim") else "") + (f"|balance={method['balance']}" if method.get("balance") in ("sources", "skill") else "")
-               + ("|conflict=share" if method.get("conflict") == "share" else ""))
+               + (f"|conflict={method['conflict']}" if method.get("conflict", "flag") != "flag" else ""))
         # every field set, so a candidate means the same whatever the shipped DEFAULT is
         out[key] = {"alpha": 0.05, "null": "normal", "trim": False, "centre": "class", "balance": "members", "label": "members", "conflict": "flag",
                     **method, "by_class": by_class,
