@@ -543,6 +543,7 @@ def _recipe_variants() -> list[dict]:
               {"any_of": ("atypical",)}, {"weighting": "agreement"}, {"normalise": "normal_scores"},
               {"normalise": "label_ranks"}, {"alpha": 0.01}, {"spread": "upper_mad"}, {"null": "normal"}, {"trim": True},
               {"balance": "members"}, {"balance": "members", "weighting": "agreement", "spread": "upper_mad"}, {"label": "ensemble"},
+              {"label": "ensemble", "conflict": "copies"},
               {"exclude": ("outlier_score",)}]
     # on the label family of every member (the default's, one held-out member, leaves the member settings idle) and
     # with both atypical distances (the default's one member leaves any_of idle)
@@ -562,6 +563,8 @@ def test_fused_values_for_many_recipes_equal_one_call_per_recipe():
     frame["split"] = np.where(np.arange(len(frame)) % 5 == 0, "test", "train")
     frame["is_label_issue"] = rng.random(len(frame)) < 0.2
     frame["is_label_conflict"] = rng.random(len(frame)) < 0.05
+    frame["duplicate_of"] = ""
+    frame.loc[[10, 11, 12], "duplicate_of"] = frame.loc[9, "id"]  # one dedup group (conflict="copies")
     columns = [c for c in frame.columns if c.endswith("_score")]
     recipes = {str(i): recipe for i, recipe in enumerate(_recipe_variants())}
     together = fused_values_for_recipes(frame, columns, recipes)
@@ -624,3 +627,76 @@ def test_the_default_label_family_is_every_member_and_the_ensemble_recipe_reads_
     in_sample = [c for c in columns if c not in (ENSEMBLE_COLUMN, "oos_confidence_score", "population_confidence_score")]
     proxy_like = moved[["id", "label", *in_sample]]
     assert fuse_scores(proxy_like, in_sample).loc[17, "audit_rank"] == 1  # no ensemble: the members decide
+
+
+# ------------------------------------------------------------- the copies as observations (conflict="copies")
+
+def _copies_by_loop(frame: pd.DataFrame) -> np.ndarray:
+    """Reference for ensemble_with_copies: row by row, the models' p(label) and every other row of the same dedup
+    group (the kept row and the rows whose duplicate_of names it) as one observation each."""
+    group = [d if d else i for i, d in zip(frame["id"], frame["duplicate_of"])]
+    out = np.full(len(frame), np.nan)
+    for r in range(len(frame)):
+        p = [1 - frame.loc[r, c] for c in ("oos_confidence_score", "population_confidence_score") if not np.isnan(frame.loc[r, c])]
+        if not p:
+            continue
+        others = [s for s in range(len(frame)) if s != r and group[s] == group[r]]
+        same = sum(frame.loc[s, "label"] == frame.loc[r, "label"] for s in others)
+        out[r] = 1 - (sum(p) + same) / (len(p) + len(others))
+    return out
+
+
+def test_copies_count_as_observations_of_the_label_by_hand_and_against_a_loop():
+    """Row a (label 0; the models give p(0) 0.9 and 0.8) has two copies labelled 1: p = (0.9 + 0.8 + 0) / 4, so
+    1 - p = 0.575. Copy b (label 1; p(1) 0.4 and 0.3) has one copy labelled 1 of two: 1 - (0.7 + 1) / 4 = 0.575.
+    Row d has no copies: the plain ensemble. Row e has one model: its copy f agrees, 1 - (0.6 + 1) / 2 = 0.2."""
+    from exemplar.scoring.fusion import ensemble_with_copies
+
+    frame = pd.DataFrame({"id": list("abcdef"), "duplicate_of": ["", "a", "a", "", "", "e"], "label": [0, 1, 1, 2, 1, 1],
+                          "oos_confidence_score": [0.1, 0.6, 0.5, 0.3, 0.4, 0.2],
+                          "population_confidence_score": [0.2, 0.7, np.nan, 0.5, np.nan, 0.1]})
+    got = ensemble_with_copies(frame)
+    np.testing.assert_allclose(got[[0, 1, 3, 4]], [0.575, 0.575, 0.4, 0.2])
+    np.testing.assert_allclose(got[2], 1 - (0.5 + 1) / 3)  # one model, two copies (one agrees)
+    np.testing.assert_allclose(got, _copies_by_loop(frame))
+    rng = np.random.default_rng(7)
+    n = 60
+    ids = [f"r{i:02d}" for i in range(n)]
+    kept = rng.choice(n, 12, replace=False)
+    random = pd.DataFrame({"id": ids, "label": rng.integers(0, 3, n),
+                           "duplicate_of": [ids[rng.choice(kept)] if i not in kept and rng.random() < 0.4 else "" for i in range(n)],
+                           "oos_confidence_score": rng.random(n), "population_confidence_score": rng.random(n)})
+    random.loc[rng.choice(n, 8, replace=False), "population_confidence_score"] = np.nan
+    random.loc[[0, 1], ["oos_confidence_score", "population_confidence_score"]] = np.nan  # no model: NaN
+    np.testing.assert_allclose(ensemble_with_copies(random), _copies_by_loop(random), equal_nan=True)
+    bare = random.drop(columns=["duplicate_of"])  # no dedup column: the plain ensemble
+    np.testing.assert_allclose(ensemble_with_copies(bare), random[["oos_confidence_score", "population_confidence_score"]].mean(axis=1))
+
+
+def test_copies_lift_the_row_its_copies_outvote_and_add_no_flag_column():
+    """A group of four identical inputs labelled a, a, a, b on which the models are unsure (p(label) 0.5 each): the
+    outvoted b row rises to the top of the queue, the a rows sink below where they stand without duplicates; no
+    ``is_label_conflict`` column enters (the flag would lift all four alike). With label=members it is refused."""
+    from exemplar.errors import ExemplarError
+    from exemplar.scoring.fusion import CONFLICT_COLUMN, ENSEMBLE_COLUMN, _inputs, with_ensemble_confidence
+
+    frame = hand_made(100)
+    frame[["oos_confidence_score", "population_confidence_score"]] = np.random.default_rng(1).uniform(0.0, 0.3, (100, 2))
+    group = [30, 31, 32, 33]
+    frame.loc[group, ["oos_confidence_score", "population_confidence_score"]] = 0.5
+    frame["label"] = 0
+    frame.loc[33, "label"] = 1
+    frame = with_ensemble_confidence(frame.drop(columns=[ENSEMBLE_COLUMN]))
+    frame["duplicate_of"] = ""
+    frame.loc[[31, 32, 33], "duplicate_of"] = frame.loc[30, "id"]
+    frame["is_label_conflict"] = frame.index.isin(group)
+    columns = [c for c in frame.columns if c.endswith("_score")]
+    recipe = {"label": "ensemble", "conflict": "copies"}
+    plain = fuse_scores(frame.drop(columns=["duplicate_of", "is_label_conflict"]), columns, **recipe)
+    copies = fuse_scores(frame, columns, **recipe)
+    assert copies.loc[33, "audit_rank"] == 1 and plain.loc[33, "audit_rank"] > 1
+    assert (copies.loc[group[:3], "audit_rank"] > plain.loc[group[:3], "audit_rank"]).all()
+    assert CONFLICT_COLUMN not in _inputs(frame, columns, "copies").columns
+    assert CONFLICT_COLUMN in _inputs(frame, [c for c in columns if c != ENSEMBLE_COLUMN], "copies").columns  # no ensemble: the flag
+    with pytest.raises(ExemplarError, match=r"conflict=copies .* needs fusion.label=ensemble"):
+        fuse_scores(frame, columns, conflict="copies")
