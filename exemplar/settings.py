@@ -111,3 +111,28 @@ def require(condition: bool, message: str) -> None:
     """Raise ExemplarError(message) unless `condition` (for validate() range checks)."""
     if not condition:
         raise ExemplarError(message)
+
+
+def without_credentials(tree: object, where: str = "") -> tuple[object, list[str]]:
+    """A copy of a settings `tree` (dicts, lists, scalars) in which every URL carrying a password
+    (``scheme://user:password@host/...``) has its ``user:password@`` removed, and the dotted keys that had one.
+    For files written beside a run (``settings.yaml``), which may be shared or versioned: credentials belong in
+    the environment (MLflow reads ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD``)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if isinstance(tree, dict):
+        pairs = [(key, without_credentials(value, f"{where}.{key}" if where else str(key))) for key, value in tree.items()]
+        return {key: value for key, (value, _) in pairs}, [name for _, (_, names) in pairs for name in names]
+    if isinstance(tree, list):
+        items = [without_credentials(value, f"{where}[{i}]") for i, value in enumerate(tree)]
+        return [value for value, _ in items], [name for _, names in items for name in names]
+    if isinstance(tree, str) and "://" in tree and "@" in tree:
+        try:
+            parts = urlsplit(tree)
+            has_password = parts.password is not None
+        except ValueError:  # not a URL after all (e.g. a bracket in a path)
+            return tree, []
+        if has_password:
+            host = parts.netloc.rsplit("@", 1)[1]
+            return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)), [where]
+    return tree, []

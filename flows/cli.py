@@ -311,6 +311,7 @@ def prepare_run_dir(cfg: dict, out_dir: Path, whole_run: bool) -> None:
     """Finish or undo interrupted commits; for a whole run, refuse a folder written with other settings. Then
     record the composed settings as ``out_dir/settings.yaml``, so a later command can repeat them in one argument
     (``--params out_dir/settings.yaml``, e.g. to re-rank a finished run with another fusion recipe)."""
+    from exemplar.settings import without_credentials
     from tasks._io import write_text
     from tasks.layout import SETTINGS_NAME, RunLayout
 
@@ -318,7 +319,11 @@ def prepare_run_dir(cfg: dict, out_dir: Path, whole_run: bool) -> None:
         RunLayout(out_dir).prepare(cfg, whole_run)
         header = "# The composed settings of the last command that wrote this folder. Repeat them with\n" \
                  f"#   python -m flows.<stage> --params {out_dir / SETTINGS_NAME} [key=value ...]\n"
-        write_text(header + OmegaConf.to_yaml(OmegaConf.create(cfg)), out_dir / SETTINGS_NAME)
+        recorded, redacted = without_credentials(cfg)
+        if redacted:
+            header += (f"# the user:password@ part of {', '.join(redacted)} is left out (credentials do not belong in a run folder);\n"
+                       "# set MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD (or the URL again on the command line)\n")
+        write_text(header + OmegaConf.to_yaml(OmegaConf.create(recorded)), out_dir / SETTINGS_NAME)
 
 
 def writer_lock(cfg: dict, out_dir: Path):

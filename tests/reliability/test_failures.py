@@ -85,3 +85,28 @@ def test_the_composed_settings_are_kept_in_the_folder_and_repeat_in_one_argument
     assert cli.main("pipeline", lambda cfg, out_dir: ran.append(cfg), lambda result, out_dir: None,
                     [f"out_dir={tmp_path / 'out'}", "train.epochs=2"]) == 2
     assert settings.read_bytes() == before and len(ran) == 1
+
+
+def test_settings_yaml_leaves_credentials_out_of_the_folder(tmp_path):
+    """A tracking URL with ``user:password@`` is recorded without them (a run folder may be shared or versioned)
+    and the file says so."""
+    ran = []
+    secret_uri = "http://alice:s3cret@127.0.0.1:9/"
+    assert cli.main("pipeline", lambda cfg, out_dir: ran.append(cfg), lambda result, out_dir: None,
+                    [f"out_dir={tmp_path / 'out'}", f"tracking.uri={secret_uri}", "tracking.required=false",
+                     "tracking.timeout_seconds=0.2"]) == 0
+    text = (tmp_path / "out" / "settings.yaml").read_text()
+    assert "s3cret" not in text and "alice" not in text and "http://127.0.0.1:9/" in text
+    assert "user:password@ part of tracking.uri is left out" in text
+    assert cli.load_config(["--params", str(tmp_path / "out" / "settings.yaml")])["tracking"]["uri"] == "http://127.0.0.1:9/"
+
+
+def test_without_credentials_by_hand():
+    from exemplar.settings import without_credentials
+
+    tree = {"a": "https://u:p@host:8/x?q=1", "b": ["s3://k@bucket/p", "ftp://u:p@h/"], "c": "plain/path@2", "d": 3,
+            "e": {"f": "http://host/"}}
+    clean, keys = without_credentials(tree)
+    assert clean == {"a": "https://host:8/x?q=1", "b": ["s3://k@bucket/p", "ftp://h/"], "c": "plain/path@2", "d": 3,
+                     "e": {"f": "http://host/"}}
+    assert keys == ["a", "b[1]"] and tree["a"] == "https://u:p@host:8/x?q=1"  # a copy; a user without password stays
