@@ -288,18 +288,21 @@ def prepare_tracking(cfg: dict, out_dir: Path) -> None:
         return
     from tasks import tracking
 
+    from exemplar.settings import without_credentials
+
     settings = cfg["tracking"]
     uri = tracking.tracking_uri(settings.get("uri"))
+    shown = without_credentials(uri)[0]  # messages end up in logs: no user:password@
     problem = tracking.unreachable(uri, float(settings.get("timeout_seconds", 5)))
     if problem and settings.get("required", True):
         raise ExemplarError(
-            f"the MLflow tracking server {uri} is unreachable: {problem}. Nothing was run. Fix: start it "
+            f"the MLflow tracking server {shown} is unreachable: {problem}. Nothing was run. Fix: start it "
             "(e.g. make mlflow-server), point tracking.uri (or $MLFLOW_TRACKING_URI) at a running one, or add "
             "tracking.required=false to track into out_dir/mlflow.db and copy the runs over later."
         )
     if problem:
         local = tracking.local_uri(out_dir)
-        print(f"exemplar: warning: {tracking.replay_hint(local, uri, settings['experiment'])}", file=sys.stderr)
+        print(f"exemplar: warning: {tracking.replay_hint(local, shown, settings['experiment'])}", file=sys.stderr)
         uri = local
         cfg["tracking"] = {**settings, "uri": local}
     abandoned = tracking.fail_abandoned_runs(uri, settings["experiment"], str(out_dir))

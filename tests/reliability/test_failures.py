@@ -87,9 +87,9 @@ def test_the_composed_settings_are_kept_in_the_folder_and_repeat_in_one_argument
     assert settings.read_bytes() == before and len(ran) == 1
 
 
-def test_settings_yaml_leaves_credentials_out_of_the_folder(tmp_path):
+def test_settings_yaml_leaves_credentials_out_of_the_folder(tmp_path, capsys):
     """A tracking URL with ``user:password@`` is recorded without them (a run folder may be shared or versioned)
-    and the file says so."""
+    and the file says so; the warning that the server did not answer does not print them either."""
     ran = []
     secret_uri = "http://alice:s3cret@127.0.0.1:9/"
     assert cli.main("pipeline", lambda cfg, out_dir: ran.append(cfg), lambda result, out_dir: None,
@@ -98,6 +98,8 @@ def test_settings_yaml_leaves_credentials_out_of_the_folder(tmp_path):
     text = (tmp_path / "out" / "settings.yaml").read_text()
     assert "s3cret" not in text and "alice" not in text and "http://127.0.0.1:9/" in text
     assert "user:password@ part of tracking.uri is left out" in text
+    warning = capsys.readouterr().err
+    assert "did not answer" in warning and "s3cret" not in warning
     assert cli.load_config(["--params", str(tmp_path / "out" / "settings.yaml")])["tracking"]["uri"] == "http://127.0.0.1:9/"
 
 
