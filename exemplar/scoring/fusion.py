@@ -27,9 +27,10 @@ duplicates' 0/1 flag.
    family as the column ``is_label_conflict``: the 0/1 flag on every member of a group of exact copies whose
    labels disagree (``conflict="flag"``), or with ``conflict="share"`` (the fourteenth round's) keep.parquet's
    ``label_disagreement``, the share of the row's copies labelled otherwise; with ``conflict="copies"`` (the
-   nineteenth round's candidate, with ``label="ensemble"`` only) the copies are observations of the label inside the
-   ensemble's probability (:func:`ensemble_with_copies`) and no flag column enters: on tables whose features do not
-   determine the label (temperatures and seasons) the flag is on 13-36% of rows at near base-rate precision.
+   nineteenth round's candidate) and ``label="ensemble"`` the copies are observations of the label inside the
+   ensemble's probability (:func:`ensemble_with_copies`) and no flag column enters (on tables whose features do not
+   determine the label, temperatures and seasons, the flag is on 13-36% of rows at near base-rate precision); with
+   ``label="members"``, or without the ensemble, ``copies`` reads the flag.
    Each column is robust-z-scored over its group: minus its median, divided by 1.4826 MAD (spread ``mad``;
    ``upper_mad``, the default spread of rounds 6-14, takes the larger of that and 1.4826 x the median of the
    positive deviations; the std when it is 0, 1 when both are). NaN stays NaN. The columns are

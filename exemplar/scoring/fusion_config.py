@@ -19,7 +19,7 @@ BALANCES = ("members", "sources", "skill")  # a family's mean: over its members,
 LABEL_EVIDENCE = ("ensemble", "members")  # the label family: the held-out ensemble (when present), or every member
 NULLS = ("normal", "tail")  # label_backbone's null level: normal Bonferroni, or an exponential tail fitted per family
 CONFLICT_EVIDENCE = ("flag", "share", "copies")  # what the label family reads of duplicates: is_label_conflict, label_disagreement,
-# or (with label="ensemble") each exact copy as one more observation of the label inside the held-out ensemble
+# or each exact copy as one more observation of the label inside the held-out ensemble (the flag where the ensemble is not fused)
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,9 @@ class FusionConfig:
     # round) | ensemble (the label family is ENSEMBLE_COLUMN and is_label_conflict, where the ensemble is among the columns)
     conflict: str = "flag"  # CONFLICT_EVIDENCE: the label family's duplicate member: flag (is_label_conflict, 0/1 on every
     # member of a group whose labels disagree) | share (label_disagreement: the share of the row's exact copies labelled
-    # otherwise; the fourteenth round's default) | copies (label="ensemble" only, the nineteenth round's candidate: each exact
-    # copy of a row counts as one more observation of its label inside the ensemble's probability, fusion.ensemble_with_copies)
+    # otherwise; the fourteenth round's default) | copies (the nineteenth round's candidate: with label="ensemble", each exact
+    # copy of a row counts as one more observation of its label inside the ensemble's probability, fusion.ensemble_with_copies;
+    # with label="members", or without held-out probabilities, the flag)
 
 
 DEFAULT = FusionConfig()
@@ -85,10 +86,6 @@ def _check_values(config: FusionConfig, where: str) -> None:
                                 f"Fix: e.g. {where}.{key}={getattr(DEFAULT, key)} (the shipped recipe's).")
     if isinstance(config.alpha, bool) or not isinstance(config.alpha, (int, float)) or not 0.0 < config.alpha <= 1.0:
         raise ExemplarError(f"{where}.alpha must be a number in (0, 1], got {config.alpha!r}. Fix: e.g. {where}.alpha={DEFAULT.alpha}.")
-    if config.conflict == "copies" and config.label != "ensemble":
-        raise ExemplarError(f"{where}.conflict=copies counts a row's exact copies inside the held-out ensemble's probability, "
-                            f"so it needs {where}.label=ensemble, got {where}.label={config.label!r}. "
-                            f"Fix: set {where}.label=ensemble, or {where}.conflict=flag.")
     for key in ("by_class", "trim"):
         if not isinstance(getattr(config, key), bool):
             raise ExemplarError(f"{where}.{key} must be true or false, got {getattr(config, key)!r}. Fix: e.g. {where}.{key}=false.")

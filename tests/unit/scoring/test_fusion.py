@@ -676,8 +676,7 @@ def test_copies_count_as_observations_of_the_label_by_hand_and_against_a_loop():
 def test_copies_lift_the_row_its_copies_outvote_and_add_no_flag_column():
     """A group of four identical inputs labelled a, a, a, b on which the models are unsure (p(label) 0.5 each): the
     outvoted b row rises to the top of the queue, the a rows sink below where they stand without duplicates; no
-    ``is_label_conflict`` column enters (the flag would lift all four alike). With label=members it is refused."""
-    from exemplar.errors import ExemplarError
+    ``is_label_conflict`` column enters (the flag would lift all four alike). With label=members it is the flag."""
     from exemplar.scoring.fusion import CONFLICT_COLUMN, ENSEMBLE_COLUMN, _inputs, with_ensemble_confidence
 
     frame = hand_made(100)
@@ -698,5 +697,5 @@ def test_copies_lift_the_row_its_copies_outvote_and_add_no_flag_column():
     assert (copies.loc[group[:3], "audit_rank"] > plain.loc[group[:3], "audit_rank"]).all()
     assert CONFLICT_COLUMN not in _inputs(frame, columns, "copies").columns
     assert CONFLICT_COLUMN in _inputs(frame, [c for c in columns if c != ENSEMBLE_COLUMN], "copies").columns  # no ensemble: the flag
-    with pytest.raises(ExemplarError, match=r"conflict=copies .* needs fusion.label=ensemble"):
-        fuse_scores(frame, columns, conflict="copies")
+    # with every label member fused (no ensemble column) the copies setting reads the flag
+    np.testing.assert_array_equal(fuse_scores(frame, columns, conflict="copies")["audit_score"], fuse_scores(frame, columns)["audit_score"])
