@@ -1095,6 +1095,36 @@ def penguins_sparse_rows(seed: int):
     return _with_sparse_rows(*_table_flips(*_penguins(), seed), seed)
 
 
+# R22, the nineteenth round's reserved set (/work/notes/declaration19.md): declared before its runs, not read in that
+# round; for the next round's confirmation.
+def sftemps_copies(seed: int):
+    """The San Francisco temperatures with 5% of the training rows entered twice, one of each pair under the next
+    season (as :func:`seattle_temps_copies`) (R22)."""
+    features, labels = _sftemps()
+    return _with_conflicting_copies(_table_frame(features, labels, _split(labels, seed)), seed, 4)
+
+
+def star98_oneway(seed: int):
+    """The star98 districts by tercile, one-way flips (the largest tercile's rows to the next) (R22)."""
+    return _oneway_flips(*_star98(), seed)
+
+
+def macrodata_plausible(seed: int):
+    """The macrodata quarters by decade, plausible flips (as :func:`digits_plausible`) (R22)."""
+    return _table_plausible(*_macrodata(), seed)
+
+
+def airports_sparse_rows(seed: int):
+    """The airports by region with 10% next-region flips (the positives) beside 3% of the other training rows
+    with every feature but two left blank (as :func:`penguins_sparse_rows`) (R22)."""
+    return _with_sparse_rows(*_table_flips(*_airports(), seed), seed)
+
+
+def fair_heavy(seed: int):
+    """The fair table with heavy noise: 25% of the training rows moved to the next religiousness (R22)."""
+    return _share_to_next_class(*_fair(), seed, 0.25)
+
+
 def _generated(kind: str):
     """issue-9a's generated tables (text categories, booleans, missing values, imbalanced ordered
     classes), 2,000 rows, with 10% of training labels moved to an adjacent class."""
@@ -1144,10 +1174,13 @@ ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "t
                       "seattle_slips", "anes96_slips", "airports_slips", "randhie_slips", "macrodata_slips", "diabetes_slips", "star98_slips",
                       "digits_chimeras", "iris_slips", "co2_slips", "seattle_temps_slips")
 # Reserved sets read by a round's confirmation (declared before their runs; recorded in selection.confirmation):
-# runnable with --scenarios, and the suite's from the next round on. R21: the seventeenth round's (R20, the
-# sixteenth's, joined the suite in the seventeenth).
+# runnable with --scenarios, and the suite's from the round after the one that reads them. R21: the seventeenth
+# round's, read by the nineteenth's confirmation (R20, the sixteenth's, joined the suite in the seventeenth).
+# R22: the nineteenth round's, unread.
 CONFIRMATION_SCENARIOS = {"co2_oneway": co2_oneway, "diabetes_plausible": diabetes_plausible, "gapminder_heavy": gapminder_heavy,
-                          "seattle_temps_copies": seattle_temps_copies, "penguins_sparse_rows": penguins_sparse_rows}
+                          "seattle_temps_copies": seattle_temps_copies, "penguins_sparse_rows": penguins_sparse_rows,
+                          "sftemps_copies": sftemps_copies, "star98_oneway": star98_oneway, "macrodata_plausible": macrodata_plausible,
+                          "airports_sparse_rows": airports_sparse_rows, "fair_heavy": fair_heavy}
 BUILDERS = {**SCENARIOS, **CONFIRMATION_SCENARIOS}
 KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name in BUILDERS}
 
