@@ -1389,6 +1389,12 @@ def candidates() -> dict[str, dict]:
     grid += [(f"label_backbone_product_a{alpha}", {"method": "label_backbone_product", "alpha": alpha, "null": "tail", "balance": "sources",
                                                    "label": "ensemble", "conflict": "copies"},
               False, "ensemble_input", (), "mean", "robust_z", "mad") for alpha in (0.2, 0.05, 0.01)]
+    # twentieth round (/work/notes/declaration20.md, declared before the full analysis): the network's in-sample views
+    # beside the held-out ensemble, which weighs as the two models it averages (``label="network_and_ensemble"``), with the
+    # duplicates' flag or their copies inside the ensemble, PI's other settings
+    grid += [(f"label_backbone_product_a{alpha}", {"method": "label_backbone_product", "alpha": alpha, "null": "tail", "balance": "sources",
+                                                   "label": "network_and_ensemble", "conflict": conflict},
+              False, "network_ensemble_input", (), "mean", "robust_z", "mad") for conflict in ("flag", "copies") for alpha in (0.2, 0.05, 0.01)]
     out = {}
     for name, method, by_class, member, any_of, weighting, normalise, spread in grid:
         norm = method.get("centre", "class") if by_class else "global"
@@ -1400,7 +1406,8 @@ def candidates() -> dict[str, dict]:
         # every field set, so a candidate means the same whatever the shipped DEFAULT is
         out[key] = {"alpha": 0.05, "null": "normal", "trim": False, "centre": "class", "balance": "members", "label": "members", "conflict": "flag",
                     **method, "by_class": by_class,
-                    "exclude": {**members, "ensemble": (), "ensemble_input": ("outlier_score",), "all_input": ("outlier_score",)}[member], "any_of": any_of, "weighting": weighting, "normalise": normalise, "spread": spread}
+                    "exclude": {**members, "ensemble": (), "ensemble_input": ("outlier_score",), "all_input": ("outlier_score",),
+                                "network_ensemble_input": ("outlier_score",)}[member], "any_of": any_of, "weighting": weighting, "normalise": normalise, "spread": spread}
     return out
 
 

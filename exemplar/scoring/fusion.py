@@ -96,6 +96,7 @@ SPARSE_CAP_QUANTILE = 0.99
 BACKBONE = "label"  # label_backbone: the family every row's score starts from
 ENSEMBLE_COLUMN = "ensemble_confidence_score"  # 1 - p(label) under the mean of the held-out probabilities
 HELD_OUT_CONFIDENCES = ("oos_confidence_score", "population_confidence_score")  # what the ensemble averages
+ENSEMBLED_SOURCES = ("crossfit", "population")  # label="network_and_ensemble": these models' label views enter through the ensemble
 CONFLICT_COLUMN = "is_label_conflict"  # keep.parquet; declared as SIGNALS["label_conflict"]
 DISAGREEMENT_COLUMN = "label_disagreement"  # keep.parquet: the share of a row's exact duplicates labelled otherwise
 MODEL_OF_SOURCE = {"network": "network", "population": "network", "crossfit": "crossfit"}  # balance="skill": a source's model
@@ -107,11 +108,15 @@ DISPUTED_COLUMN = "is_label_issue"  # the out-of-fold confident-learning flag; c
 def fused_columns(columns: list[str], exclude: tuple[str, ...] = (), label: str = DEFAULT.label) -> list[str]:
     """The `columns` that enter the fusion: declared direction != 0, not in `exclude`, and of the label family
     what `label` (:data:`LABEL_EVIDENCE`) takes: with ``ensemble`` and :data:`ENSEMBLE_COLUMN` among the
-    columns, the ensemble alone; otherwise (``members``, or no held-out probabilities to average) every label
-    member but the ensemble, which restates two of them."""
+    columns, the ensemble alone; with ``network_and_ensemble`` and the ensemble among them, the ensemble in place of
+    the held-out models' own views (sources :data:`ENSEMBLED_SOURCES`) beside the other label members; otherwise
+    (``members``, or no held-out probabilities to average) every label member but the ensemble, which restates two
+    of them."""
     chosen = [c for c in columns if declared(c).direction != 0 and c not in exclude]
     if label == "ensemble" and ENSEMBLE_COLUMN in chosen:
         return [c for c in chosen if c == ENSEMBLE_COLUMN or declared(c).family != BACKBONE]
+    if label == "network_and_ensemble" and ENSEMBLE_COLUMN in chosen:
+        return [c for c in chosen if c == ENSEMBLE_COLUMN or declared(c).family != BACKBONE or declared(c).source not in ENSEMBLED_SOURCES]
     return [c for c in chosen if c != ENSEMBLE_COLUMN]
 
 
@@ -338,14 +343,16 @@ def source_weights(member_sources: list[str], shares: dict[str, float]) -> dict[
 
 
 def family_evidence(z: pd.DataFrame, any_of: tuple[str, ...] = (), weighting: str = "mean", trim: bool = False,
-                    balance: str = "members", shares: dict[str, float] | None = None) -> pd.DataFrame:
+                    balance: str = "members", shares: dict[str, float] | None = None,
+                    ensemble_weight: float = 1.0) -> pd.DataFrame:
     """(N, F) per family: the mean of its columns (skipping NaN), weighted by :func:`agreement_weights`
     when `weighting` is ``agreement`` (weights from all members), of what :func:`trimmed` leaves when
     `trim`, or their max for the families in `any_of` (members that look in different spaces, where
     standing out in one is enough). `balance` ``sources``: the mean over the family's sources of each
     source's weighted member mean (:func:`source_balanced_mean`) instead of one mean over all members;
     ``skill``: the same, but the label family's sources weighted by :func:`source_weights` with the models'
-    `shares` (:func:`skill_shares`; ``sources`` when None)."""
+    `shares` (:func:`skill_shares`; ``sources`` when None). `ensemble_weight`: the weight of the label family's
+    ``ensemble`` source among its sources (``label="network_and_ensemble"``: the number of models it averages)."""
     signals = declarations(list(z.columns))
     out = {}
     for family in sorted({signal.family for signal in signals}):
@@ -360,6 +367,8 @@ def family_evidence(z: pd.DataFrame, any_of: tuple[str, ...] = (), weighting: st
             member_sources = [signal.source for signal, c in zip(signals, chosen) if c]
             by_source = (source_weights(member_sources, shares)
                          if balance == "skill" and family == BACKBONE and shares is not None else None)
+            if family == BACKBONE and ensemble_weight != 1.0 and "ensemble" in member_sources:
+                by_source = {**(by_source or dict.fromkeys(member_sources, 1.0)), "ensemble": ensemble_weight}
             out[family] = source_balanced_mean(members, weights, member_sources, by_source)
         else:
             out[family] = weighted_mean(members, weights)
@@ -438,8 +447,9 @@ def _families_of(scaled: pd.DataFrame, config: FusionConfig, raw: pd.DataFrame) 
     """(n, F) each family's capped robust z from the scaled columns (steps 2-3 of the module docstring); `raw`:
     the group's (n, C) unscaled inputs, whose held-out confidences give ``balance="skill"`` its model shares."""
     shares = skill_shares(raw) if config.balance == "skill" else None
-    return capped_family_z(family_evidence(scaled, config.any_of, config.weighting, config.trim, config.balance, shares),
-                           config.spread)
+    ensemble_weight = float(len(HELD_OUT_CONFIDENCES)) if config.label == "network_and_ensemble" else 1.0
+    return capped_family_z(family_evidence(scaled, config.any_of, config.weighting, config.trim, config.balance, shares,
+                                           ensemble_weight), config.spread)
 
 
 def _family_z(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig,

@@ -16,7 +16,8 @@ SPREADS = ("mad", "upper_mad")  # robust_z's scale: the MAD, or the larger of it
 CENTRES = ("class", "undisputed")  # by_class robust_z: centre on the class's median, or on its undisputed rows' median
 BALANCES = ("members", "sources", "skill")  # a family's mean: over its members, over its sources (each model once), or
 # (label family only) over its sources with the two models' share split by their held-out stacking weight
-LABEL_EVIDENCE = ("ensemble", "members")  # the label family: the held-out ensemble (when present), or every member
+LABEL_EVIDENCE = ("ensemble", "members", "network_and_ensemble")  # the label family: the held-out ensemble (when present),
+# every member, or the network's in-sample views beside the held-out ensemble (which counts as the two models it averages)
 NULLS = ("normal", "tail")  # label_backbone's null level: normal Bonferroni, or an exponential tail fitted per family
 CONFLICT_EVIDENCE = ("flag", "share", "copies")  # what the label family reads of duplicates: is_label_conflict, label_disagreement,
 # or each exact copy as one more observation of the label inside the held-out ensemble (the flag where the ensemble is not fused)
@@ -46,6 +47,8 @@ class FusionConfig:
     # of their held-out probabilities, fusion.held_out_stacking_weight)
     label: str = "members"  # LABEL_EVIDENCE: members (every label member but the ensemble; the default since the fifteenth
     # round) | ensemble (the label family is ENSEMBLE_COLUMN and is_label_conflict, where the ensemble is among the columns)
+    # | network_and_ensemble (the twentieth round's candidate: the network's in-sample views, ENSEMBLE_COLUMN in place of the
+    # held-out models' own views, weighing as those two models under balance=sources, and the duplicates' evidence)
     conflict: str = "flag"  # CONFLICT_EVIDENCE: the label family's duplicate member: flag (is_label_conflict, 0/1 on every
     # member of a group whose labels disagree) | share (label_disagreement: the share of the row's exact copies labelled
     # otherwise; the fourteenth round's default) | copies (the nineteenth round's candidate: with label="ensemble", each exact

@@ -543,7 +543,8 @@ def _recipe_variants() -> list[dict]:
               {"any_of": ("atypical",)}, {"weighting": "agreement"}, {"normalise": "normal_scores"},
               {"normalise": "label_ranks"}, {"alpha": 0.01}, {"spread": "upper_mad"}, {"null": "normal"}, {"trim": True},
               {"balance": "members"}, {"balance": "members", "weighting": "agreement", "spread": "upper_mad"}, {"label": "ensemble"},
-              {"label": "ensemble", "conflict": "copies"},
+              {"label": "ensemble", "conflict": "copies"}, {"label": "network_and_ensemble"},
+              {"label": "network_and_ensemble", "conflict": "copies"},
               {"exclude": ("outlier_score",)}]
     # on the label family of every member (the default's, one held-out member, leaves the member settings idle) and
     # with both atypical distances (the default's one member leaves any_of idle)
@@ -699,3 +700,32 @@ def test_copies_lift_the_row_its_copies_outvote_and_add_no_flag_column():
     assert CONFLICT_COLUMN in _inputs(frame, [c for c in columns if c != ENSEMBLE_COLUMN], "copies").columns  # no ensemble: the flag
     # with every label member fused (no ensemble column) the copies setting reads the flag
     np.testing.assert_array_equal(fuse_scores(frame, columns, conflict="copies")["audit_score"], fuse_scores(frame, columns)["audit_score"])
+
+
+# ------------------------------------------------------------- the network beside the ensemble (label="network_and_ensemble")
+
+def test_network_and_ensemble_replaces_the_held_out_views_by_the_ensemble_weighing_as_two_models():
+    """The label family's members are the network's in-sample views, the ensemble (in place of oos_confidence,
+    oos_margin, label_issue and population_confidence) and the duplicates' flag; under balance=sources its evidence
+    is (network mean + 2 x ensemble + flag) / 4 of the members' robust z, by hand."""
+    from exemplar.scoring.fusion import ENSEMBLE_COLUMN, family_values, fused_columns, robust_z, with_ensemble_confidence
+
+    frame = with_ensemble_confidence(hand_made(80, seed=5).drop(columns=[ENSEMBLE_COLUMN]))
+    frame["is_label_conflict"] = np.arange(80) % 9 == 0
+    columns = [c for c in frame.columns if c.endswith("_score")]
+    label_members = [c for c in fused_columns(columns, ("outlier_score",), "network_and_ensemble")
+                     if SIGNALS[c.removesuffix("_score")].family == "label"]
+    held_out_views = {"oos_confidence_score", "oos_margin_score", "label_issue_score", "population_confidence_score"}
+    assert ENSEMBLE_COLUMN in label_members and not held_out_views & set(label_members)
+    network = [c for c in label_members if SIGNALS[c.removesuffix("_score")].source == "network"]
+    assert network and set(label_members) == {*network, ENSEMBLE_COLUMN}
+    z = robust_z(frame[[*network, ENSEMBLE_COLUMN, "is_label_conflict"]].astype(float))
+    evidence = (z[network].mean(axis=1) + 2 * z[ENSEMBLE_COLUMN] + z["is_label_conflict"]) / 4
+    expected = robust_z(evidence.to_frame("label"))["label"]
+    got = family_values(frame, columns, label="network_and_ensemble")["label"]
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    # without held-out probabilities (no ensemble) every label member enters, as with label="members"
+    bare = frame.drop(columns=[ENSEMBLE_COLUMN, "oos_confidence_score", "population_confidence_score"])
+    bare_columns = [c for c in bare.columns if c.endswith("_score")]
+    np.testing.assert_array_equal(fuse_scores(bare, bare_columns, label="network_and_ensemble")["audit_score"],
+                                  fuse_scores(bare, bare_columns)["audit_score"])
