@@ -1064,8 +1064,8 @@ def digits_oneway(seed: int):
     return _image_frame(images, noisy, split), positive
 
 
-# R21, the seventeenth round's reserved set (/work/notes/declaration17.md): declared before its runs, not read
-# unless that round's analysis picks a recipe other than the shipped default; the suite's from the next round on.
+# R21, the seventeenth round's reserved set (/work/notes/declaration17.md): declared before its runs, read by the
+# nineteenth round's confirmation, in the suite since the twentieth.
 def co2_oneway(seed: int):
     """The CO2 weeks by quarter, one-way flips: 10% of the training rows, all of the largest quarter, labelled
     as the next (R21)."""
@@ -1168,18 +1168,18 @@ SCENARIOS = {
     # the sixteenth round's reserved set R20, read there, joined in the seventeenth
     "seattle_temps_season": seattle_temps_season, "seattle_temps_slips": seattle_temps_slips, "penguins_heavy": penguins_heavy,
     "stocks_oneway": stocks_oneway, "digits_oneway": digits_oneway,
+    # the seventeenth round's reserved set R21, read in the nineteenth, joined in the twentieth
+    "co2_oneway": co2_oneway, "diabetes_plausible": diabetes_plausible, "gapminder_heavy": gapminder_heavy,
+    "seattle_temps_copies": seattle_temps_copies, "penguins_sparse_rows": penguins_sparse_rows,
 }
 ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "table_loans_entry_errors", "penguins_slips",
                       "cars_slips", "gapminder_slips", "modechoice_slips", "fair_slips", "grunfeld_slips", "stocks_slips", "tips_slips",
                       "seattle_slips", "anes96_slips", "airports_slips", "randhie_slips", "macrodata_slips", "diabetes_slips", "star98_slips",
                       "digits_chimeras", "iris_slips", "co2_slips", "seattle_temps_slips")
 # Reserved sets read by a round's confirmation (declared before their runs; recorded in selection.confirmation):
-# runnable with --scenarios, and the suite's from the round after the one that reads them. R21: the seventeenth
-# round's, read by the nineteenth's confirmation (R20, the sixteenth's, joined the suite in the seventeenth).
-# R22: the nineteenth round's, unread.
-CONFIRMATION_SCENARIOS = {"co2_oneway": co2_oneway, "diabetes_plausible": diabetes_plausible, "gapminder_heavy": gapminder_heavy,
-                          "seattle_temps_copies": seattle_temps_copies, "penguins_sparse_rows": penguins_sparse_rows,
-                          "sftemps_copies": sftemps_copies, "star98_oneway": star98_oneway, "macrodata_plausible": macrodata_plausible,
+# runnable with --scenarios, and the suite's from the round after the one that reads them. R22: the nineteenth
+# round's (R21, the seventeenth's, read in the nineteenth, joined the suite in the twentieth).
+CONFIRMATION_SCENARIOS = {"sftemps_copies": sftemps_copies, "star98_oneway": star98_oneway, "macrodata_plausible": macrodata_plausible,
                           "airports_sparse_rows": airports_sparse_rows, "fair_heavy": fair_heavy}
 BUILDERS = {**SCENARIOS, **CONFIRMATION_SCENARIOS}
 KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name in BUILDERS}
