@@ -606,11 +606,12 @@ def test_ensemble_confidence_is_cleanlab_self_confidence_on_the_averaged_held_ou
     assert with_ensemble_confidence(bare) is bare
 
 
-def test_the_default_label_family_is_every_member_and_the_ensemble_recipe_reads_the_ensemble_alone():
-    """By default (since the fifteenth round) every in-sample and held-out label member moves the queue and the
-    derived ensemble column does not (it restates two members); with ``label="ensemble"`` (rounds 13-14) the
-    ensemble alone is the label evidence and the in-sample members do not move the queue. Without held-out
-    probabilities (the pruning proxy) the members are the label evidence either way."""
+def test_the_members_label_family_is_every_member_and_the_ensemble_recipe_reads_the_ensemble_alone():
+    """With ``label="members"`` (the default of rounds 15-19) every in-sample and held-out label member moves the
+    queue and the derived ensemble column does not (it restates two members); with ``label="ensemble"`` (rounds
+    13-14) the ensemble alone is the label evidence and the in-sample members do not move the queue; with
+    ``label="network_and_ensemble"`` both the in-sample members and the ensemble do. Without held-out
+    probabilities (the pruning proxy) the members are the label evidence whatever the setting."""
     from exemplar.scoring.fusion import ENSEMBLE_COLUMN, fused_columns, with_ensemble_confidence
 
     frame = with_ensemble_confidence(hand_made().drop(columns=[ENSEMBLE_COLUMN]))
@@ -618,16 +619,20 @@ def test_the_default_label_family_is_every_member_and_the_ensemble_recipe_reads_
     assert [c for c in fused_columns(columns, label="ensemble") if SIGNALS[c.removesuffix("_score")].family == "label"] == [ENSEMBLE_COLUMN]
     assert ENSEMBLE_COLUMN not in fused_columns(columns, label="members")
     moved = frame.assign(loss_score=frame["loss_score"].where(frame.index != 17, 50.0))
-    assert fuse_scores(moved, columns).loc[17, "audit_rank"] == 1
+    for label in ("members", "network_and_ensemble"):
+        assert fuse_scores(moved, columns, label=label).loc[17, "audit_rank"] == 1, label
     np.testing.assert_array_equal(fuse_scores(moved, columns, label="ensemble")["audit_score"],
                                   fuse_scores(frame, columns, label="ensemble")["audit_score"])
     raised = frame.copy()
     raised.loc[17, ENSEMBLE_COLUMN] = 50.0
-    np.testing.assert_array_equal(fuse_scores(raised, columns)["audit_score"], fuse_scores(frame, columns)["audit_score"])
-    assert fuse_scores(raised, columns, label="ensemble").loc[17, "audit_rank"] == 1
+    np.testing.assert_array_equal(fuse_scores(raised, columns, label="members")["audit_score"],
+                                  fuse_scores(frame, columns, label="members")["audit_score"])
+    for label in ("ensemble", "network_and_ensemble"):
+        assert fuse_scores(raised, columns, label=label).loc[17, "audit_rank"] == 1, label
     in_sample = [c for c in columns if c not in (ENSEMBLE_COLUMN, "oos_confidence_score", "population_confidence_score")]
     proxy_like = moved[["id", "label", *in_sample]]
-    assert fuse_scores(proxy_like, in_sample).loc[17, "audit_rank"] == 1  # no ensemble: the members decide
+    for label in ("members", "ensemble", "network_and_ensemble"):
+        assert fuse_scores(proxy_like, in_sample, label=label).loc[17, "audit_rank"] == 1, label  # no ensemble: the members decide
 
 
 # ------------------------------------------------------------- the copies as observations (conflict="copies")
@@ -699,7 +704,8 @@ def test_copies_lift_the_row_its_copies_outvote_and_add_no_flag_column():
     assert CONFLICT_COLUMN not in _inputs(frame, columns, "copies").columns
     assert CONFLICT_COLUMN in _inputs(frame, [c for c in columns if c != ENSEMBLE_COLUMN], "copies").columns  # no ensemble: the flag
     # with every label member fused (no ensemble column) the copies setting reads the flag
-    np.testing.assert_array_equal(fuse_scores(frame, columns, conflict="copies")["audit_score"], fuse_scores(frame, columns)["audit_score"])
+    np.testing.assert_array_equal(fuse_scores(frame, columns, label="members", conflict="copies")["audit_score"],
+                                  fuse_scores(frame, columns, label="members", conflict="flag")["audit_score"])
 
 
 # ------------------------------------------------------------- the network beside the ensemble (label="network_and_ensemble")
