@@ -1095,8 +1095,8 @@ def penguins_sparse_rows(seed: int):
     return _with_sparse_rows(*_table_flips(*_penguins(), seed), seed)
 
 
-# R22, the nineteenth round's reserved set (/work/notes/declaration19.md): declared before its runs, not read in that
-# round; for the next round's confirmation.
+# R22, the nineteenth round's reserved set (/work/notes/declaration19.md): declared before its runs, read by the
+# twentieth round's confirmation; the suite's from the next round on.
 def sftemps_copies(seed: int):
     """The San Francisco temperatures with 5% of the training rows entered twice, one of each pair under the next
     season (as :func:`seattle_temps_copies`) (R22)."""
@@ -1123,6 +1123,36 @@ def airports_sparse_rows(seed: int):
 def fair_heavy(seed: int):
     """The fair table with heavy noise: 25% of the training rows moved to the next religiousness (R22)."""
     return _share_to_next_class(*_fair(), seed, 0.25)
+
+
+# R23, the twentieth round's reserved set (/work/notes/declaration20.md): declared before its runs, not read in that
+# round; for the next round's confirmation.
+def iris_heavy(seed: int):
+    """Iris with heavy noise: 25% of the training rows moved to the next species (R23)."""
+    return _share_to_next_class(*_iris(), seed, 0.25)
+
+
+def tips_copies(seed: int):
+    """The tips by day with 5% of the training rows entered twice, one of each pair under the next day (as
+    :func:`seattle_temps_copies`) (R23)."""
+    features, labels = _tips_by_day()
+    return _with_conflicting_copies(_table_frame(features, labels, _split(labels, seed)), seed, 4)
+
+
+def anes96_plausible(seed: int):
+    """The 1996 election survey by vote, plausible flips (as :func:`digits_plausible`) (R23)."""
+    return _table_plausible(*_anes96_by_vote(), seed)
+
+
+def cars_sparse_rows(seed: int):
+    """The cars by origin with 10% next-origin flips (the positives) beside 3% of the other training rows with
+    every feature but two left blank (as :func:`penguins_sparse_rows`) (R23)."""
+    return _with_sparse_rows(*_table_flips(*_cars(), seed), seed)
+
+
+def randhie_oneway(seed: int):
+    """The randhie sample by health rating, one-way flips (the largest rating's rows to the next) (R23)."""
+    return _oneway_flips(*_randhie(), seed)
 
 
 def _generated(kind: str):
@@ -1178,9 +1208,12 @@ ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "t
                       "digits_chimeras", "iris_slips", "co2_slips", "seattle_temps_slips")
 # Reserved sets read by a round's confirmation (declared before their runs; recorded in selection.confirmation):
 # runnable with --scenarios, and the suite's from the round after the one that reads them. R22: the nineteenth
-# round's (R21, the seventeenth's, read in the nineteenth, joined the suite in the twentieth).
+# round's, read by the twentieth's confirmation (R21, the seventeenth's, read in the nineteenth, joined the suite in
+# the twentieth). R23: the twentieth round's, unread.
 CONFIRMATION_SCENARIOS = {"sftemps_copies": sftemps_copies, "star98_oneway": star98_oneway, "macrodata_plausible": macrodata_plausible,
-                          "airports_sparse_rows": airports_sparse_rows, "fair_heavy": fair_heavy}
+                          "airports_sparse_rows": airports_sparse_rows, "fair_heavy": fair_heavy,
+                          "iris_heavy": iris_heavy, "tips_copies": tips_copies, "anes96_plausible": anes96_plausible,
+                          "cars_sparse_rows": cars_sparse_rows, "randhie_oneway": randhie_oneway}
 BUILDERS = {**SCENARIOS, **CONFIRMATION_SCENARIOS}
 KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name in BUILDERS}
 
