@@ -286,9 +286,8 @@ def prepare_tracking(cfg: dict, out_dir: Path) -> None:
     FAILED the runs an earlier, killed run into this folder left RUNNING."""
     if int(os.environ.get("RANK", "0")) != 0:
         return
-    from tasks import tracking
-
     from exemplar.settings import without_credentials
+    from tasks import tracking
 
     settings = cfg["tracking"]
     uri = tracking.tracking_uri(settings.get("uri"))
