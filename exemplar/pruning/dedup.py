@@ -41,11 +41,16 @@ def label_disagreement(content_hash: pd.Series, labels: pd.Series) -> np.ndarray
     label differs from its own; 0 for a row without duplicates. A pair that disagrees gives 1 to both rows;
     in a group of ten identical inputs, nine labelled a and one b, the b row gets 1 and each a row 1/9: the
     row that is outvoted by its own copies carries the evidence, not every member of the group alike."""
-    keys = pd.DataFrame({"content": content_hash.to_numpy(), "label": labels.to_numpy()})
-    group_size = keys.groupby("content", sort=False)["label"].transform("size").to_numpy()
-    same_label = keys.groupby(["content", "label"], sort=False)["label"].transform("size").to_numpy()
-    others = group_size - 1
-    return np.divide(group_size - same_label, others, out=np.zeros(len(keys)), where=others > 0)
+    others, same = copy_counts(content_hash.to_numpy(), labels.to_numpy())
+    return np.divide(others - same, others, out=np.zeros(len(others)), where=others > 0)
+
+
+def copy_counts(group: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) each row's number of copies (the other rows of its `group`) and (N,) how many of them carry its label."""
+    keys = pd.DataFrame({"group": group, "label": labels})
+    others = keys.groupby("group", sort=False)["label"].transform("size").to_numpy(dtype=np.float64) - 1.0
+    same = keys.groupby(["group", "label"], sort=False)["label"].transform("size").to_numpy(dtype=np.float64) - 1.0
+    return others, same
 
 
 def keep_all(table: pd.DataFrame) -> pd.DataFrame:

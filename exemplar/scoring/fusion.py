@@ -84,6 +84,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from exemplar.pruning.dedup import copy_counts
 from exemplar.scoring.fusion_config import (  # noqa: F401  (re-exported: the recipe and its allowed values)
     BALANCES, CENTRES, CONFLICT_EVIDENCE, DEFAULT, FUSION_METHODS, LABEL_EVIDENCE, NORMALISATIONS, NULLS, SPREADS, WEIGHTINGS,
     FusionConfig, fusion_config,
@@ -156,10 +157,7 @@ def _copy_counts(scores: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     if "duplicate_of" not in scores.columns or "label" not in scores.columns:
         return np.zeros(len(scores)), np.zeros(len(scores))
     of = scores["duplicate_of"].fillna("").astype(str)
-    keys = pd.DataFrame({"group": of.where(of != "", scores["id"].astype(str)).to_numpy(), "label": scores["label"].to_numpy()})
-    copies = keys.groupby("group", sort=False)["label"].transform("size").to_numpy(dtype=np.float64) - 1.0
-    same = keys.groupby(["group", "label"], sort=False)["label"].transform("size").to_numpy(dtype=np.float64) - 1.0
-    return copies, same
+    return copy_counts(of.where(of != "", scores["id"].astype(str)).to_numpy(), scores["label"].to_numpy())
 
 
 def declarations(columns: list[str]) -> list[Signal]:
