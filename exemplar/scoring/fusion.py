@@ -79,6 +79,7 @@ confirmations declared for it: docs/scoring.md).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -441,31 +442,31 @@ def _scaled(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig
     return scaled
 
 
-def _families_of(scaled: pd.DataFrame, config: FusionConfig, raw: pd.DataFrame) -> pd.DataFrame:
+def _families_of(scaled: pd.DataFrame, config: FusionConfig, raw: pd.DataFrame, ensemble_models: int = 1) -> pd.DataFrame:
     """(n, F) each family's capped robust z from the scaled columns (steps 2-3 of the module docstring); `raw`:
-    the group's (n, C) unscaled inputs, whose held-out confidences give ``balance="skill"`` its model shares."""
+    the group's (n, C) unscaled inputs, whose held-out confidences give ``balance="skill"`` its model shares;
+    `ensemble_models`: how many held-out models the ensemble averages (:func:`ensemble_models`), its weight among the
+    label family's sources under ``label="network_and_ensemble"``."""
     shares = skill_shares(raw) if config.balance == "skill" else None
-    ensemble_weight = float(len(HELD_OUT_CONFIDENCES)) if config.label == "network_and_ensemble" else 1.0
+    ensemble_weight = float(ensemble_models) if config.label == "network_and_ensemble" else 1.0
     return capped_family_z(family_evidence(scaled, config.any_of, config.weighting, config.trim, config.balance, shares,
                                            ensemble_weight), config.spread)
 
 
 def _family_z(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig,
-              reference: np.ndarray | None = None) -> pd.DataFrame:
+              reference: np.ndarray | None = None, ensemble_models: int = 1) -> pd.DataFrame:
     """(n, F) each family's capped robust z in one group (steps 1-3 of the module docstring)."""
-    return _families_of(_scaled(table, labels, config, reference), config, table)
+    return _families_of(_scaled(table, labels, config, reference), config, table, ensemble_models)
 
 
-def _group_values(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig,
-                  family_z: pd.DataFrame | None = None, reference: np.ndarray | None = None) -> pd.Series:
-    """(n,) fused evidence of one group (training or test rows); NaN -> the group's lowest. `family_z`:
-    the group's :func:`_family_z` when the caller has it already."""
+def _group_values(table: pd.DataFrame, config: FusionConfig, family_z: pd.DataFrame | None) -> pd.Series:
+    """(n,) fused evidence of one group (training or test rows); NaN -> the group's lowest. `family_z`: the
+    group's (n, F) family z (:func:`_families_of`); None only for :data:`RANK_METHODS`, which read `table`."""
     if config.method == "rank_mean":
         fused = table.rank(pct=True).mean(axis=1)
     elif config.method == "family_rank_max":
         fused = family_evidence(table.rank(pct=True)).rank(pct=True).max(axis=1)
     else:
-        family_z = _family_z(table, labels, config, reference) if family_z is None else family_z
         if config.method.startswith("label_backbone"):
             fused = label_backbone(family_z, config.alpha, product=config.method == "label_backbone_product", null=config.null)
         else:
@@ -495,19 +496,35 @@ def _config(method: str | None, overrides: dict) -> FusionConfig:
     return fusion_config({**overrides, **({"method": method} if method else {})})
 
 
+def ensemble_models(scores: pd.DataFrame) -> int:
+    """How many held-out models :data:`ENSEMBLE_COLUMN` averages in `scores`: the columns of
+    :data:`HELD_OUT_CONFIDENCES` present with a value on some row (2 with the cross-fitted learner and the
+    population, 1 when the configuration runs only one of them)."""
+    return sum(int(c in scores.columns and scores[c].notna().any()) for c in HELD_OUT_CONFIDENCES)
+
+
+class _Group(NamedTuple):
+    """One split group's fusion inputs (:func:`_split_tables`)."""
+
+    rows: np.ndarray  # (n,) row indices into the score table
+    part: pd.DataFrame  # (n, C) the fused columns of those rows
+    labels: np.ndarray | None  # (n,) labels; None without ``by_class`` or a ``label`` column
+    reference: np.ndarray | None  # (n,) undisputed rows (not ``is_label_issue``); None where the column is absent
+    ensemble_models: int  # :func:`ensemble_models` of the whole table
+
+
 def _split_tables(scores: pd.DataFrame, columns: list[str], config: FusionConfig):
-    """Per split group (:func:`split_groups`): its (n,) row indices, the (n, C) fused columns of those rows,
-    their (n,) labels (None without ``by_class`` or a ``label`` column) and their (n,) undisputed rows (not
-    ``is_label_issue``; None where the column is absent: every row); nothing without a fused column."""
+    """:class:`_Group` per split group (:func:`split_groups`); nothing without a fused column."""
     chosen = fused_columns(columns, tuple(config.exclude), config.label)
     if not chosen:
         return
     table = _inputs(scores, chosen, config.conflict).reset_index(drop=True)
     labels = scores["label"].to_numpy() if config.by_class and "label" in scores.columns else None
     undisputed = ~scores[DISPUTED_COLUMN].fillna(False).to_numpy(dtype=bool) if DISPUTED_COLUMN in scores.columns else None
+    models = ensemble_models(scores)
     for rows in split_groups(scores).values():
-        yield (rows, table.iloc[rows].reset_index(drop=True), None if labels is None else labels[rows],
-               None if undisputed is None else undisputed[rows])
+        yield _Group(rows, table.iloc[rows].reset_index(drop=True), None if labels is None else labels[rows],
+                     None if undisputed is None else undisputed[rows], models)
 
 
 FINAL_STEP_FIELDS = ("method", "alpha", "null")  # FusionConfig fields read only after the family z (step 4)
@@ -532,21 +549,21 @@ class _SharedSteps:
         self.scaled: dict[tuple, pd.DataFrame] = {}
         self.families: dict[tuple, pd.DataFrame] = {}
 
-    def groups(self, config: FusionConfig) -> list[tuple]:
+    def groups(self, config: FusionConfig) -> list[_Group]:
         """:func:`_split_tables` of `config` (it reads only ``exclude``, ``label``, ``conflict`` and ``by_class``)."""
         key = (tuple(config.exclude), config.label, config.conflict, config.by_class)
         if key not in self.splits:
             self.splits[key] = list(_split_tables(self.scores, self.columns, config))
         return self.splits[key]
 
-    def family_z(self, index: int, group: tuple, config: FusionConfig) -> pd.DataFrame:
+    def family_z(self, index: int, group: _Group, config: FusionConfig) -> pd.DataFrame:
         """(n, F) :func:`_family_z` of split group number `index` (`group` as :meth:`groups` gives it)."""
         scaled_key, family_key = _shared_step_keys(config)
         if (index, family_key) not in self.families:
             if (index, scaled_key) not in self.scaled:
-                _, part, labels, reference = group
-                self.scaled[index, scaled_key] = _scaled(part, labels, config, reference)
-            self.families[index, family_key] = _families_of(self.scaled[index, scaled_key], config, group[1])
+                self.scaled[index, scaled_key] = _scaled(group.part, group.labels, config, group.reference)
+            self.families[index, family_key] = _families_of(self.scaled[index, scaled_key], config, group.part,
+                                                            group.ensemble_models)
         return self.families[index, family_key]
 
 
@@ -557,9 +574,8 @@ def _recipe_values(steps: _SharedSteps, config: FusionConfig) -> np.ndarray:
     """(N,) one recipe's fused evidence, each split group on its own, from `steps` (its shared work)."""
     values = np.zeros(len(steps.scores), dtype=np.float64)
     for index, group in enumerate(steps.groups(config)):
-        rows, part, labels, reference = group
         family_z = None if config.method in RANK_METHODS else steps.family_z(index, group, config)
-        values[rows] = _group_values(part, labels, config, family_z, reference).to_numpy(dtype=np.float64)
+        values[group.rows] = _group_values(group.part, config, family_z).to_numpy(dtype=np.float64)
     return values
 
 
@@ -586,8 +602,8 @@ def family_values(scores: pd.DataFrame, columns: list[str], **overrides) -> pd.D
     """(N, F) each family's z as the fusion sees it (per split group; the :data:`DEFAULT` recipe with
     `overrides`), for the benchmark's per-family figures and for explaining a row."""
     config = _config(None, overrides)
-    parts = [_family_z(part, labels, config, reference).set_axis(rows)
-             for rows, part, labels, reference in _split_tables(scores, columns, config)]
+    parts = [_family_z(group.part, group.labels, config, group.reference, group.ensemble_models).set_axis(group.rows)
+             for group in _split_tables(scores, columns, config)]
     return pd.concat(parts).sort_index() if parts else pd.DataFrame(index=range(len(scores)))
 
 
@@ -598,7 +614,7 @@ def model_shares(scores: pd.DataFrame, columns: list[str], **overrides) -> dict[
     if config.balance != "skill":
         return {}
     names = list(split_groups(scores))
-    shares = {names[index]: skill_shares(part) for index, (_, part, _, _) in enumerate(_split_tables(scores, columns, config))}
+    shares = {names[index]: skill_shares(group.part) for index, group in enumerate(_split_tables(scores, columns, config))}
     return {name: value for name, value in shares.items() if value is not None}
 
 
@@ -647,13 +663,14 @@ def fuse_scores(scores: pd.DataFrame, columns: list[str], method: str | None = N
     values = np.zeros(len(scores), dtype=np.float64)
     atypical = np.full(len(scores), np.nan)
     has_atypical = False
-    for rows, part, labels, reference in _split_tables(scores, columns, config):
-        scaled = _scaled(part, labels, config, reference)
-        family_z = _families_of(scaled, config, part)
-        values[rows] = _group_values(part, labels, config, family_z).to_numpy(dtype=np.float64)
+    for group in _split_tables(scores, columns, config):
+        scaled = _scaled(group.part, group.labels, config, group.reference)
+        family_z = _families_of(scaled, config, group.part, group.ensemble_models)
+        values[group.rows] = _group_values(group.part, config, family_z).to_numpy(dtype=np.float64)
         if ATYPICAL in family_z.columns:
-            order_z = family_z if order_config == config else _families_of(scaled, order_config, part)
-            atypical[rows], has_atypical = order_z[ATYPICAL].to_numpy(dtype=np.float64), True
+            order_z = (family_z if order_config == config
+                       else _families_of(scaled, order_config, group.part, group.ensemble_models))
+            atypical[group.rows], has_atypical = order_z[ATYPICAL].to_numpy(dtype=np.float64), True
     fused = scores.copy()
     fused["audit_score"] = values
     ids = fused["id"].to_numpy()

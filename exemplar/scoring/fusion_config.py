@@ -48,7 +48,8 @@ class FusionConfig:
     label: str = "members"  # LABEL_EVIDENCE: members (every label member but the ensemble; the default since the fifteenth
     # round) | ensemble (the label family is ENSEMBLE_COLUMN and is_label_conflict, where the ensemble is among the columns)
     # | network_and_ensemble (the twentieth round's candidate: the network's in-sample views, ENSEMBLE_COLUMN in place of the
-    # held-out models' own views, weighing as those two models under balance=sources, and the duplicates' evidence)
+    # held-out models' own views, weighing as the models it averages (fusion.ensemble_models: 2, or 1 with only one of them)
+    # under balance=sources, and the duplicates' evidence)
     conflict: str = "flag"  # CONFLICT_EVIDENCE: the label family's duplicate member: flag (is_label_conflict, 0/1 on every
     # member of a group whose labels disagree) | share (label_disagreement: the share of the row's exact copies labelled
     # otherwise; the fourteenth round's default) | copies (the nineteenth round's candidate: with label="ensemble", each exact

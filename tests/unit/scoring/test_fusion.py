@@ -710,10 +710,10 @@ def test_copies_lift_the_row_its_copies_outvote_and_add_no_flag_column():
 
 # ------------------------------------------------------------- the network beside the ensemble (label="network_and_ensemble")
 
-def test_network_and_ensemble_replaces_the_held_out_views_by_the_ensemble_weighing_as_two_models():
+def test_network_and_ensemble_replaces_the_held_out_views_by_the_ensemble_weighing_as_the_models_it_averages():
     """The label family's members are the network's in-sample views, the ensemble (in place of oos_confidence,
     oos_margin, label_issue and population_confidence) and the duplicates' flag; under balance=sources its evidence
-    is (network mean + 2 x ensemble + flag) / 4 of the members' robust z, by hand."""
+    is (network mean + 2 x ensemble + flag) / 4 of the members' robust z, by hand; with one held-out model, / 3."""
     from exemplar.scoring.fusion import ENSEMBLE_COLUMN, family_values, fused_columns, robust_z, with_ensemble_confidence
 
     frame = with_ensemble_confidence(hand_made(80, seed=5).drop(columns=[ENSEMBLE_COLUMN]))
@@ -730,6 +730,13 @@ def test_network_and_ensemble_replaces_the_held_out_views_by_the_ensemble_weighi
     expected = robust_z(evidence.to_frame("label"))["label"]
     got = family_values(frame, columns, label="network_and_ensemble")["label"]
     np.testing.assert_allclose(got, expected, rtol=1e-10)
+    # with one held-out model (no population) the ensemble is that model alone and weighs as one
+    single = with_ensemble_confidence(frame.drop(columns=[ENSEMBLE_COLUMN, "population_confidence_score"]))
+    single_columns = [c for c in single.columns if c.endswith("_score")]
+    z = robust_z(single[[*network, ENSEMBLE_COLUMN, "is_label_conflict"]].astype(float))
+    evidence = (z[network].mean(axis=1) + z[ENSEMBLE_COLUMN] + z["is_label_conflict"]) / 3
+    np.testing.assert_allclose(family_values(single, single_columns, label="network_and_ensemble")["label"],
+                               robust_z(evidence.to_frame("label"))["label"], rtol=1e-10)
     # without held-out probabilities (no ensemble) every label member enters, as with label="members"
     bare = frame.drop(columns=[ENSEMBLE_COLUMN, "oos_confidence_score", "population_confidence_score"])
     bare_columns = [c for c in bare.columns if c.endswith("_score")]
