@@ -1766,6 +1766,64 @@ def analyse(tables: Path, jobs: int = 1, cache: Path | None = None) -> dict:
             "runs": per_scenario}
 
 
+CANDIDATE_METRICS = ("average_precision", "auroc", "precision_at_k")  # a run's per-candidate figures in quality.json
+RECORD_DECIMALS = 4  # quality.json keeps the per-run candidate figures to this many decimals (the seeds' SE is ~0.005)
+
+
+def compact(report: dict) -> dict:
+    """`report` with each run's ``candidates`` ({name: {metric: value}}, 1,388 names repeated on every run) as
+    ``candidate_metrics``: one [AP, AUROC, precision@k] per name of the report's ``candidate_names``, rounded to
+    :data:`RECORD_DECIMALS`: the record shrinks from ~175 MB to ~15 MB. The selection is computed before this, at
+    full precision; :func:`expanded` restores the shape the selection reads. Idempotent."""
+    runs = report.get("runs", {})
+    first = next((r for rs in runs.values() for r in rs if "candidates" in r), None)
+    if first is None:
+        return report
+    names = report.get("candidate_names") or list(first["candidates"])
+
+    def slim(run: dict) -> dict:
+        if "candidates" not in run:
+            return run
+        rest = {k: v for k, v in run.items() if k != "candidates"}
+        figures = [[round(float(run["candidates"][name][m]), RECORD_DECIMALS) for m in CANDIDATE_METRICS] for name in names]
+        return {**rest, "candidate_metrics": figures}
+
+    return {**report, "candidate_names": names, "candidate_metric_names": list(CANDIDATE_METRICS),
+            "runs": {scenario: [slim(r) for r in rs] for scenario, rs in runs.items()}}
+
+
+def expanded(report: dict) -> dict:
+    """The inverse of :func:`compact` (to its rounding): each run's ``candidates`` as {name: {metric: value}}."""
+    names, metrics = report.get("candidate_names"), report.get("candidate_metric_names", list(CANDIDATE_METRICS))
+
+    def full(run: dict) -> dict:
+        if "candidate_metrics" not in run:
+            return run
+        rest = {k: v for k, v in run.items() if k != "candidate_metrics"}
+        return {**rest, "candidates": {name: dict(zip(metrics, figures)) for name, figures in zip(names, run["candidate_metrics"])}}
+
+    return {**report, "runs": {scenario: [full(r) for r in rs] for scenario, rs in report.get("runs", {}).items()}}
+
+
+def report_text(report: dict) -> str:
+    """`report` as quality.json: :func:`compact`, indented, except that each run is one line (its ~4,000 figures
+    would otherwise take a line each)."""
+    report = compact(report)
+    rest = {k: v for k, v in report.items() if k != "runs"}
+    head = json.dumps(rest, indent=2, default=str)
+    if "runs" not in report:
+        return head + "\n"
+    scenarios = [f"    {json.dumps(name)}: [\n" + ",\n".join("      " + json.dumps(run, separators=(",", ":"), default=str) for run in runs)
+                 + "\n    ]" for name, runs in report["runs"].items()]
+    opening = head[:-2] + ",\n" if rest else "{\n"  # head ends "\n}" when it has keys
+    return opening + '  "runs": {\n' + ",\n".join(scenarios) + "\n  }\n}\n"
+
+
+def load_report(path: Path) -> dict:
+    """A quality.json as :func:`analyse` returned it (runs :func:`expanded`), whichever of the two layouts it has."""
+    return expanded(json.loads(path.read_text()))
+
+
 def candidate_name(settings: dict, options: dict[str, dict]) -> str:
     """The name of the candidate in `options` whose fusion settings are `settings` (e.g. the shipped default's)."""
     same = lambda a, b: tuple(a) == tuple(b) if isinstance(a, (list, tuple)) else a == b  # noqa: E731
@@ -1792,7 +1850,7 @@ def confirm(tables: Path, results: Path, command: str, against: str | None = Non
     and shipped before the suite's analysis recorded it). With `candidate`: the confirmation of that declared
     candidate instead of the suite's pick (a round's own candidate, decided on its reserved set before the full
     analysis), recorded as ``selection.candidate_confirmation`` so that ``selection.confirmation`` stays the pick's."""
-    report = json.loads(results.read_text())
+    report = json.loads(results.read_text())  # rewritten as read: the runs are not touched here
     options, selection = candidates(), report["selection"]
     for flag, name in (("--against", against), ("--candidate", candidate)):
         if name is not None and name not in options:
@@ -1810,7 +1868,7 @@ def confirm(tables: Path, results: Path, command: str, against: str | None = Non
     if candidate:  # the round's declared candidate against the default it replaced, not the suite's pick
         record["candidate"], record["former_default"] = record.pop("suite_pick"), record.pop("shipped_default")
     selection[key] = {"command": command, "git_commit": git_commit(), "tables": str(tables), **record}
-    results.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    results.write_text(report_text(report))
     return selection[key]
 
 
@@ -1904,7 +1962,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     report = {"command": command, "git_commit": git_commit(), "load_average": os.getloadavg(),
               "machine": {"python": platform.python_version(), "cpus": os.cpu_count()}, **analyse(args.tables, args.jobs, args.cache)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    args.out.write_text(report_text(report))
     if args.markdown:
         args.markdown.write_text(markdown(report))
     return report

@@ -112,6 +112,34 @@ def test_the_shipped_default_is_named_among_the_candidates(bench):
         bench.candidate_name({**other, "method": "no such method"}, options)
 
 
+def test_the_record_keeps_each_runs_candidate_figures_once_per_name_and_reads_back(bench, tmp_path):
+    """quality.json names the candidates once and keeps each run's figures as a list in that order, rounded to
+    RECORD_DECIMALS, one run per line; load_report gives the runs back as the selection reads them, and the
+    selection on them is the selection on the originals."""
+    import json
+
+    runs = {name: [{**run, "candidates": {key: {"average_precision": m["average_precision"] + 1e-7, "auroc": 0.5,
+                                                "precision_at_k": 0.25} for key, m in run["candidates"].items()}}
+                   for run in body] for name, body in SUITE.items()}
+    report = {"command": "analyse", "selection": {"chosen_on_all": "B"}, "runs": runs}
+    path = tmp_path / "quality.json"
+    path.write_text(bench.report_text(report))
+    raw = json.loads(path.read_text())
+    assert raw["candidate_names"] == ["A", "B", "C"] and raw["candidate_metric_names"] == list(bench.CANDIDATE_METRICS)
+    assert raw["runs"]["hard"][1]["candidate_metrics"] == [[0.68, 0.5, 0.25], [0.69, 0.5, 0.25], [0.5, 0.5, 0.25]]
+    assert sum(line.lstrip().startswith('{"seed"') for line in path.read_text().splitlines()) == 6  # one line per run
+    back = bench.load_report(path)
+    assert back["selection"] == report["selection"] and back["runs"]["easy"][2]["anchors"] == runs["easy"][2]["anchors"]
+    for name, body in runs.items():
+        for original, restored in zip(body, back["runs"][name]):
+            for key, figures in original["candidates"].items():
+                assert restored["candidates"][key] == pytest.approx(figures, abs=0.5 * 10 ** -bench.RECORD_DECIMALS)
+    assert (bench.leave_one_scenario_out(back["runs"], ["A", "B", "C"], "one_se")["chosen_on_all"]
+            == bench.leave_one_scenario_out(runs, ["A", "B", "C"], "one_se")["chosen_on_all"])
+    assert bench.report_text(json.loads(path.read_text())) == path.read_text()  # a compact record is written as it is
+    assert json.loads(bench.report_text({"runs": {}})) == {"runs": {}}
+
+
 def test_confirm_names_the_flag_of_an_unknown_candidate(bench, tmp_path):
     """`confirm --candidate` / `--against` take candidate names; a typo is one message naming the flag and the file."""
     results = tmp_path / "quality.json"
