@@ -1155,6 +1155,36 @@ def randhie_oneway(seed: int):
     return _oneway_flips(*_randhie(), seed)
 
 
+# R24, the twenty-first round's reserved set (/work/notes/declaration21.md): declared before its runs; for the next
+# confirmation.
+def modechoice_plausible(seed: int):
+    """The travel-mode choices, plausible flips (as :func:`digits_plausible`) (R24)."""
+    return _table_plausible(*_modechoice(), seed)
+
+
+def stocks_heavy(seed: int):
+    """The stock prices by symbol with heavy noise: 25% of the training rows moved to the next symbol (R24)."""
+    return _share_to_next_class(*_stocks(), seed, 0.25)
+
+
+def gapminder_copies(seed: int):
+    """The gapminder country-years with 5% of the training rows entered twice, one of each pair under the next
+    continent (as :func:`seattle_temps_copies`) (R24)."""
+    features, labels = _gapminder()
+    return _with_conflicting_copies(_table_frame(features, labels, _split(labels, seed)), seed, int(labels.max()) + 1)
+
+
+def diabetes_sparse_rows(seed: int):
+    """The diabetes patients by sex with 10% flips (the positives) beside 3% of the other training rows with every
+    feature but two left blank (as :func:`penguins_sparse_rows`) (R24)."""
+    return _with_sparse_rows(*_table_flips(*_diabetes(), seed), seed)
+
+
+def seattle_oneway(seed: int):
+    """The Seattle weather by kind of day, one-way flips (the largest kind's rows to the next) (R24)."""
+    return _oneway_flips(*_seattle(), seed)
+
+
 def _generated(kind: str):
     """issue-9a's generated tables (text categories, booleans, missing values, imbalanced ordered
     classes), 2,000 rows, with 10% of training labels moved to an adjacent class."""
@@ -1201,19 +1231,23 @@ SCENARIOS = {
     # the seventeenth round's reserved set R21, read in the nineteenth, joined in the twentieth
     "co2_oneway": co2_oneway, "diabetes_plausible": diabetes_plausible, "gapminder_heavy": gapminder_heavy,
     "seattle_temps_copies": seattle_temps_copies, "penguins_sparse_rows": penguins_sparse_rows,
+    # the nineteenth round's reserved set R22, read in the twentieth, joined in the twenty-first
+    "sftemps_copies": sftemps_copies, "star98_oneway": star98_oneway, "macrodata_plausible": macrodata_plausible,
+    "airports_sparse_rows": airports_sparse_rows, "fair_heavy": fair_heavy,
 }
 ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "table_loans_entry_errors", "penguins_slips",
                       "cars_slips", "gapminder_slips", "modechoice_slips", "fair_slips", "grunfeld_slips", "stocks_slips", "tips_slips",
                       "seattle_slips", "anes96_slips", "airports_slips", "randhie_slips", "macrodata_slips", "diabetes_slips", "star98_slips",
                       "digits_chimeras", "iris_slips", "co2_slips", "seattle_temps_slips")
 # Reserved sets read by a round's confirmation (declared before their runs; recorded in selection.confirmation):
-# runnable with --scenarios, and the suite's from the round after the one that reads them. R22: the nineteenth
-# round's, read by the twentieth's confirmation (R21, the seventeenth's, read in the nineteenth, joined the suite in
-# the twentieth). R23: the twentieth round's, unread.
-CONFIRMATION_SCENARIOS = {"sftemps_copies": sftemps_copies, "star98_oneway": star98_oneway, "macrodata_plausible": macrodata_plausible,
-                          "airports_sparse_rows": airports_sparse_rows, "fair_heavy": fair_heavy,
-                          "iris_heavy": iris_heavy, "tips_copies": tips_copies, "anes96_plausible": anes96_plausible,
-                          "cars_sparse_rows": cars_sparse_rows, "randhie_oneway": randhie_oneway}
+# runnable with --scenarios, and the suite's from the round after the one that reads them (R22, the nineteenth
+# round's, read by the twentieth's confirmation, joined the suite in the twenty-first). R23: the twentieth round's,
+# reserved for the twenty-first round's confirmation. R24: the twenty-first round's, for the next.
+CONFIRMATION_SCENARIOS = {"iris_heavy": iris_heavy, "tips_copies": tips_copies, "anes96_plausible": anes96_plausible,
+                          "cars_sparse_rows": cars_sparse_rows, "randhie_oneway": randhie_oneway,
+                          "modechoice_plausible": modechoice_plausible, "stocks_heavy": stocks_heavy,
+                          "gapminder_copies": gapminder_copies, "diabetes_sparse_rows": diabetes_sparse_rows,
+                          "seattle_oneway": seattle_oneway}
 BUILDERS = {**SCENARIOS, **CONFIRMATION_SCENARIOS}
 KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name in BUILDERS}
 
