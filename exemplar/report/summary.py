@@ -14,7 +14,9 @@ from exemplar.report.queue import feature_values, finite, queue_rows
 from exemplar.report.sections import influence_neighbours
 from exemplar.report.signals import describe, how_to_read
 from exemplar.report.why import family_of, signal_name
-from exemplar.scoring.fusion import ATYPICAL, CONFLICT_COLUMN, DEFAULT, FusionConfig, families, fused_columns, model_shares
+from exemplar.scoring.fusion import (
+    ATYPICAL, CONFLICT_COLUMN, COPIES_EVIDENCE, DEFAULT, FusionConfig, duplicates_evidence, families, fused_columns, model_shares,
+)
 from exemplar.scoring.fusion_config import recipe_settings
 
 SIGNAL_SUFFIX = "_score"
@@ -109,14 +111,18 @@ def summary_facts(inputs: ReportInputs) -> dict:
 
 def fusion_facts(scores: pd.DataFrame, signals: list[str], recipe: FusionConfig) -> dict:
     """How ``audit_score`` was built: the recipe (every field), the fields where it differs from the shipped
-    default, the columns it fused (``is_label_conflict`` included where present) and the atypical ones among
-    them (what the atypical order ranks by); with ``balance="skill"``, the share each split group gave the label
-    family's two models (``model_shares``)."""
+    default, the columns it fused (``is_label_conflict`` where the duplicates enter as that column), what it read of
+    the duplicates (``duplicates_evidence``: ``duplicate_of`` when each exact copy counts inside the held-out
+    ensemble, ``is_label_conflict`` or ``label_disagreement``, or None) and the atypical columns among the fused ones
+    (what the atypical order ranks by); with ``balance="skill"``, the share each split group gave the label family's
+    two models (``model_shares``)."""
     fused = fused_columns(signals, tuple(recipe.exclude), recipe.label)
-    fused += [CONFLICT_COLUMN] if CONFLICT_COLUMN in scores.columns and fused else []
+    evidence = duplicates_evidence(list(scores.columns), fused, recipe.conflict)
+    fused += [CONFLICT_COLUMN] if evidence not in (None, COPIES_EVIDENCE) else []
     plain, shipped = recipe_settings(recipe), recipe_settings(DEFAULT)
     facts = {"recipe": plain, "changed": {key: value for key, value in plain.items() if value != shipped[key]},
-             "fused_columns": fused, "atypical_columns": [c for c, f in zip(fused, families(fused)) if f == ATYPICAL]}
+             "fused_columns": fused, "duplicates_evidence": evidence,
+             "atypical_columns": [c for c, f in zip(fused, families(fused)) if f == ATYPICAL]}
     if recipe.balance == "skill":
         facts["model_shares"] = {group: {model: round(share, 4) for model, share in shares.items()}
                                  for group, shares in model_shares(scores, signals, **plain).items()}

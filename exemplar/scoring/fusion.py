@@ -7,19 +7,24 @@ training rows). A table without a ``split`` column is one group ranked by ``audi
 
 Default recipe (:data:`DEFAULT`, method ``label_backbone_product``; the recipe the leave-one-scenario-out rule
 picks on the benchmark suite, confirmed on scenarios nobody had read before it shipped: benchmarks/results/
-quality.json, ``selection.confirmation``; docs/scoring.md). Since the sixteenth round it is the suite's pick on
-77 scenarios, confirmed on a reserved set: **every label member, each source counted once** (the fifteenth
-round's default), the atypical family **in input space alone** (the network embedding's ``outlier_score`` left
-out: on rows with every measurement missing, or on the few rows of a far-away country or firm, the embedding
-distance was 10-30x its median and lifted them above the wrong labels), alpha 0.2, the MAD spread, the
-duplicates' 0/1 flag.
+quality.json, ``selection.confirmation``; docs/scoring.md). Since the twenty-first round it is the suite's pick on
+92 scenarios, kept by the confirmation on five unread ones: the label family is **the network's in-sample views beside
+the held-out ensemble** (``label="network_and_ensemble"``: the cross-fitted learner's and the population's held-out
+probabilities enter through their average, which weighs as the models it averages, each source counted once) with
+**each exact copy one more observation of the label inside that ensemble** (``conflict="copies"``), the atypical
+family **in input space alone** (the network embedding's ``outlier_score`` left out since the sixteenth round: on
+rows with every measurement missing, or on the few rows of a far-away country or firm, the embedding distance was
+10-30x its median and lifted them above the wrong labels), alpha 0.05, the MAD spread. Rounds 16-20 shipped every
+label member with each source counted once, the duplicates' 0/1 flag and alpha 0.2 (PI in docs/scoring.md).
 
 1. Only signals declared with a direction (+1, or -1 = lower is more suspicious) next to their registration
    (:data:`exemplar.scoring.registry.SIGNALS`) enter, less the recipe's ``exclude`` (by default the embedding
    distance ``outlier_score``, as in the fifteenth round's candidate I2; ``exclude=()`` keeps it, the default of
-   rounds 1-15; the candidate ``no_weak_label`` leaves out EL2N, GraNd and forgetting). **The label family is every label member** (``label="members"``:
-   the network's in-sample views (loss, margin, EL2N, GraNd, TracIn self-influence, forgetting, low confidence,
-   confidently wrong), the cross-fitted learner's (``oos_confidence``, ``oos_margin``, ``label_issue``), the
+   rounds 1-15; the candidate ``no_weak_label`` leaves out EL2N, GraNd and forgetting). **The label family** is, by
+   default (``label="network_and_ensemble"``), the network's in-sample views (one source), ``ensemble_confidence_score``
+   in place of the held-out models' own views (weighing as the models it averages) and the duplicates' evidence;
+   with ``label="members"`` (rounds 15-20) it is every label member (the network's in-sample views (loss, margin,
+   EL2N, GraNd, TracIn self-influence, forgetting, low confidence, confidently wrong), the cross-fitted learner's (``oos_confidence``, ``oos_margin``, ``label_issue``), the
    network population's held-out confidence and the duplicates' flag); ``label="ensemble"`` (the default of
    the thirteenth and fourteenth rounds) takes ``ensemble_confidence_score`` alone instead: 1 - p(given label)
    under the mean of the cross-fitted learner's and the population's held-out probabilities
@@ -27,7 +32,8 @@ duplicates' 0/1 flag.
    family as the column ``is_label_conflict``: the 0/1 flag on every member of a group of exact copies whose
    labels disagree (``conflict="flag"``), or with ``conflict="share"`` (the fourteenth round's) keep.parquet's
    ``label_disagreement``, the share of the row's copies labelled otherwise; with ``conflict="copies"`` (the
-   nineteenth round's candidate) and ``label="ensemble"`` the copies are observations of the label inside the
+   default since the twenty-first round) and the ensemble fused (``label="network_and_ensemble"`` or ``"ensemble"``)
+   the copies are observations of the label inside the
    ensemble's probability (:func:`ensemble_with_copies`) and no flag column enters (on tables whose features do not
    determine the label, temperatures and seasons, the flag is on 13-36% of rows at near base-rate precision); with
    ``label="members"``, or without the ensemble, ``copies`` reads the flag.
@@ -43,7 +49,8 @@ duplicates' 0/1 flag.
    default), the mean over the family's declared sources (the network, the cross-fitted learner, the
    population, the data) of each source's equally weighted member mean (:func:`source_balanced_mean`): each
    model counts once, however many views of it there are, so the network's eight in-sample views do not
-   outvote the held-out learner's three. ``balance="members"`` takes one mean over all members;
+   outvote the held-out learner's three (under the default's label family the held-out ensemble is one source
+   weighing as the models it averages, :func:`ensemble_models`). ``balance="members"`` takes one mean over all members;
    ``weighting="agreement"`` weights them by :func:`agreement_weights` (the consensus eigenvector of their rank
    correlations); the candidate ``trim`` drops each row's largest and smallest member z first
    (:func:`trimmed`); the families in ``any_of`` (none by default; the candidate ``atypical``) take the max of
@@ -55,7 +62,7 @@ duplicates' 0/1 flag.
    excess of every other family over its null level (the product form: evidence multiplies, so a row
    strong in two families beats one strong in the label family alone). The null level is fitted to each
    family's own upper tail (``null="tail"``, :func:`tail_levels`: an exponential tail on its upper quarter,
-   never below the normal Bonferroni level z_(alpha / n); alpha 0.2, 0.05 in the fifteenth round), so a family whose clean rows are
+   never below the normal Bonferroni level z_(alpha / n); alpha 0.05 (0.2 in rounds 16-20), so a family whose clean rows are
    heavy-tailed needs more to lift a row; on data where only labels are wrong the queue is the label evidence.
 
 ``atypical_rank`` is a second order, within each split, by the ``atypical`` family's z alone (the max of its
@@ -481,14 +488,28 @@ def _inputs(scores: pd.DataFrame, columns: list[str], conflict: str = DEFAULT.co
     ``copies`` and the ensemble among the columns, the ensemble counts each row's exact copies as observations of its
     label (:func:`ensemble_with_copies`) and no flag column is added (the flag where the ensemble is absent)."""
     table = scores[columns].astype(np.float64) * [float(declared(c).direction) for c in columns]
-    if conflict == "copies" and ENSEMBLE_COLUMN in table.columns:  # the copies are inside the ensemble: no flag column
+    source = duplicates_evidence(list(scores.columns), columns, conflict)
+    if source == COPIES_EVIDENCE:  # the copies are inside the ensemble: no flag column
         table[ENSEMBLE_COLUMN] = ensemble_with_copies(scores) * declared(ENSEMBLE_COLUMN).direction
-        return table
-    if CONFLICT_COLUMN in scores.columns and columns and SIGNALS["label_conflict"].direction:
-        source = DISAGREEMENT_COLUMN if conflict == "share" and DISAGREEMENT_COLUMN in scores.columns else CONFLICT_COLUMN
-        evidence = scores[source].fillna(0).astype(np.float64)
-        table[CONFLICT_COLUMN] = evidence * SIGNALS["label_conflict"].direction
+    elif source is not None:
+        table[CONFLICT_COLUMN] = scores[source].fillna(0).astype(np.float64) * SIGNALS["label_conflict"].direction
     return table
+
+
+COPIES_EVIDENCE = "duplicate_of"  # duplicates_evidence: the copies counted inside the ensemble (conflict="copies")
+
+
+def duplicates_evidence(present: list[str], columns: list[str], conflict: str = DEFAULT.conflict) -> str | None:
+    """What the fusion of `columns` (the fused ones, :func:`fused_columns`) reads of the duplicates, given the score
+    table's `present` columns and the `conflict` setting: :data:`COPIES_EVIDENCE` (each exact copy one observation
+    inside the ensemble: ``copies`` with :data:`ENSEMBLE_COLUMN` fused), the column that enters as
+    ``is_label_conflict`` (``label_disagreement`` with ``share`` where present, else the 0/1 flag), or None (no
+    duplicates' column, nothing fused, or the signal declared 0)."""
+    if conflict == "copies" and ENSEMBLE_COLUMN in columns:
+        return COPIES_EVIDENCE
+    if CONFLICT_COLUMN not in present or not columns or not SIGNALS["label_conflict"].direction:
+        return None
+    return DISAGREEMENT_COLUMN if conflict == "share" and DISAGREEMENT_COLUMN in present else CONFLICT_COLUMN
 
 
 def _config(method: str | None, overrides: dict) -> FusionConfig:

@@ -36,7 +36,8 @@ class FusionConfig:
     any_of: tuple[str, ...] = ()  # families whose evidence is the max of their members (candidate: ("atypical",), input and embedding space as different views)
     weighting: str = "mean"  # mean (members equally weighted) | agreement (weighted by the consensus eigenvector)
     normalise: str = "robust_z"  # robust_z (median / MAD) | normal_scores (within-class rank -> normal quantile) | label_ranks (label family by normal_scores, the rest robust_z)
-    alpha: float = 0.2  # label_backbone (0.01 in the thirteenth and fourteenth rounds, 0.05 in the fifteenth): another family adds evidence beyond its null level (Bonferroni z_(alpha / n) at least)
+    alpha: float = 0.05  # label_backbone (0.01 in the thirteenth and fourteenth rounds, 0.05 in the fifteenth and since the
+    # twenty-first, 0.2 in rounds 16-20): another family adds evidence beyond its null level (Bonferroni z_(alpha / n) at least)
     spread: str = "mad"  # robust_z's scale (SPREADS): mad | upper_mad (does not collapse when most rows sit at a floor; the default of rounds 6-14)
     null: str = "tail"  # label_backbone's null level (NULLS): tail (fitted to each family's upper quarter) | normal (Bonferroni)
     trim: bool = False  # a family's mean drops each row's largest and smallest member z (3+ members present)
@@ -45,14 +46,16 @@ class FusionConfig:
     # fifteenth round) | members (one mean over all) | skill (the eighteenth round's candidate: as sources, but the label
     # family's two models, the network and the cross-fitted learner, share their sources' weight by the stacking weight
     # of their held-out probabilities, fusion.held_out_stacking_weight)
-    label: str = "members"  # LABEL_EVIDENCE: members (every label member but the ensemble; the default since the fifteenth
-    # round) | ensemble (the label family is ENSEMBLE_COLUMN and is_label_conflict, where the ensemble is among the columns)
-    # | network_and_ensemble (the twentieth round's candidate: the network's in-sample views, ENSEMBLE_COLUMN in place of the
+    label: str = "network_and_ensemble"  # LABEL_EVIDENCE: network_and_ensemble (the default since the twenty-first round,
+    # the twentieth's candidate: the network's in-sample views, ENSEMBLE_COLUMN in place of the
     # held-out models' own views, weighing as the models it averages (fusion.ensemble_models: 2, or 1 with only one of them)
-    # under balance=sources, and the duplicates' evidence)
-    conflict: str = "flag"  # CONFLICT_EVIDENCE: the label family's duplicate member: flag (is_label_conflict, 0/1 on every
+    # under balance=sources, and the duplicates' evidence) | members (every label member but the ensemble; rounds 15-20)
+    # | ensemble (the label family is ENSEMBLE_COLUMN and is_label_conflict, where the ensemble is among the columns)
+    conflict: str = "copies"  # CONFLICT_EVIDENCE (the default since the twenty-first round: copies; flag before): the label
+    # family's duplicate member: flag (is_label_conflict, 0/1 on every
     # member of a group whose labels disagree) | share (label_disagreement: the share of the row's exact copies labelled
-    # otherwise; the fourteenth round's default) | copies (the nineteenth round's candidate: with label="ensemble", each exact
+    # otherwise; the fourteenth round's default) | copies (the nineteenth round's candidate: with the ensemble fused, label="ensemble"
+    # or "network_and_ensemble", each exact
     # copy of a row counts as one more observation of its label inside the ensemble's probability, fusion.ensemble_with_copies;
     # with label="members", or without held-out probabilities, the flag)
 

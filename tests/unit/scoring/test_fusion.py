@@ -153,17 +153,21 @@ def hand_made(n: int = 120, seed: int = 0) -> pd.DataFrame:
 def test_fused_direction_of_each_declared_signal(name):
     """Moving one signal on one row in its declared direction puts that row first, the other way never
     raises it, and a signal declared 0 (left out of the fusion) leaves audit_score untouched. Signals
-    the default's member set leaves out (with the held-out ensemble present, every other label member) are
+    the default's member set leaves out (with the held-out ensemble present, the held-out models' own views) are
     checked with every member in (``exclude=()``, ``label="members"``), and leave the default's audit_score
-    untouched."""
-    from exemplar.scoring.fusion import DEFAULT, fused_columns
+    untouched. Under the default's ``conflict="copies"`` the ensemble is computed from the held-out confidences
+    (with the copies), so those two enter the default through it and the stored ensemble column is checked in the
+    recipe that reads it (``label="ensemble"``, ``conflict="flag"``)."""
+    from exemplar.scoring.fusion import DEFAULT, ENSEMBLE_COLUMN, HELD_OUT_CONFIDENCES, fused_columns
 
     frame = hand_made()
     columns = [c for c in frame.columns if c.endswith("_score")]
     column = f"{name}_score"
-    in_default = column in fused_columns(columns, DEFAULT.exclude, DEFAULT.label)
-    other_label = "ensemble" if column == "ensemble_confidence_score" else "members"  # the family that fuses it
-    members = {} if in_default or not SIGNALS[name].direction else {"exclude": (), "label": other_label}
+    fused = fused_columns(columns, DEFAULT.exclude, DEFAULT.label)
+    recomputed = DEFAULT.conflict == "copies" and ENSEMBLE_COLUMN in fused  # the ensemble from the held-out confidences
+    in_default = (column in fused and not (recomputed and column == ENSEMBLE_COLUMN)) or (recomputed and column in HELD_OUT_CONFIDENCES)
+    other_label = "ensemble" if column == ENSEMBLE_COLUMN else "members"  # the family that fuses it
+    members = {} if in_default or not SIGNALS[name].direction else {"exclude": (), "label": other_label, "conflict": "flag"}
     before = fuse_scores(frame, columns, **members)
     untouched = fuse_scores(frame, columns)
     frame.loc[17, column] = 50.0
@@ -226,13 +230,24 @@ def test_a_sparse_single_member_family_cannot_take_over_the_queue(method):
 
 
 def test_label_conflicts_feed_the_label_family():
+    """The duplicates' label evidence raises a row: the 0/1 flag (``conflict="flag"``), and under the default
+    (``conflict="copies"``) an exact copy labelled otherwise, read from ``duplicate_of`` and ``label``."""
+    from exemplar.scoring.fusion import DEFAULT
+
     frame = hand_made(100)
     columns = [c for c in frame.columns if c.endswith("_score")]
-    plain = fuse_scores(frame, columns)
+    plain = fuse_scores(frame, columns, conflict="flag")
     frame["is_label_conflict"] = False
     frame.loc[30, "is_label_conflict"] = True
-    flagged = fuse_scores(frame, columns)
+    flagged = fuse_scores(frame, columns, conflict="flag")
     assert flagged.loc[30, "audit_rank"] < plain.loc[30, "audit_rank"]
+    assert DEFAULT.conflict == "copies"
+    copies = hand_made(100)
+    plain = fuse_scores(copies, columns)
+    copies["duplicate_of"] = ""
+    copies.loc[31, "duplicate_of"] = "r030"  # r030 is labelled 0, its copy r031 1
+    outvoted = fuse_scores(copies, columns)
+    assert (outvoted.loc[[30, 31], "audit_rank"] < plain.loc[[30, 31], "audit_rank"]).all()
 
 
 def test_the_share_of_disagreeing_copies_lifts_the_outvoted_row_most():
@@ -243,7 +258,7 @@ def test_the_share_of_disagreeing_copies_lifts_the_outvoted_row_most():
     frame = hand_made(100)
     columns = [c for c in frame.columns if c.endswith("_score")]
     s5 = {"label": "ensemble", "balance": "members", "spread": "upper_mad", "alpha": 0.01}
-    plain = fuse_scores(frame, columns, **s5)
+    plain = fuse_scores(frame, columns, conflict="flag", **s5)  # no flag column yet: no duplicates' evidence
     group = [30, 31, 32, 33]  # row 33 is the one labelled otherwise
     frame["is_label_conflict"] = frame.index.isin(group)
     frame["label_disagreement"] = 0.0
@@ -546,9 +561,10 @@ def _recipe_variants() -> list[dict]:
               {"label": "ensemble", "conflict": "copies"}, {"label": "network_and_ensemble"},
               {"label": "network_and_ensemble", "conflict": "copies"},
               {"exclude": ("outlier_score",)}]
-    # on the label family of every member (the default's, one held-out member, leaves the member settings idle) and
-    # with both atypical distances (the default's one member leaves any_of idle)
-    return [{"method": method, "label": "members", "exclude": (), **change} for method in FUSION_METHODS for change in single]
+    # on the label family of every member (the default's, one held-out member, leaves the member settings idle), with the
+    # duplicates' flag (the default's copies would make each conflict pair below one recipe), and with both atypical
+    # distances (the default's one member leaves any_of idle)
+    return [{"method": method, "label": "members", "exclude": (), "conflict": "flag", **change} for method in FUSION_METHODS for change in single]
 
 
 def test_fused_values_for_many_recipes_equal_one_call_per_recipe():
@@ -607,12 +623,18 @@ def test_ensemble_confidence_is_cleanlab_self_confidence_on_the_averaged_held_ou
 
 
 def test_the_members_label_family_is_every_member_and_the_ensemble_recipe_reads_the_ensemble_alone():
-    """With ``label="members"`` (the default of rounds 15-19) every in-sample and held-out label member moves the
+    """With ``label="members"`` (the default of rounds 15-20) every in-sample and held-out label member moves the
     queue and the derived ensemble column does not (it restates two members); with ``label="ensemble"`` (rounds
     13-14) the ensemble alone is the label evidence and the in-sample members do not move the queue; with
     ``label="network_and_ensemble"`` both the in-sample members and the ensemble do. Without held-out
-    probabilities (the pruning proxy) the members are the label evidence whatever the setting."""
+    probabilities (the pruning proxy) the members are the label evidence whatever the setting. With the flag as the
+    duplicates' evidence (``conflict="copies"``, the default since round 21, recomputes the ensemble column from the
+    held-out confidences: its own tests below)."""
+    from functools import partial
+
     from exemplar.scoring.fusion import ENSEMBLE_COLUMN, fused_columns, with_ensemble_confidence
+
+    fuse_scores = partial(globals()["fuse_scores"], conflict="flag")
 
     frame = with_ensemble_confidence(hand_made().drop(columns=[ENSEMBLE_COLUMN]))
     columns = [c for c in frame.columns if c.endswith("_score")]
@@ -713,7 +735,8 @@ def test_copies_lift_the_row_its_copies_outvote_and_add_no_flag_column():
 def test_network_and_ensemble_replaces_the_held_out_views_by_the_ensemble_weighing_as_the_models_it_averages():
     """The label family's members are the network's in-sample views, the ensemble (in place of oos_confidence,
     oos_margin, label_issue and population_confidence) and the duplicates' flag; under balance=sources its evidence
-    is (network mean + 2 x ensemble + flag) / 4 of the members' robust z, by hand; with one held-out model, / 3."""
+    is (network mean + 2 x ensemble + flag) / 4 of the members' robust z, by hand (with the flag as the duplicates'
+    evidence); with one held-out model, / 3."""
     from exemplar.scoring.fusion import ENSEMBLE_COLUMN, family_values, fused_columns, robust_z, with_ensemble_confidence
 
     frame = with_ensemble_confidence(hand_made(80, seed=5).drop(columns=[ENSEMBLE_COLUMN]))
@@ -728,17 +751,17 @@ def test_network_and_ensemble_replaces_the_held_out_views_by_the_ensemble_weighi
     z = robust_z(frame[[*network, ENSEMBLE_COLUMN, "is_label_conflict"]].astype(float))
     evidence = (z[network].mean(axis=1) + 2 * z[ENSEMBLE_COLUMN] + z["is_label_conflict"]) / 4
     expected = robust_z(evidence.to_frame("label"))["label"]
-    got = family_values(frame, columns, label="network_and_ensemble")["label"]
+    got = family_values(frame, columns, label="network_and_ensemble", conflict="flag")["label"]
     np.testing.assert_allclose(got, expected, rtol=1e-10)
     # with one held-out model (no population) the ensemble is that model alone and weighs as one
     single = with_ensemble_confidence(frame.drop(columns=[ENSEMBLE_COLUMN, "population_confidence_score"]))
     single_columns = [c for c in single.columns if c.endswith("_score")]
     z = robust_z(single[[*network, ENSEMBLE_COLUMN, "is_label_conflict"]].astype(float))
     evidence = (z[network].mean(axis=1) + z[ENSEMBLE_COLUMN] + z["is_label_conflict"]) / 3
-    np.testing.assert_allclose(family_values(single, single_columns, label="network_and_ensemble")["label"],
+    np.testing.assert_allclose(family_values(single, single_columns, label="network_and_ensemble", conflict="flag")["label"],
                                robust_z(evidence.to_frame("label"))["label"], rtol=1e-10)
     # without held-out probabilities (no ensemble) every label member enters, as with label="members"
     bare = frame.drop(columns=[ENSEMBLE_COLUMN, "oos_confidence_score", "population_confidence_score"])
     bare_columns = [c for c in bare.columns if c.endswith("_score")]
     np.testing.assert_array_equal(fuse_scores(bare, bare_columns, label="network_and_ensemble")["audit_score"],
-                                  fuse_scores(bare, bare_columns)["audit_score"])
+                                  fuse_scores(bare, bare_columns, label="members")["audit_score"])
