@@ -1234,18 +1234,19 @@ SCENARIOS = {
     # the nineteenth round's reserved set R22, read in the twentieth, joined in the twenty-first
     "sftemps_copies": sftemps_copies, "star98_oneway": star98_oneway, "macrodata_plausible": macrodata_plausible,
     "airports_sparse_rows": airports_sparse_rows, "fair_heavy": fair_heavy,
+    # the twentieth round's reserved set R23, read in the twenty-first, joined in the twenty-second
+    "iris_heavy": iris_heavy, "tips_copies": tips_copies, "anes96_plausible": anes96_plausible,
+    "cars_sparse_rows": cars_sparse_rows, "randhie_oneway": randhie_oneway,
 }
 ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "table_loans_entry_errors", "penguins_slips",
                       "cars_slips", "gapminder_slips", "modechoice_slips", "fair_slips", "grunfeld_slips", "stocks_slips", "tips_slips",
                       "seattle_slips", "anes96_slips", "airports_slips", "randhie_slips", "macrodata_slips", "diabetes_slips", "star98_slips",
                       "digits_chimeras", "iris_slips", "co2_slips", "seattle_temps_slips")
 # Reserved sets read by a round's confirmation (declared before their runs; recorded in selection.confirmation):
-# runnable with --scenarios, and the suite's from the round after the one that reads them (R22, the nineteenth
-# round's, read by the twentieth's confirmation, joined the suite in the twenty-first). R23: the twentieth round's,
-# reserved for the twenty-first round's confirmation. R24: the twenty-first round's, for the next.
-CONFIRMATION_SCENARIOS = {"iris_heavy": iris_heavy, "tips_copies": tips_copies, "anes96_plausible": anes96_plausible,
-                          "cars_sparse_rows": cars_sparse_rows, "randhie_oneway": randhie_oneway,
-                          "modechoice_plausible": modechoice_plausible, "stocks_heavy": stocks_heavy,
+# runnable with --scenarios, and the suite's from the round after the one that reads them (R23, the twentieth
+# round's, read by the twenty-first's confirmation, joined the suite in the twenty-second). R24: the twenty-first
+# round's, reserved for the twenty-second round's confirmation.
+CONFIRMATION_SCENARIOS = {"modechoice_plausible": modechoice_plausible, "stocks_heavy": stocks_heavy,
                           "gapminder_copies": gapminder_copies, "diabetes_sparse_rows": diabetes_sparse_rows,
                           "seattle_oneway": seattle_oneway}
 BUILDERS = {**SCENARIOS, **CONFIRMATION_SCENARIOS}
