@@ -75,9 +75,9 @@ def test_report_fusion_in_conf_is_the_shipped_recipe():
 def test_report_fusion_overrides_reach_the_recipe():
     from exemplar.report.config import ReportConfig
 
-    cfg = load_config(["report.fusion.exclude=[]", "report.fusion.alpha=0.05", "report.fusion.any_of=[atypical]"])
+    cfg = load_config(["report.fusion.exclude=[]", "report.fusion.alpha=0.2", "report.fusion.any_of=[atypical]"])
     recipe = ReportConfig(**cfg["report"]).recipe()
-    assert recipe.exclude == () and recipe.alpha == 0.05 and recipe.any_of == ("atypical",)
+    assert recipe.exclude == () and recipe.alpha == 0.2 and recipe.any_of == ("atypical",)
 
 
 @pytest.mark.parametrize(("override", "message"), [
@@ -88,6 +88,7 @@ def test_report_fusion_overrides_reach_the_recipe():
     ("report.fusion.any_of=[atypicl]", r"report\.fusion\.any_of .*did you mean \['atypical'\]"),
     ("report.fusion.by_class=maybe", r"report\.fusion\.by_class must be true or false"),
     ("report.fusion.bogus=1", r"report\.fusion\.bogus"),
+    ("report.fusion.balance=skill", r"report\.fusion\.balance=skill .* only report\.fusion\.label=members fuses .*Fix: add report\.fusion\.label=members"),
     ("report.fusion=5", r"report\.fusion must be a group of settings"),
 ])
 def test_a_bad_fusion_setting_names_its_key_before_any_stage(override, message):

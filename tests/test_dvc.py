@@ -177,9 +177,9 @@ def test_exp_run_with_another_fusion_recipe_reruns_the_report_alone(reproduced):
     run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "lock", "--allow-empty"], reproduced)
     current = yaml.safe_load((reproduced / "params.yaml").read_text())
     shrunk = [arg for section, values in SHRINK.items() for key in values for arg in ("-S", f"{section}.{key}={current[section][key]}")]
-    done = run(["dvc", "exp", "run", *shrunk, "-S", "report.fusion.alpha=0.05"], reproduced)
+    done = run(["dvc", "exp", "run", *shrunk, "-S", "report.fusion.alpha=0.2"], reproduced)
     ran = {stage for stage in STAGES if f"Running stage '{stage}'" in done.stdout}
     assert ran == {"report"}, done.stdout[-2000:]
     fusion = json.loads((reproduced / "artifacts" / "report.json").read_text())["fusion"]
-    assert fusion["changed"] == {"alpha": 0.05} and fusion["recipe"]["alpha"] == 0.05
-    assert yaml.safe_load((reproduced / "artifacts" / "settings.yaml").read_text())["report"]["fusion"]["alpha"] == 0.05
+    assert fusion["changed"] == {"alpha": 0.2} and fusion["recipe"]["alpha"] == 0.2
+    assert yaml.safe_load((reproduced / "artifacts" / "settings.yaml").read_text())["report"]["fusion"]["alpha"] == 0.2

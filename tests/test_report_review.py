@@ -219,10 +219,10 @@ def test_the_report_stage_alone_reruns_with_another_fusion_recipe(first_run, dat
     run_dir = tmp_path / "rerun"
     shutil.copytree(first_run, run_dir)
     cli.prepare_run_dir(cli.load_config(overrides(data_file, run_dir)), run_dir, whole_run=True)  # what the run's command leaves
-    recipe = ["report.fusion.exclude=[]", "report.fusion.method=family_z_mean", "report.fusion.balance=skill"]
+    recipe = ["report.fusion.exclude=[]", "report.fusion.method=family_z_mean", "report.fusion.balance=skill", "report.fusion.label=members"]
     report_flow(cli.load_config(["--params", str(run_dir / "settings.yaml"), *recipe]), str(run_dir))  # the run's settings in one argument
     fusion = json.loads((run_dir / "report.json").read_text())["fusion"]
-    assert fusion["changed"] == {"method": "family_z_mean", "exclude": [], "balance": "skill"}
+    assert fusion["changed"] == {"method": "family_z_mean", "exclude": [], "balance": "skill", "label": "members"}
     assert set(fusion["model_shares"]) == {"train", "test"} and sum(fusion["model_shares"]["train"].values()) == pytest.approx(1.0)
     assert "outlier_score" in fusion["fused_columns"] and fusion["atypical_columns"] == ["outlier_score", "input_outlier_score"]
     assert json.loads((first_run / "report.json").read_text())["fusion"]["atypical_columns"] == ["input_outlier_score"]
@@ -232,7 +232,7 @@ def test_the_report_stage_alone_reruns_with_another_fusion_recipe(first_run, dat
     assert not np.allclose(before["audit_score"], after["audit_score"])
     assert not before["atypical_rank"].equals(after["atypical_rank"])
     page = (run_dir / "report.html").read_text()
-    assert "report.fusion.method=family_z_mean, report.fusion.exclude=[], report.fusion.balance=skill" in page
+    assert "report.fusion.method=family_z_mean, report.fusion.exclude=[], report.fusion.balance=skill, report.fusion.label=members" in page
     assert "train rows: network " in page and "cross-fitted learner" in page
 
 

@@ -96,6 +96,10 @@ def _check_values(config: FusionConfig, where: str) -> None:
     for key in ("by_class", "trim"):
         if not isinstance(getattr(config, key), bool):
             raise ExemplarError(f"{where}.{key} must be true or false, got {getattr(config, key)!r}. Fix: e.g. {where}.{key}=false.")
+    if config.balance == "skill" and config.label != "members":
+        raise ExemplarError(f"{where}.balance=skill weighs the label family's two models by their held-out views, which only "
+                            f"{where}.label=members fuses (got {where}.label={config.label}: the held-out views enter through the "
+                            f"ensemble). Fix: add {where}.label=members, or choose {where}.balance=sources.")
 
 
 def recipe_settings(config: FusionConfig) -> dict:

@@ -75,7 +75,7 @@ def test_the_composed_settings_are_kept_in_the_folder_and_repeat_in_one_argument
     leaves the folder's file as it was."""
     ran = []
     assert cli.main("pipeline", lambda cfg, out_dir: ran.append(cfg), lambda result, out_dir: None,
-                    [f"out_dir={tmp_path / 'out'}", "train.epochs=2", "report.fusion.alpha=0.05"]) == 0
+                    [f"out_dir={tmp_path / 'out'}", "train.epochs=2", "report.fusion.alpha=0.2"]) == 0
     settings = tmp_path / "out" / "settings.yaml"
     again = cli.load_config(["--params", str(settings)])
     assert {k: v for k, v in again.items() if k != "tracking"} == {k: v for k, v in ran[0].items() if k != "tracking"}

@@ -204,6 +204,6 @@ def test_fusion_facts_give_the_models_shares_under_the_skill_balance():
     scores = pd.DataFrame({"split": ["train", "train", "test"], "loss_score": [0.1, 0.2, 0.3],
                            "oos_confidence_score": [0.1, 0.2, 0.5], "population_confidence_score": [0.9, 0.8, 0.5]})
     signals = ["loss_score", "oos_confidence_score", "population_confidence_score"]
-    facts = fusion_facts(scores, signals, fusion_config({"balance": "skill"}))
+    facts = fusion_facts(scores, signals, fusion_config({"balance": "skill", "label": "members"}))
     assert facts["model_shares"]["train"] == {"network": 0.0, "crossfit": 1.0}
     assert set(facts["model_shares"]) == {"train", "test"}

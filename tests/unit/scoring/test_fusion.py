@@ -504,11 +504,12 @@ def test_skill_balance_follows_the_model_that_explains_the_labels():
                           "loss_score": rng.lognormal(size=n), "margin_score": rng.lognormal(size=n)})
     columns = ["loss_score", "margin_score", "oos_confidence_score", "population_confidence_score"]
     positive = np.isin(np.arange(n), flipped)
-    top = {balance: positive[np.argsort(-fused_values(frame, columns, balance=balance))[:20]].sum()
+    top = {balance: positive[np.argsort(-fused_values(frame, columns, balance=balance, label="members"))[:20]].sum()
            for balance in ("sources", "skill")}
     assert top["skill"] == 20 and top["sources"] < 20
     # without both held-out columns "skill" is "sources"
-    np.testing.assert_array_equal(fused_values(frame, columns[:3], balance="skill"), fused_values(frame, columns[:3], balance="sources"))
+    np.testing.assert_array_equal(fused_values(frame, columns[:3], balance="skill", label="members"),
+                                  fused_values(frame, columns[:3], balance="sources", label="members"))
 
 
 def test_unknown_balance_is_refused_naming_the_key():
