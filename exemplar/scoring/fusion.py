@@ -7,11 +7,12 @@ training rows). A table without a ``split`` column is one group ranked by ``audi
 
 Default recipe (:data:`DEFAULT`, method ``label_backbone_product``; the recipe the leave-one-scenario-out rule
 picks on the benchmark suite, confirmed on scenarios nobody had read before it shipped: benchmarks/results/
-quality.json, ``selection.confirmation``; docs/scoring.md). Since the twenty-first round it is the suite's pick on
-92 scenarios, kept by the confirmation on five unread ones: the label family is **the network's in-sample views beside
+quality.json, ``selection.confirmation``; docs/scoring.md). Since the twenty-second round it is the suite's pick on
+97 scenarios, kept by the confirmation on five unread ones: the label family is **the network's in-sample views beside
 the held-out ensemble** (``label="network_and_ensemble"``: the cross-fitted learner's and the population's held-out
-probabilities enter through their average, which weighs as the models it averages, each source counted once) with
-**each exact copy one more observation of the label inside that ensemble** (``conflict="copies"``), the atypical
+probabilities enter through their average, which weighs as the models it averages, each source counted once) and
+**the duplicates' 0/1 flag** (``conflict="flag"``; the twenty-first round shipped ``copies``, each exact copy one more
+observation of the label inside the ensemble, which lost 0.26 AP on copies planted under two labels), the atypical
 family **in input space alone** (the network embedding's ``outlier_score`` left out since the sixteenth round: on
 rows with every measurement missing, or on the few rows of a far-away country or firm, the embedding distance was
 10-30x its median and lifted them above the wrong labels), alpha 0.05, the MAD spread. Rounds 16-20 shipped every
@@ -32,7 +33,7 @@ label member with each source counted once, the duplicates' 0/1 flag and alpha 0
    family as the column ``is_label_conflict``: the 0/1 flag on every member of a group of exact copies whose
    labels disagree (``conflict="flag"``), or with ``conflict="share"`` (the fourteenth round's) keep.parquet's
    ``label_disagreement``, the share of the row's copies labelled otherwise; with ``conflict="copies"`` (the
-   default since the twenty-first round) and the ensemble fused (``label="network_and_ensemble"`` or ``"ensemble"``)
+   twenty-first round's default) and the ensemble fused (``label="network_and_ensemble"`` or ``"ensemble"``)
    the copies are observations of the label inside the
    ensemble's probability (:func:`ensemble_with_copies`) and no flag column enters (on tables whose features do not
    determine the label, temperatures and seasons, the flag is on 13-36% of rows at near base-rate precision); with

@@ -51,10 +51,10 @@ class FusionConfig:
     # held-out models' own views, weighing as the models it averages (fusion.ensemble_models: 2, or 1 with only one of them)
     # under balance=sources, and the duplicates' evidence) | members (every label member but the ensemble; rounds 15-20)
     # | ensemble (the label family is ENSEMBLE_COLUMN and is_label_conflict, where the ensemble is among the columns)
-    conflict: str = "copies"  # CONFLICT_EVIDENCE (the default since the twenty-first round: copies; flag before): the label
-    # family's duplicate member: flag (is_label_conflict, 0/1 on every
+    conflict: str = "flag"  # CONFLICT_EVIDENCE (flag, the default but in the twenty-first round, which shipped copies): the
+    # label family's duplicate member: flag (is_label_conflict, 0/1 on every
     # member of a group whose labels disagree) | share (label_disagreement: the share of the row's exact copies labelled
-    # otherwise; the fourteenth round's default) | copies (the nineteenth round's candidate: with the ensemble fused, label="ensemble"
+    # otherwise; the fourteenth round's default) | copies (the twenty-first round's default: with the ensemble fused, label="ensemble"
     # or "network_and_ensemble", each exact
     # copy of a row counts as one more observation of its label inside the ensemble's probability, fusion.ensemble_with_copies;
     # with label="members", or without held-out probabilities, the flag)

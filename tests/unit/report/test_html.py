@@ -186,13 +186,13 @@ def test_fusion_facts_name_the_recipe_its_changes_and_the_fused_columns():
     assert every["changed"] == {"exclude": [], "alpha": 0.2}
     assert every["atypical_columns"] == ["outlier_score", "input_outlier_score"]
     assert "model_shares" not in every
-    # with the held-out ensemble fused, the default counts the copies inside it: the flag column is not fused
+    # with the held-out ensemble fused and conflict=copies, the copies count inside it: the flag column is not fused
     held_out = scores.assign(oos_confidence_score=[0.2], population_confidence_score=[0.4], ensemble_confidence_score=[0.3])
     held_signals = [*signals, "oos_confidence_score", "population_confidence_score", "ensemble_confidence_score"]
-    with_copies = fusion_facts(held_out, held_signals, DEFAULT)
+    with_copies = fusion_facts(held_out, held_signals, fusion_config({"conflict": "copies"}))
     assert with_copies["duplicates_evidence"] == "duplicate_of" and "is_label_conflict" not in with_copies["fused_columns"]
     assert "ensemble_confidence_score" in with_copies["fused_columns"]
-    flagged = fusion_facts(held_out, held_signals, fusion_config({"conflict": "flag"}))
+    flagged = fusion_facts(held_out, held_signals, DEFAULT)
     assert flagged["duplicates_evidence"] == "is_label_conflict" and flagged["fused_columns"][-1] == "is_label_conflict"
 
 

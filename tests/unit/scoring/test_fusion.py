@@ -155,7 +155,7 @@ def test_fused_direction_of_each_declared_signal(name):
     raises it, and a signal declared 0 (left out of the fusion) leaves audit_score untouched. Signals
     the default's member set leaves out (with the held-out ensemble present, the held-out models' own views) are
     checked with every member in (``exclude=()``, ``label="members"``), and leave the default's audit_score
-    untouched. Under the default's ``conflict="copies"`` the ensemble is computed from the held-out confidences
+    untouched. Under ``conflict="copies"`` (the twenty-first round's default) the ensemble is computed from the held-out confidences
     (with the copies), so those two enter the default through it and the stored ensemble column is checked in the
     recipe that reads it (``label="ensemble"``, ``conflict="flag"``)."""
     from exemplar.scoring.fusion import DEFAULT, ENSEMBLE_COLUMN, HELD_OUT_CONFIDENCES, fused_columns
@@ -230,8 +230,8 @@ def test_a_sparse_single_member_family_cannot_take_over_the_queue(method):
 
 
 def test_label_conflicts_feed_the_label_family():
-    """The duplicates' label evidence raises a row: the 0/1 flag (``conflict="flag"``), and under the default
-    (``conflict="copies"``) an exact copy labelled otherwise, read from ``duplicate_of`` and ``label``."""
+    """The duplicates' label evidence raises a row: the 0/1 flag (``conflict="flag"``, the default), and with
+    ``conflict="copies"`` an exact copy labelled otherwise, read from ``duplicate_of`` and ``label``."""
     from exemplar.scoring.fusion import DEFAULT
 
     frame = hand_made(100)
@@ -241,12 +241,13 @@ def test_label_conflicts_feed_the_label_family():
     frame.loc[30, "is_label_conflict"] = True
     flagged = fuse_scores(frame, columns, conflict="flag")
     assert flagged.loc[30, "audit_rank"] < plain.loc[30, "audit_rank"]
-    assert DEFAULT.conflict == "copies"
+    assert DEFAULT.conflict == "flag"
+    np.testing.assert_array_equal(fuse_scores(frame, columns)["audit_score"], flagged["audit_score"])
     copies = hand_made(100)
-    plain = fuse_scores(copies, columns)
+    plain = fuse_scores(copies, columns, conflict="copies")
     copies["duplicate_of"] = ""
     copies.loc[31, "duplicate_of"] = "r030"  # r030 is labelled 0, its copy r031 1
-    outvoted = fuse_scores(copies, columns)
+    outvoted = fuse_scores(copies, columns, conflict="copies")
     assert (outvoted.loc[[30, 31], "audit_rank"] < plain.loc[[30, 31], "audit_rank"]).all()
 
 
@@ -629,7 +630,7 @@ def test_the_members_label_family_is_every_member_and_the_ensemble_recipe_reads_
     13-14) the ensemble alone is the label evidence and the in-sample members do not move the queue; with
     ``label="network_and_ensemble"`` both the in-sample members and the ensemble do. Without held-out
     probabilities (the pruning proxy) the members are the label evidence whatever the setting. With the flag as the
-    duplicates' evidence (``conflict="copies"``, the default since round 21, recomputes the ensemble column from the
+    duplicates' evidence (``conflict="copies"``, the twenty-first round's default, recomputes the ensemble column from the
     held-out confidences: its own tests below)."""
     from functools import partial
 
