@@ -1185,6 +1185,36 @@ def seattle_oneway(seed: int):
     return _oneway_flips(*_seattle(), seed)
 
 
+# R25, the twenty-second round's reserved set (/work/notes/declaration22.md): declared before its runs; for the next
+# round's confirmation.
+def cars_heavy(seed: int):
+    """The cars by origin with heavy noise: 25% of the training rows moved to the next origin (R25)."""
+    return _share_to_next_class(*_cars(), seed, 0.25)
+
+
+def airports_copies(seed: int):
+    """The airports with 5% of the training rows entered twice, one of each pair under the next region (as
+    :func:`seattle_temps_copies`) (R25)."""
+    features, labels = _airports()
+    return _with_conflicting_copies(_table_frame(features, labels, _split(labels, seed)), seed, int(labels.max()) + 1)
+
+
+def modechoice_oneway(seed: int):
+    """The travel-mode choices, one-way flips (the largest mode's rows to the next) (R25)."""
+    return _oneway_flips(*_modechoice(), seed)
+
+
+def gapminder_sparse_rows(seed: int):
+    """The gapminder country-years with 10% next-continent flips (the positives) beside 3% of the other training rows
+    with every feature but two left blank (as :func:`penguins_sparse_rows`) (R25)."""
+    return _with_sparse_rows(*_table_flips(*_gapminder(), seed), seed)
+
+
+def star98_plausible(seed: int):
+    """The star98 districts by maths tercile, plausible flips (as :func:`digits_plausible`) (R25)."""
+    return _table_plausible(*_star98(), seed)
+
+
 def _generated(kind: str):
     """issue-9a's generated tables (text categories, booleans, missing values, imbalanced ordered
     classes), 2,000 rows, with 10% of training labels moved to an adjacent class."""
@@ -1245,10 +1275,13 @@ ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "t
 # Reserved sets read by a round's confirmation (declared before their runs; recorded in selection.confirmation):
 # runnable with --scenarios, and the suite's from the round after the one that reads them (R23, the twentieth
 # round's, read by the twenty-first's confirmation, joined the suite in the twenty-second). R24: the twenty-first
-# round's, reserved for the twenty-second round's confirmation.
+# round's, read by the twenty-second's confirmation; it joins the suite in the next round. R25: the twenty-second
+# round's, unread, reserved for the next round's confirmation.
 CONFIRMATION_SCENARIOS = {"modechoice_plausible": modechoice_plausible, "stocks_heavy": stocks_heavy,
                           "gapminder_copies": gapminder_copies, "diabetes_sparse_rows": diabetes_sparse_rows,
-                          "seattle_oneway": seattle_oneway}
+                          "seattle_oneway": seattle_oneway,
+                          "cars_heavy": cars_heavy, "airports_copies": airports_copies, "modechoice_oneway": modechoice_oneway,
+                          "gapminder_sparse_rows": gapminder_sparse_rows, "star98_plausible": star98_plausible}
 BUILDERS = {**SCENARIOS, **CONFIRMATION_SCENARIOS}
 KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name in BUILDERS}
 
