@@ -450,7 +450,7 @@ def _scaled(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig
     return scaled
 
 
-def _families_of(scaled: pd.DataFrame, config: FusionConfig, raw: pd.DataFrame, ensemble_models: int = 1) -> pd.DataFrame:
+def _families_of(scaled: pd.DataFrame, config: FusionConfig, raw: pd.DataFrame, ensemble_models: int) -> pd.DataFrame:
     """(n, F) each family's capped robust z from the scaled columns (steps 2-3 of the module docstring); `raw`:
     the group's (n, C) unscaled inputs, whose held-out confidences give ``balance="skill"`` its model shares;
     `ensemble_models`: how many held-out models the ensemble averages (:func:`ensemble_models`), its weight among the
@@ -462,7 +462,7 @@ def _families_of(scaled: pd.DataFrame, config: FusionConfig, raw: pd.DataFrame, 
 
 
 def _family_z(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig,
-              reference: np.ndarray | None = None, ensemble_models: int = 1) -> pd.DataFrame:
+              reference: np.ndarray | None, ensemble_models: int) -> pd.DataFrame:
     """(n, F) each family's capped robust z in one group (steps 1-3 of the module docstring)."""
     return _families_of(_scaled(table, labels, config, reference), config, table, ensemble_models)
 
