@@ -17,7 +17,7 @@ CENTRES = ("class", "undisputed")  # by_class robust_z: centre on the class's me
 BALANCES = ("members", "sources", "skill")  # a family's mean: over its members, over its sources (each model once), or
 # (label family only) over its sources with the two models' share split by their held-out stacking weight
 LABEL_EVIDENCE = ("ensemble", "members", "network_and_ensemble")  # the label family: the held-out ensemble (when present),
-# every member, or the network's in-sample views beside the held-out ensemble (which counts as the two models it averages)
+# every member, or the network's in-sample views beside the held-out ensemble (which counts as the models it averages)
 NULLS = ("normal", "tail")  # label_backbone's null level: normal Bonferroni, or an exponential tail fitted per family
 CONFLICT_EVIDENCE = ("flag", "share", "copies")  # what the label family reads of duplicates: is_label_conflict, label_disagreement,
 # or each exact copy as one more observation of the label inside the held-out ensemble (the flag where the ensemble is not fused)
@@ -45,19 +45,18 @@ class FusionConfig:
     balance: str = "sources"  # a family's mean (BALANCES): sources (each source's mean, then their mean; the default since the
     # fifteenth round) | members (one mean over all) | skill (the eighteenth round's candidate: as sources, but the label
     # family's two models, the network and the cross-fitted learner, share their sources' weight by the stacking weight
-    # of their held-out probabilities, fusion.held_out_stacking_weight)
+    # of their held-out probabilities, fusion.held_out_stacking_weight; it needs label=members, whose family holds them)
     label: str = "network_and_ensemble"  # LABEL_EVIDENCE: network_and_ensemble (the default since the twenty-first round,
     # the twentieth's candidate: the network's in-sample views, ENSEMBLE_COLUMN in place of the
     # held-out models' own views, weighing as the models it averages (fusion.ensemble_models: 2, or 1 with only one of them)
     # under balance=sources, and the duplicates' evidence) | members (every label member but the ensemble; rounds 15-20)
     # | ensemble (the label family is ENSEMBLE_COLUMN and is_label_conflict, where the ensemble is among the columns)
-    conflict: str = "flag"  # CONFLICT_EVIDENCE (flag, the default but in the twenty-first round, which shipped copies): the
-    # label family's duplicate member: flag (is_label_conflict, 0/1 on every
-    # member of a group whose labels disagree) | share (label_disagreement: the share of the row's exact copies labelled
-    # otherwise; the fourteenth round's default) | copies (the twenty-first round's default: with the ensemble fused, label="ensemble"
-    # or "network_and_ensemble", each exact
-    # copy of a row counts as one more observation of its label inside the ensemble's probability, fusion.ensemble_with_copies;
-    # with label="members", or without held-out probabilities, the flag)
+    conflict: str = "flag"  # CONFLICT_EVIDENCE: the label family's duplicate member: flag (is_label_conflict, 0/1 on every
+    # member of a group whose labels disagree; the default in every round but the twenty-first) | share (label_disagreement:
+    # the share of the row's exact copies labelled otherwise; the fourteenth round's default) | copies (the twenty-first
+    # round's default: with the ensemble fused, label="ensemble" or "network_and_ensemble", each exact copy of a row counts
+    # as one more observation of its label inside the ensemble's probability, fusion.ensemble_with_copies; with
+    # label="members", or without held-out probabilities, the flag)
 
 
 DEFAULT = FusionConfig()
