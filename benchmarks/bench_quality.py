@@ -1496,6 +1496,14 @@ def candidates() -> dict[str, dict]:
     grid += [(f"label_backbone_product_a{alpha}", {"method": "label_backbone_product", "alpha": alpha, "null": "tail", "balance": "sources",
                                                    "label": "network_and_ensemble", "conflict": conflict},
               False, "network_ensemble_input", (), "mean", "robust_z", "mad") for conflict in ("flag", "copies") for alpha in (0.2, 0.05, 0.01)]
+    # twenty-third round (/work/notes/declaration23.md, declared before the full analysis): that slice's missing cells, the
+    # duplicates' share of copies labelled otherwise (``conflict="share"``), and every conflict setting with the network's
+    # weak in-sample views (EL2N, GraNd, forgetting) left out (``members=network_ensemble_input_no_weak``)
+    grid += [(f"label_backbone_product_a{alpha}", {"method": "label_backbone_product", "alpha": alpha, "null": "tail", "balance": "sources",
+                                                   "label": "network_and_ensemble", "conflict": conflict},
+              False, member, (), "mean", "robust_z", "mad")
+             for member, conflicts in (("network_ensemble_input", ("share",)), ("network_ensemble_input_no_weak", ("flag", "copies", "share")))
+             for conflict in conflicts for alpha in (0.2, 0.05, 0.01)]
     out = {}
     for name, method, by_class, member, any_of, weighting, normalise, spread in grid:
         norm = method.get("centre", "class") if by_class else "global"
@@ -1508,7 +1516,8 @@ def candidates() -> dict[str, dict]:
         out[key] = {"alpha": 0.05, "null": "normal", "trim": False, "centre": "class", "balance": "members", "label": "members", "conflict": "flag",
                     **method, "by_class": by_class,
                     "exclude": {**members, "ensemble": (), "ensemble_input": ("outlier_score",), "all_input": ("outlier_score",),
-                                "network_ensemble_input": ("outlier_score",)}[member], "any_of": any_of, "weighting": weighting, "normalise": normalise, "spread": spread}
+                                "network_ensemble_input": ("outlier_score",),
+                                "network_ensemble_input_no_weak": ("outlier_score", *members["no_weak_label"])}[member], "any_of": any_of, "weighting": weighting, "normalise": normalise, "spread": spread}
     return out
 
 
@@ -1839,7 +1848,7 @@ RECORD_DECIMALS = 4  # quality.json keeps the per-run candidate figures to this 
 
 
 def compact(report: dict) -> dict:
-    """`report` with each run's ``candidates`` ({name: {metric: value}}, 1,388 names repeated on every run) as
+    """`report` with each run's ``candidates`` ({name: {metric: value}}, every candidate name repeated on every run) as
     ``candidate_metrics``: one [AP, AUROC, precision@k] per name of the report's ``candidate_names``, rounded to
     :data:`RECORD_DECIMALS`: the record shrinks from ~175 MB to ~15 MB. The selection is computed before this, at
     full precision; :func:`expanded` restores the shape the selection reads. Idempotent."""
