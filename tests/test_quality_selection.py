@@ -105,8 +105,8 @@ def test_the_shipped_default_is_named_among_the_candidates(bench):
     options = bench.candidates()
     fields = list(next(iter(options.values())))
     name = bench.candidate_name({key: getattr(DEFAULT, key) for key in fields}, options)
-    assert name == ("label_backbone_product_a0.05|norm=global|members=network_ensemble_input|atypical=mean|weighting=mean"
-                    "|scale=robust_z|null=tail|balance=sources")
+    assert name == ("label_backbone_product_a0.01|norm=global|members=network_ensemble_input|atypical=mean|weighting=mean"
+                    "|scale=robust_z|null=tail|balance=sources|conflict=share")
     other = {key: getattr(DEFAULT, key) for key in fields} | {"alpha": 0.2, "label": "members", "conflict": "flag"}  # rounds 16-20's
     assert bench.candidate_name(other, options) == ("label_backbone_product_a0.2|norm=global|members=all_input|atypical=mean"
                                                     "|weighting=mean|scale=robust_z|null=tail|balance=sources")

@@ -5,18 +5,21 @@ rows have no training dynamics and their losses are out-of-sample anyway): ``aud
 training rows (1 = review first; NaN on test rows), ``audit_rank_test`` the test rows (NaN on
 training rows). A table without a ``split`` column is one group ranked by ``audit_rank``.
 
-Default recipe (:data:`DEFAULT`, method ``label_backbone_product``; the recipe the leave-one-scenario-out rule
-picks on the benchmark suite, confirmed on scenarios nobody had read before it shipped: benchmarks/results/
-quality.json, ``selection.confirmation``; docs/scoring.md). Since the twenty-second round it is the suite's pick on
-97 scenarios, kept by the confirmation on five unread ones: the label family is **the network's in-sample views beside
-the held-out ensemble** (``label="network_and_ensemble"``: the cross-fitted learner's and the population's held-out
-probabilities enter through their average, which weighs as the models it averages, each source counted once) and
-**the duplicates' 0/1 flag** (``conflict="flag"``; the twenty-first round shipped ``copies``, each exact copy one more
-observation of the label inside the ensemble, which lost 0.26 AP on copies planted under two labels), the atypical
-family **in input space alone** (the network embedding's ``outlier_score`` left out since the sixteenth round: on
-rows with every measurement missing, or on the few rows of a far-away country or firm, the embedding distance was
-10-30x its median and lifted them above the wrong labels), alpha 0.05, the MAD spread. Rounds 16-20 shipped every
-label member with each source counted once, the duplicates' 0/1 flag and alpha 0.2 (PI in docs/scoring.md).
+Default recipe (:data:`DEFAULT`, method ``label_backbone_product``; the recipe the leave-one-scenario-out rule picks
+on the benchmark suite, confirmed on scenarios nobody had read before it shipped: benchmarks/results/quality.json,
+``selection.confirmation``; docs/scoring.md). Since the twenty-third round it is the suite's pick on 102 scenarios,
+kept by the confirmation on five unread ones: the label family is **the network's in-sample views beside the held-out
+ensemble** (``label="network_and_ensemble"``: the cross-fitted learner's and the population's held-out probabilities
+enter through their average, which weighs as the models it averages, each source counted once) and **the share of each
+row's exact copies labelled otherwise** (``conflict="share"``, keep.parquet's ``label_disagreement``: in a group of
+copies the outvoted rows rise most, where the 0/1 flag, the default of most earlier rounds, lifts every member alike;
+the twenty-first round shipped ``copies``, each exact copy one more observation of the label inside the ensemble,
+which lost 0.26 AP on copies planted under two labels), the atypical family **in input space alone** (the network
+embedding's ``outlier_score`` left out since the sixteenth round: on rows with every measurement missing, or on the
+few rows of a far-away country or firm, the embedding distance was 10-30x its median and lifted them above the wrong
+labels), **alpha 0.01** (0.05 in rounds 21-22, 0.2 in rounds 16-20: the other families need more evidence before they
+lift a row), the MAD spread. Rounds 16-20 shipped every label member with each source counted once, the duplicates'
+0/1 flag and alpha 0.2 (PI in docs/scoring.md).
 
 1. Only signals declared with a direction (+1, or -1 = lower is more suspicious) next to their registration
    (:data:`exemplar.scoring.registry.SIGNALS`) enter, less the recipe's ``exclude`` (by default the embedding
@@ -31,8 +34,8 @@ label member with each source counted once, the duplicates' 0/1 flag and alpha 0
    under the mean of the cross-fitted learner's and the population's held-out probabilities
    (:func:`with_ensemble_confidence`, derived at assembly). The duplicates' label evidence enters the label
    family as the column ``is_label_conflict``: the 0/1 flag on every member of a group of exact copies whose
-   labels disagree (``conflict="flag"``), or with ``conflict="share"`` (the fourteenth round's) keep.parquet's
-   ``label_disagreement``, the share of the row's copies labelled otherwise; with ``conflict="copies"`` (the
+   labels disagree (``conflict="flag"``), or with ``conflict="share"`` (the default; the fourteenth round's) keep.parquet's
+   ``label_disagreement``, the share of the row's copies labelled otherwise (the flag where that is absent); with ``conflict="copies"`` (the
    twenty-first round's default) and the ensemble fused (``label="network_and_ensemble"`` or ``"ensemble"``)
    the copies are observations of the label inside the
    ensemble's probability (:func:`ensemble_with_copies`) and no flag column enters (on tables whose features do not
@@ -63,7 +66,7 @@ label member with each source counted once, the duplicates' 0/1 flag and alpha 0
    excess of every other family over its null level (the product form: evidence multiplies, so a row
    strong in two families beats one strong in the label family alone). The null level is fitted to each
    family's own upper tail (``null="tail"``, :func:`tail_levels`: an exponential tail on its upper quarter,
-   never below the normal Bonferroni level z_(alpha / n); alpha 0.05 (0.2 in rounds 16-20), so a family whose clean rows are
+   never below the normal Bonferroni level z_(alpha / n); alpha 0.01 (0.05 in rounds 21-22, 0.2 in rounds 16-20), so a family whose clean rows are
    heavy-tailed needs more to lift a row; on data where only labels are wrong the queue is the label evidence.
 
 ``atypical_rank`` is a second order, within each split, by the ``atypical`` family's z alone (the max of its

@@ -36,8 +36,9 @@ class FusionConfig:
     any_of: tuple[str, ...] = ()  # families whose evidence is the max of their members (candidate: ("atypical",), input and embedding space as different views)
     weighting: str = "mean"  # mean (members equally weighted) | agreement (weighted by the consensus eigenvector)
     normalise: str = "robust_z"  # robust_z (median / MAD) | normal_scores (within-class rank -> normal quantile) | label_ranks (label family by normal_scores, the rest robust_z)
-    alpha: float = 0.05  # label_backbone (0.01 in the thirteenth and fourteenth rounds, 0.05 in the fifteenth and since the
-    # twenty-first, 0.2 in rounds 16-20): another family adds evidence beyond its null level (Bonferroni z_(alpha / n) at least)
+    alpha: float = 0.01  # label_backbone (0.01 in the thirteenth and fourteenth rounds and since the twenty-third, 0.05 in the
+    # fifteenth, twenty-first and twenty-second, 0.2 in rounds 16-20): another family adds evidence beyond its null level
+    # (Bonferroni z_(alpha / n) at least)
     spread: str = "mad"  # robust_z's scale (SPREADS): mad | upper_mad (does not collapse when most rows sit at a floor; the default of rounds 6-14)
     null: str = "tail"  # label_backbone's null level (NULLS): tail (fitted to each family's upper quarter) | normal (Bonferroni)
     trim: bool = False  # a family's mean drops each row's largest and smallest member z (3+ members present)
@@ -51,9 +52,10 @@ class FusionConfig:
     # held-out models' own views, weighing as the models it averages (fusion.ensemble_models: 2, or 1 with only one of them)
     # under balance=sources, and the duplicates' evidence) | members (every label member but the ensemble; rounds 15-20)
     # | ensemble (the label family is ENSEMBLE_COLUMN and is_label_conflict, where the ensemble is among the columns)
-    conflict: str = "flag"  # CONFLICT_EVIDENCE: the label family's duplicate member: flag (is_label_conflict, 0/1 on every
-    # member of a group whose labels disagree; the default in every round but the twenty-first) | share (label_disagreement:
-    # the share of the row's exact copies labelled otherwise; the fourteenth round's default) | copies (the twenty-first
+    conflict: str = "share"  # CONFLICT_EVIDENCE: the label family's duplicate member: share (label_disagreement: the share of
+    # the row's exact copies labelled otherwise; the default of the fourteenth round and since the twenty-third; the flag
+    # where keep.parquet lacks it) | flag (is_label_conflict, 0/1 on every member of a group whose labels disagree; the
+    # default of the other rounds but the twenty-first) | copies (the twenty-first
     # round's default: with the ensemble fused, label="ensemble" or "network_and_ensemble", each exact copy of a row counts
     # as one more observation of its label inside the ensemble's probability, fusion.ensemble_with_copies; with
     # label="members", or without held-out probabilities, the flag)

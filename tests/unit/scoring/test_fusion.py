@@ -230,8 +230,9 @@ def test_a_sparse_single_member_family_cannot_take_over_the_queue(method):
 
 
 def test_label_conflicts_feed_the_label_family():
-    """The duplicates' label evidence raises a row: the 0/1 flag (``conflict="flag"``, the default), and with
-    ``conflict="copies"`` an exact copy labelled otherwise, read from ``duplicate_of`` and ``label``."""
+    """The duplicates' label evidence raises a row: the 0/1 flag (``conflict="flag"``; the default ``share`` reads it
+    where keep.parquet's ``label_disagreement`` is absent), and with ``conflict="copies"`` an exact copy labelled
+    otherwise, read from ``duplicate_of`` and ``label``."""
     from exemplar.scoring.fusion import DEFAULT
 
     frame = hand_made(100)
@@ -241,7 +242,7 @@ def test_label_conflicts_feed_the_label_family():
     frame.loc[30, "is_label_conflict"] = True
     flagged = fuse_scores(frame, columns, conflict="flag")
     assert flagged.loc[30, "audit_rank"] < plain.loc[30, "audit_rank"]
-    assert DEFAULT.conflict == "flag"
+    assert DEFAULT.conflict == "share" and "label_disagreement" not in frame.columns
     np.testing.assert_array_equal(fuse_scores(frame, columns)["audit_score"], flagged["audit_score"])
     copies = hand_made(100)
     plain = fuse_scores(copies, columns, conflict="copies")
@@ -268,6 +269,11 @@ def test_the_share_of_disagreeing_copies_lifts_the_outvoted_row_most():
     lift = lambda fused: fused.loc[group, "audit_score"].to_numpy() - plain.loc[group, "audit_score"].to_numpy()  # noqa: E731
     assert (lift(flagged) > 0).all() and (lift(shared) > 0).all()
     assert lift(shared)[3] > lift(shared)[:3].max()
+    # the shipped default (the network's views beside the ensemble, the share) does the same
+    plain_default = fuse_scores(frame.drop(columns=["is_label_conflict", "label_disagreement"]), columns)
+    shared_default = fuse_scores(frame, columns)
+    lift_default = shared_default.loc[group, "audit_score"].to_numpy() - plain_default.loc[group, "audit_score"].to_numpy()
+    assert (lift_default > 0).all() and lift_default[3] > lift_default[:3].max()
     # without the share column the flag is read
     np.testing.assert_allclose(fuse_scores(frame.drop(columns=["label_disagreement"]), columns, conflict="share", **s5)["audit_score"],
                                flagged["audit_score"])
