@@ -1215,6 +1215,37 @@ def star98_plausible(seed: int):
     return _table_plausible(*_star98(), seed)
 
 
+# R26, the twenty-third round's reserved set (/work/notes/declaration23.md): declared before its runs; for the next
+# round's confirmation.
+def anes96_copies(seed: int):
+    """The 1996 election survey by vote with 5% of the training rows entered twice, one of each pair under the other
+    vote (as :func:`seattle_temps_copies`) (R26)."""
+    features, labels = _anes96_by_vote()
+    return _with_conflicting_copies(_table_frame(features, labels, _split(labels, seed)), seed, int(labels.max()) + 1)
+
+
+def tips_plausible(seed: int):
+    """The restaurant bills by day, plausible flips (as :func:`digits_plausible`) (R26)."""
+    return _table_plausible(*_tips_by_day(), seed)
+
+
+def diabetes_oneway(seed: int):
+    """The diabetes patients by sex, one-way flips (the larger group's rows to the other) (R26)."""
+    return _oneway_flips(*_diabetes(), seed)
+
+
+def fair_sparse_rows(seed: int):
+    """The affairs survey by religiousness with 10% next-class flips (the positives) beside 3% of the other training
+    rows with every feature but two left blank (as :func:`penguins_sparse_rows`) (R26)."""
+    return _with_sparse_rows(*_table_flips(*_fair(), seed), seed)
+
+
+def sftemps_heavy(seed: int):
+    """The San Francisco temperatures by season with heavy noise: 25% of the training rows moved to the next season
+    (R26)."""
+    return _share_to_next_class(*_sftemps(), seed, 0.25)
+
+
 def _generated(kind: str):
     """issue-9a's generated tables (text categories, booleans, missing values, imbalanced ordered
     classes), 2,000 rows, with 10% of training labels moved to an adjacent class."""
@@ -1279,9 +1310,12 @@ ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "t
 # runnable with --scenarios, and the suite's from the round after the one that reads them (R23, the twentieth
 # round's, read by the twenty-first's confirmation, joined the suite in the twenty-second). R24: the twenty-first
 # round's, read by the twenty-second's confirmation, joined the suite in the twenty-third. R25: the twenty-second
-# round's, unread, reserved for the twenty-third round's confirmation.
+# round's, read by the twenty-third's confirmation; it joins the suite in the next round. R26: the twenty-third round's,
+# unread, reserved for the next round's confirmation.
 CONFIRMATION_SCENARIOS = {"cars_heavy": cars_heavy, "airports_copies": airports_copies, "modechoice_oneway": modechoice_oneway,
-                          "gapminder_sparse_rows": gapminder_sparse_rows, "star98_plausible": star98_plausible}
+                          "gapminder_sparse_rows": gapminder_sparse_rows, "star98_plausible": star98_plausible,
+                          "anes96_copies": anes96_copies, "tips_plausible": tips_plausible, "diabetes_oneway": diabetes_oneway,
+                          "fair_sparse_rows": fair_sparse_rows, "sftemps_heavy": sftemps_heavy}
 BUILDERS = {**SCENARIOS, **CONFIRMATION_SCENARIOS}
 KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name in BUILDERS}
 
