@@ -1,5 +1,5 @@
-"""The full audit-quality suite (slow: one real pipeline run per scenario, 82 of them, about an hour on
-2 cores): benchmarks/bench_quality.py on every scenario with seed 0, then the leave-one-scenario-out
+"""The full audit-quality suite (slow: one real pipeline run per scenario, 102 of them, about 40 minutes
+on 2 cores): benchmarks/bench_quality.py on every scenario with seed 0, then the leave-one-scenario-out
 selection over the saved tables. The fast floor is tests/test_audit_quality.py.
 
     .venv/bin/python -m pytest -m slow tests/test_score_quality.py
