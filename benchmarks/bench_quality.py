@@ -918,6 +918,12 @@ def _with_conflicting_copies(frame: pd.DataFrame, seed: int, classes: int) -> tu
     return out, positive
 
 
+def _table_copies(features: pd.DataFrame, labels: np.ndarray, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """A shipped table (`features`, (N,) int `labels`) split by `seed`, with conflicting copies planted as in
+    :func:`_with_conflicting_copies` (the next class mod the table's class count)."""
+    return _with_conflicting_copies(_table_frame(features, labels, _split(labels, seed)), seed, int(labels.max()) + 1)
+
+
 def digits_copies(seed: int):
     """Digits with 5% of the training images entered twice, one of each pair under the next digit's label."""
     images, labels, split = _digits(seed)
@@ -926,14 +932,12 @@ def digits_copies(seed: int):
 
 def breast_cancer_copies(seed: int):
     """Breast cancer with 5% of the training rows entered twice, one of each pair under the other diagnosis."""
-    features, labels = _breast_cancer()
-    return _with_conflicting_copies(_table_frame(features, labels, _split(labels, seed)), seed, 2)
+    return _table_copies(*_breast_cancer(), seed)
 
 
 def penguins_copies(seed: int):
     """Penguins with 5% of the training rows entered twice, one of each pair under the next species."""
-    features, labels = _penguins()
-    return _with_conflicting_copies(_table_frame(features, labels, _split(labels, seed)), seed, 3)
+    return _table_copies(*_penguins(), seed)
 
 
 def _chimeras(images: np.ndarray, labels: np.ndarray, rows: np.ndarray, fraction: float, seed: int):
@@ -1085,8 +1089,7 @@ def gapminder_heavy(seed: int):
 def seattle_temps_copies(seed: int):
     """The Seattle temperatures with 5% of the training rows entered twice, one of each pair under the next
     season (R21)."""
-    features, labels = _seattle_temps()
-    return _with_conflicting_copies(_table_frame(features, labels, _split(labels, seed)), seed, 4)
+    return _table_copies(*_seattle_temps(), seed)
 
 
 def penguins_sparse_rows(seed: int):
@@ -1100,8 +1103,7 @@ def penguins_sparse_rows(seed: int):
 def sftemps_copies(seed: int):
     """The San Francisco temperatures with 5% of the training rows entered twice, one of each pair under the next
     season (as :func:`seattle_temps_copies`) (R22)."""
-    features, labels = _sftemps()
-    return _with_conflicting_copies(_table_frame(features, labels, _split(labels, seed)), seed, 4)
+    return _table_copies(*_sftemps(), seed)
 
 
 def star98_oneway(seed: int):
@@ -1135,8 +1137,7 @@ def iris_heavy(seed: int):
 def tips_copies(seed: int):
     """The tips by day with 5% of the training rows entered twice, one of each pair under the next day (as
     :func:`seattle_temps_copies`) (R23)."""
-    features, labels = _tips_by_day()
-    return _with_conflicting_copies(_table_frame(features, labels, _split(labels, seed)), seed, 4)
+    return _table_copies(*_tips_by_day(), seed)
 
 
 def anes96_plausible(seed: int):
@@ -1170,8 +1171,7 @@ def stocks_heavy(seed: int):
 def gapminder_copies(seed: int):
     """The gapminder country-years with 5% of the training rows entered twice, one of each pair under the next
     continent (as :func:`seattle_temps_copies`) (R24)."""
-    features, labels = _gapminder()
-    return _with_conflicting_copies(_table_frame(features, labels, _split(labels, seed)), seed, int(labels.max()) + 1)
+    return _table_copies(*_gapminder(), seed)
 
 
 def diabetes_sparse_rows(seed: int):
@@ -1195,8 +1195,7 @@ def cars_heavy(seed: int):
 def airports_copies(seed: int):
     """The airports with 5% of the training rows entered twice, one of each pair under the next region (as
     :func:`seattle_temps_copies`) (R25)."""
-    features, labels = _airports()
-    return _with_conflicting_copies(_table_frame(features, labels, _split(labels, seed)), seed, int(labels.max()) + 1)
+    return _table_copies(*_airports(), seed)
 
 
 def modechoice_oneway(seed: int):
@@ -1220,8 +1219,7 @@ def star98_plausible(seed: int):
 def anes96_copies(seed: int):
     """The 1996 election survey by vote with 5% of the training rows entered twice, one of each pair under the other
     vote (as :func:`seattle_temps_copies`) (R26)."""
-    features, labels = _anes96_by_vote()
-    return _with_conflicting_copies(_table_frame(features, labels, _split(labels, seed)), seed, int(labels.max()) + 1)
+    return _table_copies(*_anes96_by_vote(), seed)
 
 
 def tips_plausible(seed: int):

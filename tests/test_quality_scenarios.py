@@ -33,4 +33,5 @@ def test_a_scenario_plants_problems_on_training_rows_only_and_repeats_for_a_seed
 def test_every_suite_and_reserved_scenario_has_a_builder_and_a_kind():
     assert set(BENCH.SCENARIOS) <= set(BENCH.BUILDERS) and set(BENCH.CONFIRMATION_SCENARIOS) <= set(BENCH.BUILDERS)
     assert not set(BENCH.SCENARIOS) & set(BENCH.CONFIRMATION_SCENARIOS), "a reserved set is read only once it joins"
-    assert set(BENCH.KINDS) == set(BENCH.BUILDERS) and set(BENCH.KINDS.values()) == {"label", "atypical"}
+    # KINDS is derived from BUILDERS; a misspelt ATYPICAL_SCENARIOS name would silently count its scenario as "label"
+    assert set(BENCH.ATYPICAL_SCENARIOS) <= set(BENCH.BUILDERS) and set(BENCH.KINDS.values()) == {"label", "atypical"}
