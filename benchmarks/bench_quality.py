@@ -1299,6 +1299,9 @@ SCENARIOS = {
     # the twenty-first round's reserved set R24, read in the twenty-second, joined in the twenty-third
     "modechoice_plausible": modechoice_plausible, "stocks_heavy": stocks_heavy, "gapminder_copies": gapminder_copies,
     "diabetes_sparse_rows": diabetes_sparse_rows, "seattle_oneway": seattle_oneway,
+    # the twenty-second round's reserved set R25, read in the twenty-third, joined in the twenty-fourth
+    "cars_heavy": cars_heavy, "airports_copies": airports_copies, "modechoice_oneway": modechoice_oneway,
+    "gapminder_sparse_rows": gapminder_sparse_rows, "star98_plausible": star98_plausible,
 }
 ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "table_loans_entry_errors", "penguins_slips",
                       "cars_slips", "gapminder_slips", "modechoice_slips", "fair_slips", "grunfeld_slips", "stocks_slips", "tips_slips",
@@ -1308,11 +1311,9 @@ ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "t
 # runnable with --scenarios, and the suite's from the round after the one that reads them (R23, the twentieth
 # round's, read by the twenty-first's confirmation, joined the suite in the twenty-second). R24: the twenty-first
 # round's, read by the twenty-second's confirmation, joined the suite in the twenty-third. R25: the twenty-second
-# round's, read by the twenty-third's confirmation; it joins the suite in the next round. R26: the twenty-third round's,
+# round's, read by the twenty-third's confirmation, joined the suite in the twenty-fourth. R26: the twenty-third round's,
 # unread, reserved for the next round's confirmation.
-CONFIRMATION_SCENARIOS = {"cars_heavy": cars_heavy, "airports_copies": airports_copies, "modechoice_oneway": modechoice_oneway,
-                          "gapminder_sparse_rows": gapminder_sparse_rows, "star98_plausible": star98_plausible,
-                          "anes96_copies": anes96_copies, "tips_plausible": tips_plausible, "diabetes_oneway": diabetes_oneway,
+CONFIRMATION_SCENARIOS = {"anes96_copies": anes96_copies, "tips_plausible": tips_plausible, "diabetes_oneway": diabetes_oneway,
                           "fair_sparse_rows": fair_sparse_rows, "sftemps_heavy": sftemps_heavy}
 BUILDERS = {**SCENARIOS, **CONFIRMATION_SCENARIOS}
 KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name in BUILDERS}
@@ -1536,6 +1537,13 @@ def candidates() -> dict[str, dict]:
               False, member, (), "mean", "robust_z", "mad")
              for member, conflicts in (("network_ensemble_input", ("share",)), ("network_ensemble_input_no_weak", ("flag", "copies", "share")))
              for conflict in conflicts for alpha in (0.2, 0.05, 0.01)]
+    # twenty-fourth round (/work/notes/declaration24.md, declared before the full analysis): the duplicates' share as a
+    # multiplier of the label family's positive evidence instead of a member (``conflict="lift"``), with and without the
+    # network's weak in-sample views
+    grid += [(f"label_backbone_product_a{alpha}", {"method": "label_backbone_product", "alpha": alpha, "null": "tail", "balance": "sources",
+                                                   "label": "network_and_ensemble", "conflict": "lift"},
+              False, member, (), "mean", "robust_z", "mad")
+             for member in ("network_ensemble_input", "network_ensemble_input_no_weak") for alpha in (0.2, 0.05, 0.01)]
     out = {}
     for name, method, by_class, member, any_of, weighting, normalise, spread in grid:
         norm = method.get("centre", "class") if by_class else "global"

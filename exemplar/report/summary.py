@@ -113,12 +113,13 @@ def fusion_facts(scores: pd.DataFrame, signals: list[str], recipe: FusionConfig)
     """How ``audit_score`` was built: the recipe (every field), the fields where it differs from the shipped
     default, the columns it fused (``is_label_conflict`` where the duplicates enter as that column), what it read of
     the duplicates (``duplicates_evidence``: ``duplicate_of`` when each exact copy counts inside the held-out
-    ensemble, ``is_label_conflict`` or ``label_disagreement``, or None) and the atypical columns among the fused ones
+    ensemble, ``is_label_conflict`` or ``label_disagreement``, a member or, with ``conflict="lift"``, the multiplier of
+    the label family's evidence, or None) and the atypical columns among the fused ones
     (what the atypical order ranks by); with ``balance="skill"``, the share each split group gave the label family's
     two models (``model_shares``)."""
     fused = fused_columns(signals, tuple(recipe.exclude), recipe.label)
     evidence = duplicates_evidence(list(scores.columns), fused, recipe.conflict)
-    fused += [CONFLICT_COLUMN] if evidence not in (None, COPIES_EVIDENCE) else []
+    fused += [CONFLICT_COLUMN] if evidence not in (None, COPIES_EVIDENCE) and recipe.conflict != "lift" else []
     plain, shipped = recipe_settings(recipe), recipe_settings(DEFAULT)
     facts = {"recipe": plain, "changed": {key: value for key, value in plain.items() if value != shipped[key]},
              "fused_columns": fused, "duplicates_evidence": evidence,

@@ -62,6 +62,9 @@ lift a row), the MAD spread. Rounds 16-20 shipped every label member with each s
 3. Each family's evidence is robust-z-scored again over the group (same spread), so families share one
    scale. A **sparse** family (MAD 0: more than half its rows tie, e.g. ``cie_score``) is capped at the
    median over the dense families of their 99th-percentile z.
+   With ``conflict="lift"`` (the twenty-fourth round's candidate) the duplicates enter no column: the label family's
+   evidence, where positive, is multiplied by 1 + the share of the row's exact copies labelled otherwise
+   (:func:`lifted_by_copies`), before this step.
 4. ``audit_score`` = sign(b) log(1 + |b|) + log(1 + e), where b is the label family's z and e the summed
    excess of every other family over its null level (the product form: evidence multiplies, so a row
    strong in two families beats one strong in the label family alone). The null level is fitted to each
@@ -453,21 +456,34 @@ def _scaled(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig
     return scaled
 
 
-def _families_of(scaled: pd.DataFrame, config: FusionConfig, raw: pd.DataFrame, ensemble_models: int) -> pd.DataFrame:
+def _families_of(scaled: pd.DataFrame, config: FusionConfig, raw: pd.DataFrame, ensemble_models: int,
+                 lift: np.ndarray | None = None) -> pd.DataFrame:
     """(n, F) each family's capped robust z from the scaled columns (steps 2-3 of the module docstring); `raw`:
     the group's (n, C) unscaled inputs, whose held-out confidences give ``balance="skill"`` its model shares;
     `ensemble_models`: how many held-out models the ensemble averages (:func:`ensemble_models`), its weight among the
-    label family's sources under ``label="network_and_ensemble"``."""
+    label family's sources under ``label="network_and_ensemble"``; `lift`: (n,) the share of each row's copies
+    labelled otherwise (``conflict="lift"``, :func:`lifted_by_copies`; None otherwise)."""
     shares = skill_shares(raw) if config.balance == "skill" else None
     ensemble_weight = float(ensemble_models) if config.label == "network_and_ensemble" else 1.0
-    return capped_family_z(family_evidence(scaled, config.any_of, config.weighting, config.trim, config.balance, shares,
-                                           ensemble_weight), config.spread)
+    evidence = family_evidence(scaled, config.any_of, config.weighting, config.trim, config.balance, shares, ensemble_weight)
+    if lift is not None and BACKBONE in evidence.columns:
+        evidence[BACKBONE] = lifted_by_copies(evidence[BACKBONE], lift)
+    return capped_family_z(evidence, config.spread)
+
+
+def lifted_by_copies(label_evidence: pd.Series, share: np.ndarray) -> pd.Series:
+    """(n,) the label family's evidence with each positive value times 1 + `share` ((n,) in [0, 1]: the share of the
+    row's exact copies labelled otherwise, 0 without copies); values at or below 0 and NaN stay as they are. Of a pair
+    of copies under two labels both have share 1, but only the one the models already suspect rises (the other's
+    evidence is near or below 0), where a duplicates member lifts both alike (``conflict="share"``)."""
+    factor = 1.0 + np.asarray(share, dtype=np.float64)
+    return label_evidence.where(~(label_evidence > 0), label_evidence * factor)
 
 
 def _family_z(table: pd.DataFrame, labels: np.ndarray | None, config: FusionConfig,
-              reference: np.ndarray | None, ensemble_models: int) -> pd.DataFrame:
+              reference: np.ndarray | None, ensemble_models: int, lift: np.ndarray | None = None) -> pd.DataFrame:
     """(n, F) each family's capped robust z in one group (steps 1-3 of the module docstring)."""
-    return _families_of(_scaled(table, labels, config, reference), config, table, ensemble_models)
+    return _families_of(_scaled(table, labels, config, reference), config, table, ensemble_models, lift)
 
 
 def _group_values(table: pd.DataFrame, config: FusionConfig, family_z: pd.DataFrame | None) -> pd.Series:
@@ -490,12 +506,13 @@ def _inputs(scores: pd.DataFrame, columns: list[str], conflict: str = DEFAULT.co
     duplicates' label evidence as the column ``is_label_conflict`` (declared ``SIGNALS["label_conflict"]``):
     the 0/1 flag (`conflict` ``flag``), or ``label_disagreement`` (``share``; the flag where that is absent); with
     ``copies`` and the ensemble among the columns, the ensemble counts each row's exact copies as observations of its
-    label (:func:`ensemble_with_copies`) and no flag column is added (the flag where the ensemble is absent)."""
+    label (:func:`ensemble_with_copies`) and no flag column is added (the flag where the ensemble is absent); with
+    ``lift`` no column is added (the share multiplies the label family's evidence instead, :func:`copies_lift`)."""
     table = scores[columns].astype(np.float64) * [float(declared(c).direction) for c in columns]
     source = duplicates_evidence(list(scores.columns), columns, conflict)
     if source == COPIES_EVIDENCE:  # the copies are inside the ensemble: no flag column
         table[ENSEMBLE_COLUMN] = ensemble_with_copies(scores) * declared(ENSEMBLE_COLUMN).direction
-    elif source is not None:
+    elif source is not None and conflict != "lift":
         table[CONFLICT_COLUMN] = scores[source].fillna(0).astype(np.float64) * SIGNALS["label_conflict"].direction
     return table
 
@@ -507,13 +524,23 @@ def duplicates_evidence(present: list[str], columns: list[str], conflict: str = 
     """What the fusion of `columns` (the fused ones, :func:`fused_columns`) reads of the duplicates, given the score
     table's `present` columns and the `conflict` setting: :data:`COPIES_EVIDENCE` (each exact copy one observation
     inside the ensemble: ``copies`` with :data:`ENSEMBLE_COLUMN` fused), the column that enters as
-    ``is_label_conflict`` (``label_disagreement`` with ``share`` where present, else the 0/1 flag), or None (no
-    duplicates' column, nothing fused, or the signal declared 0)."""
+    ``is_label_conflict`` (``label_disagreement`` with ``share`` where present, else the 0/1 flag), the column whose
+    share multiplies the label family's evidence (``lift``: the same choice), or None (no duplicates' column, nothing
+    fused, or the signal declared 0)."""
     if conflict == "copies" and ENSEMBLE_COLUMN in columns:
         return COPIES_EVIDENCE
     if CONFLICT_COLUMN not in present or not columns or not SIGNALS["label_conflict"].direction:
         return None
-    return DISAGREEMENT_COLUMN if conflict == "share" and DISAGREEMENT_COLUMN in present else CONFLICT_COLUMN
+    return DISAGREEMENT_COLUMN if conflict in ("share", "lift") and DISAGREEMENT_COLUMN in present else CONFLICT_COLUMN
+
+
+def copies_lift(scores: pd.DataFrame, columns: list[str], conflict: str) -> np.ndarray | None:
+    """(N,) the share of each row's exact copies labelled otherwise (:func:`duplicates_evidence`'s column, NaN -> 0,
+    in [0, 1]) with ``conflict="lift"``; None for another setting or without a duplicates' column."""
+    source = duplicates_evidence(list(scores.columns), columns, conflict) if conflict == "lift" else None
+    if source is None:
+        return None
+    return scores[source].fillna(0).astype(np.float64).clip(0.0, 1.0).to_numpy()
 
 
 def _config(method: str | None, overrides: dict) -> FusionConfig:
@@ -536,6 +563,7 @@ class _Group(NamedTuple):
     labels: np.ndarray | None  # (n,) labels; None without ``by_class`` or a ``label`` column
     reference: np.ndarray | None  # (n,) undisputed rows (not ``is_label_issue``); None where the column is absent
     ensemble_models: int  # :func:`ensemble_models` of the whole table
+    lift: np.ndarray | None  # (n,) :func:`copies_lift` of those rows (``conflict="lift"``); None otherwise
 
 
 def _split_tables(scores: pd.DataFrame, columns: list[str], config: FusionConfig):
@@ -547,9 +575,10 @@ def _split_tables(scores: pd.DataFrame, columns: list[str], config: FusionConfig
     labels = scores["label"].to_numpy() if config.by_class and "label" in scores.columns else None
     undisputed = ~scores[DISPUTED_COLUMN].fillna(False).to_numpy(dtype=bool) if DISPUTED_COLUMN in scores.columns else None
     models = ensemble_models(scores)
+    lift = copies_lift(scores, chosen, config.conflict)
     for rows in split_groups(scores).values():
         yield _Group(rows, table.iloc[rows].reset_index(drop=True), None if labels is None else labels[rows],
-                     None if undisputed is None else undisputed[rows], models)
+                     None if undisputed is None else undisputed[rows], models, None if lift is None else lift[rows])
 
 
 FINAL_STEP_FIELDS = ("method", "alpha", "null")  # FusionConfig fields read only after the family z (step 4)
@@ -588,7 +617,7 @@ class _SharedSteps:
             if (index, scaled_key) not in self.scaled:
                 self.scaled[index, scaled_key] = _scaled(group.part, group.labels, config, group.reference)
             self.families[index, family_key] = _families_of(self.scaled[index, scaled_key], config, group.part,
-                                                            group.ensemble_models)
+                                                            group.ensemble_models, group.lift)
         return self.families[index, family_key]
 
 
@@ -627,7 +656,7 @@ def family_values(scores: pd.DataFrame, columns: list[str], **overrides) -> pd.D
     """(N, F) each family's z as the fusion sees it (per split group; the :data:`DEFAULT` recipe with
     `overrides`), for the benchmark's per-family figures and for explaining a row."""
     config = _config(None, overrides)
-    parts = [_family_z(group.part, group.labels, config, group.reference, group.ensemble_models).set_axis(group.rows)
+    parts = [_family_z(group.part, group.labels, config, group.reference, group.ensemble_models, group.lift).set_axis(group.rows)
              for group in _split_tables(scores, columns, config)]
     return pd.concat(parts).sort_index() if parts else pd.DataFrame(index=range(len(scores)))
 
@@ -690,11 +719,11 @@ def fuse_scores(scores: pd.DataFrame, columns: list[str], method: str | None = N
     has_atypical = False
     for group in _split_tables(scores, columns, config):
         scaled = _scaled(group.part, group.labels, config, group.reference)
-        family_z = _families_of(scaled, config, group.part, group.ensemble_models)
+        family_z = _families_of(scaled, config, group.part, group.ensemble_models, group.lift)
         values[group.rows] = _group_values(group.part, config, family_z).to_numpy(dtype=np.float64)
         if ATYPICAL in family_z.columns:
             order_z = (family_z if order_config == config
-                       else _families_of(scaled, order_config, group.part, group.ensemble_models))
+                       else _families_of(scaled, order_config, group.part, group.ensemble_models, group.lift))
             atypical[group.rows], has_atypical = order_z[ATYPICAL].to_numpy(dtype=np.float64), True
     fused = scores.copy()
     fused["audit_score"] = values

@@ -19,8 +19,9 @@ BALANCES = ("members", "sources", "skill")  # a family's mean: over its members,
 LABEL_EVIDENCE = ("ensemble", "members", "network_and_ensemble")  # the label family: the held-out ensemble (when present),
 # every member, or the network's in-sample views beside the held-out ensemble (which counts as the models it averages)
 NULLS = ("normal", "tail")  # label_backbone's null level: normal Bonferroni, or an exponential tail fitted per family
-CONFLICT_EVIDENCE = ("flag", "share", "copies")  # what the label family reads of duplicates: is_label_conflict, label_disagreement,
-# or each exact copy as one more observation of the label inside the held-out ensemble (the flag where the ensemble is not fused)
+CONFLICT_EVIDENCE = ("flag", "share", "copies", "lift")  # what the label family reads of duplicates: is_label_conflict, label_disagreement,
+# each exact copy as one more observation of the label inside the held-out ensemble (the flag where the ensemble is not fused),
+# or label_disagreement as a multiplier of the label family's positive evidence (no member column)
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,9 @@ class FusionConfig:
     # default of the other rounds but the twenty-first) | copies (the twenty-first
     # round's default: with the ensemble fused, label="ensemble" or "network_and_ensemble", each exact copy of a row counts
     # as one more observation of its label inside the ensemble's probability, fusion.ensemble_with_copies; with
-    # label="members", or without held-out probabilities, the flag)
+    # label="members", or without held-out probabilities, the flag) | lift (the twenty-fourth round's candidate: no duplicates
+    # member; the label family's evidence, where positive, times 1 + label_disagreement, so of a disputed pair the row the
+    # models already suspect rises and its twin does not, fusion.lifted_by_copies)
 
 
 DEFAULT = FusionConfig()

@@ -194,6 +194,9 @@ def test_fusion_facts_name_the_recipe_its_changes_and_the_fused_columns():
     assert "ensemble_confidence_score" in with_copies["fused_columns"]
     flagged = fusion_facts(held_out, held_signals, DEFAULT)
     assert flagged["duplicates_evidence"] == "is_label_conflict" and flagged["fused_columns"][-1] == "is_label_conflict"
+    # conflict=lift: the flag (or the share) multiplies the label evidence; it is read, not fused as a column
+    lifted = fusion_facts(held_out, held_signals, fusion_config({"conflict": "lift"}))
+    assert lifted["duplicates_evidence"] == "is_label_conflict" and "is_label_conflict" not in lifted["fused_columns"]
 
 
 def test_fusion_facts_give_the_models_shares_under_the_skill_balance():

@@ -279,6 +279,40 @@ def test_the_share_of_disagreeing_copies_lifts_the_outvoted_row_most():
                                flagged["audit_score"])
 
 
+def test_lift_raises_the_suspected_copy_of_a_disputed_pair_and_not_its_twin():
+    """``conflict="lift"`` (the twenty-fourth round's candidate): two identical inputs under two labels, both with
+    share 1. As a member (``share``) the share lifts both rows alike; as a multiplier of the label family's positive
+    evidence it lifts the row the models already suspect (row 33: high loss and held-out suspicion) and leaves its twin
+    (row 32, label evidence below the median) where it stands without duplicates. No duplicates column is fused."""
+    frame = hand_made(100)
+    frame["oos_confidence_score"] = frame["loss_score"].rank(pct=True) * 0.5
+    frame["population_confidence_score"] = frame["oos_confidence_score"]
+    frame["ensemble_confidence_score"] = frame["oos_confidence_score"]
+    frame.loc[32, ["loss_score", "oos_confidence_score", "population_confidence_score", "ensemble_confidence_score"]] = [
+        frame["loss_score"].min(), 0.01, 0.01, 0.01]
+    frame.loc[33, ["loss_score", "oos_confidence_score", "population_confidence_score", "ensemble_confidence_score"]] = [
+        frame["loss_score"].quantile(0.9), 0.45, 0.45, 0.45]
+    columns = [c for c in frame.columns if c.endswith("_score")]
+    plain = fuse_scores(frame, columns, conflict="lift")  # no duplicates' column: nothing to lift by
+    frame["is_label_conflict"] = frame.index.isin([32, 33])
+    frame["label_disagreement"] = np.where(frame["is_label_conflict"], 1.0, 0.0)
+    shared, lifted = fuse_scores(frame, columns, conflict="share"), fuse_scores(frame, columns, conflict="lift")
+    rise = lambda fused: fused.loc[[32, 33], "audit_score"].to_numpy() - plain.loc[[32, 33], "audit_score"].to_numpy()  # noqa: E731
+    assert (rise(shared) > 0).all()  # the member lifts both
+    assert rise(lifted)[1] > 0 and rise(lifted)[0] == pytest.approx(0.0, abs=1e-12)
+    assert lifted.loc[33, "audit_rank"] < plain.loc[33, "audit_rank"]
+    others = ~frame.index.isin([32, 33])
+    np.testing.assert_array_equal(lifted.loc[others, "audit_rank"].notna(), plain.loc[others, "audit_rank"].notna())
+
+
+def test_lifted_by_copies_multiplies_only_positive_evidence():
+    """Hand-derived: evidence (2, -1, 0, 3, NaN) with shares (1, 1, 1, 0.5, 1) -> (4, -1, 0, 4.5, NaN)."""
+    from exemplar.scoring.fusion import lifted_by_copies
+
+    lifted = lifted_by_copies(pd.Series([2.0, -1.0, 0.0, 3.0, np.nan]), np.array([1.0, 1.0, 1.0, 0.5, 1.0]))
+    np.testing.assert_array_equal(lifted.to_numpy(), [4.0, -1.0, 0.0, 4.5, np.nan])
+
+
 # ------------------------------------------------------------- the label backbone and its parts, by hand
 
 
