@@ -1244,6 +1244,33 @@ def sftemps_heavy(seed: int):
     return _share_to_next_class(*_sftemps(), seed, 0.25)
 
 
+def seattle_copies(seed: int):
+    """The Seattle weather by its published label with 5% of the training rows entered twice, one of each pair under
+    another label (as :func:`seattle_temps_copies`) (R27)."""
+    return _table_copies(*_seattle(), seed)
+
+
+def co2_heavy(seed: int):
+    """The Mauna Loa CO2 readings by quarter with heavy noise: 25% of the training rows moved to the next quarter (R27)."""
+    return _share_to_next_class(*_co2(), seed, 0.25)
+
+
+def randhie_sparse_rows(seed: int):
+    """The RAND health experiment by self-rated health with 10% next-class flips (the positives) beside 3% of the other
+    training rows with every feature but two left blank (as :func:`penguins_sparse_rows`) (R27)."""
+    return _with_sparse_rows(*_table_flips(*_randhie(), seed), seed)
+
+
+def stocks_plausible(seed: int):
+    """The stock prices by symbol, plausible flips (as :func:`digits_plausible`) (R27)."""
+    return _table_plausible(*_stocks(), seed)
+
+
+def airports_oneway(seed: int):
+    """The US airports by census region, one-way flips (the largest region's rows to the next) (R27)."""
+    return _oneway_flips(*_airports(), seed)
+
+
 def _generated(kind: str):
     """issue-9a's generated tables (text categories, booleans, missing values, imbalanced ordered
     classes), 2,000 rows, with 10% of training labels moved to an adjacent class."""
@@ -1312,9 +1339,12 @@ ATYPICAL_SCENARIOS = ("digits_atypical", "breast_cancer_slips", "wine_slips", "t
 # round's, read by the twenty-first's confirmation, joined the suite in the twenty-second). R24: the twenty-first
 # round's, read by the twenty-second's confirmation, joined the suite in the twenty-third. R25: the twenty-second
 # round's, read by the twenty-third's confirmation, joined the suite in the twenty-fourth. R26: the twenty-third round's,
-# unread, reserved for the next round's confirmation.
+# read by the twenty-fourth's confirmation; it joins the suite in the next round. R27: the twenty-fourth round's, unread,
+# reserved for the next round's confirmation.
 CONFIRMATION_SCENARIOS = {"anes96_copies": anes96_copies, "tips_plausible": tips_plausible, "diabetes_oneway": diabetes_oneway,
-                          "fair_sparse_rows": fair_sparse_rows, "sftemps_heavy": sftemps_heavy}
+                          "fair_sparse_rows": fair_sparse_rows, "sftemps_heavy": sftemps_heavy,
+                          "seattle_copies": seattle_copies, "co2_heavy": co2_heavy, "randhie_sparse_rows": randhie_sparse_rows,
+                          "stocks_plausible": stocks_plausible, "airports_oneway": airports_oneway}
 BUILDERS = {**SCENARIOS, **CONFIRMATION_SCENARIOS}
 KINDS = {name: ("atypical" if name in ATYPICAL_SCENARIOS else "label") for name in BUILDERS}
 
