@@ -1,4 +1,4 @@
-"""The full audit-quality suite (slow: one real pipeline run per scenario, 102 of them, about 40 minutes
+"""The full audit-quality suite (slow: one real pipeline run per scenario, 107 of them, about 42 minutes
 on 2 cores): benchmarks/bench_quality.py on every scenario with seed 0, then the leave-one-scenario-out
 selection over the saved tables. The fast floor is tests/test_audit_quality.py.
 

@@ -8,7 +8,8 @@ training rows). A table without a ``split`` column is one group ranked by ``audi
 Default recipe (:data:`DEFAULT`, method ``label_backbone_product``; the recipe the leave-one-scenario-out rule picks
 on the benchmark suite, confirmed on scenarios nobody had read before it shipped: benchmarks/results/quality.json,
 ``selection.confirmation``; docs/scoring.md). Since the twenty-third round it is the suite's pick on 102 scenarios,
-kept by the confirmation on five unread ones: the label family is **the network's in-sample views beside the held-out
+kept by the confirmation on five unread ones (on 107 the twenty-fourth round's suite picked ``conflict="lift"`` at alpha
+0.2, and the confirmation on five more unread ones kept this recipe): the label family is **the network's in-sample views beside the held-out
 ensemble** (``label="network_and_ensemble"``: the cross-fitted learner's and the population's held-out probabilities
 enter through their average, which weighs as the models it averages, each source counted once) and **the share of each
 row's exact copies labelled otherwise** (``conflict="share"``, keep.parquet's ``label_disagreement``: in a group of
