@@ -15,7 +15,8 @@ from exemplar.report.sections import influence_neighbours
 from exemplar.report.signals import describe, how_to_read
 from exemplar.report.why import family_of, signal_name
 from exemplar.scoring.fusion import (
-    ATYPICAL, CONFLICT_COLUMN, COPIES_EVIDENCE, DEFAULT, FusionConfig, duplicates_evidence, families, fused_columns, model_shares,
+    ATYPICAL, CONFLICT_COLUMN, DEFAULT, FusionConfig, duplicates_evidence, families, fused_columns, fuses_conflict_column,
+    model_shares,
 )
 from exemplar.scoring.fusion_config import recipe_settings
 
@@ -119,7 +120,7 @@ def fusion_facts(scores: pd.DataFrame, signals: list[str], recipe: FusionConfig)
     two models (``model_shares``)."""
     fused = fused_columns(signals, tuple(recipe.exclude), recipe.label)
     evidence = duplicates_evidence(list(scores.columns), fused, recipe.conflict)
-    fused += [CONFLICT_COLUMN] if evidence not in (None, COPIES_EVIDENCE) and recipe.conflict != "lift" else []
+    fused += [CONFLICT_COLUMN] if fuses_conflict_column(evidence, recipe.conflict) else []
     plain, shipped = recipe_settings(recipe), recipe_settings(DEFAULT)
     facts = {"recipe": plain, "changed": {key: value for key, value in plain.items() if value != shipped[key]},
              "fused_columns": fused, "duplicates_evidence": evidence,

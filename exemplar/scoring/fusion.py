@@ -513,7 +513,7 @@ def _inputs(scores: pd.DataFrame, columns: list[str], conflict: str = DEFAULT.co
     source = duplicates_evidence(list(scores.columns), columns, conflict)
     if source == COPIES_EVIDENCE:  # the copies are inside the ensemble: no flag column
         table[ENSEMBLE_COLUMN] = ensemble_with_copies(scores) * declared(ENSEMBLE_COLUMN).direction
-    elif source is not None and conflict != "lift":
+    elif fuses_conflict_column(source, conflict):
         table[CONFLICT_COLUMN] = scores[source].fillna(0).astype(np.float64) * SIGNALS["label_conflict"].direction
     return table
 
@@ -533,6 +533,12 @@ def duplicates_evidence(present: list[str], columns: list[str], conflict: str = 
     if CONFLICT_COLUMN not in present or not columns or not SIGNALS["label_conflict"].direction:
         return None
     return DISAGREEMENT_COLUMN if conflict in ("share", "lift") and DISAGREEMENT_COLUMN in present else CONFLICT_COLUMN
+
+
+def fuses_conflict_column(source: str | None, conflict: str) -> bool:
+    """Whether the duplicates' evidence `source` (:func:`duplicates_evidence`) enters the fusion as the column
+    ``is_label_conflict``: not without one, not with the copies inside the ensemble, not with ``lift`` (a multiplier)."""
+    return source not in (None, COPIES_EVIDENCE) and conflict != "lift"
 
 
 def copies_lift(scores: pd.DataFrame, columns: list[str], conflict: str) -> np.ndarray | None:
